@@ -1,0 +1,36 @@
+"""Attack backends (native, torchattacks, ART) behind one interface, and AMUN's nearest-example search.
+
+Backends are imported here without their optional third-party libraries: torchattacks and ART are
+imported only when an attack runs (a missing one raises ``BackendUnavailableError``).
+"""
+
+from amun_plugin.attacks.art_backend import ArtPGDConfig, ArtPGDL2
+from amun_plugin.attacks.base import AttackBackend, AttackOutput
+from amun_plugin.attacks.losses import AttackLoss, attack_loss
+from amun_plugin.attacks.native_pgd import NativePGDConfig, NativePGDL2
+from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial, perturbation_norm
+from amun_plugin.attacks.torchattacks_backends import (
+    TorchattacksFFGSM,
+    TorchattacksFFGSMConfig,
+    TorchattacksPGDConfig,
+    TorchattacksPGDL2,
+)
+
+__all__ = [
+    "AdversarialSet",
+    "ArtPGDConfig",
+    "ArtPGDL2",
+    "AttackBackend",
+    "AttackLoss",
+    "AttackOutput",
+    "NativePGDConfig",
+    "NativePGDL2",
+    "SearchConfig",
+    "TorchattacksFFGSM",
+    "TorchattacksFFGSMConfig",
+    "TorchattacksPGDConfig",
+    "TorchattacksPGDL2",
+    "attack_loss",
+    "nearest_adversarial",
+    "perturbation_norm",
+]

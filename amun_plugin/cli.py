@@ -1,0 +1,162 @@
+"""The ``amun`` command line: parse, call the library, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from amun_plugin.errors import AmunError, InvalidInputError
+
+__all__ = ["main", "cli"]
+
+
+def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
+    """``("epochs=5", "lr=0.01", "hidden=[64,64]")`` -> a mapping; values parsed as YAML scalars."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"option {item!r} must look like key=value")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> Any:
+    from amun_plugin.data.splits import SplitConfig, SplitKind
+
+    chosen = [v is not None for v in (fraction, indices, classes)]
+    if sum(chosen) > 1:
+        raise InvalidInputError("give only one of --forget-fraction, --forget-indices, --forget-classes")
+    if indices is not None:
+        return SplitConfig(kind=SplitKind.INDICES, indices=_int_list(indices, "--forget-indices"), seed=seed)
+    if classes is not None:
+        return SplitConfig(kind=SplitKind.CLASSES, classes=_int_list(classes, "--forget-classes"), seed=seed)
+    return SplitConfig(kind=SplitKind.RANDOM, fraction=0.1 if fraction is None else fraction, seed=seed)
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    path = Path(text)
+    raw = path.read_text() if path.is_file() else text
+    try:
+        return tuple(int(v) for v in raw.replace("\n", ",").split(",") if v.strip())
+    except ValueError:
+        raise InvalidInputError(f"{flag} takes comma-separated integers or a file of them") from None
+
+
+def split_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--forget-fraction", type=float, default=None, help="random fraction of the train set"),
+        click.option("--forget-indices", default=None, help="comma-separated train indices, or a file"),
+        click.option("--forget-classes", default=None, help="comma-separated class ids"),
+        click.option("--split-seed", type=int, default=0, show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
+@click.group()
+@click.version_option(package_name="amun_plugin")
+def cli() -> None:
+    """amun: machine unlearning with AMUN, its baselines and their evaluation."""
+
+
+@cli.command()
+@click.option("--output", default="amun-demo-report", show_default=True, help="report folder")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--no-progress", is_flag=True)
+def demo(output: str, seed: int, device: str, no_progress: bool) -> None:
+    """AMUN on the embedded digits data: original, retrained, AMUN with and without D_R."""
+    from amun_plugin.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(output=output, seed=seed, device=device), progress=not no_progress, echo=click.echo)
+
+
+@cli.command()
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--dataset-option", "dataset_options", multiple=True, help="key=value, repeatable")
+@click.option("--model", "architecture", default="mlp", show_default=True)
+@click.option("--model-option", "model_options", multiple=True, help="key=value, repeatable")
+@click.option("--recipe-option", "recipe_options", multiple=True, help="TrainConfig key=value, e.g. epochs=40")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--without-forget", is_flag=True, help="train on D_R only (a retrained model); needs a forget split")
+@split_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint (.safetensors)")
+def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, model_options: tuple[str, ...],
+          recipe_options: tuple[str, ...], seed: int, device: str, without_forget: bool,
+          forget_fraction: float | None, forget_indices: str | None, forget_classes: str | None,
+          split_seed: int, out: str) -> None:
+    """Train an original (or, with --without-forget, a retrained) model and save a checkpoint."""
+    from amun_plugin.commands import train_command
+
+    train_command(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
+                  model_options=_pairs(model_options), recipe_options=_pairs(recipe_options), seed=seed,
+                  device=device, split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed)
+                  if without_forget else None, out=out, echo=click.echo)
+
+
+@cli.command(name="unlearn")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--method", default="amun", show_default=True)
+@click.option("--option", "options", multiple=True, help="the method's config key=value, repeatable")
+@split_options
+@click.option("--no-retain", is_flag=True, help="the setting without access to D_R")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
+def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
+                forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
+                seed: int, device: str, out: str) -> None:
+    """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
+    from amun_plugin.commands import unlearn_command
+
+    unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
+                    split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
+                    use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json: bool) -> None:
+    """List every registered unlearner, attack backend, evaluator, dataset and model."""
+    from amun_plugin.commands import plugins_listing
+
+    listing = plugins_listing()
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for kind, entries in listing["components"].items():
+        click.echo(f"{kind}:")
+        for entry in entries:
+            click.echo(f"  {entry['name']:<22} {entry['package']:<16} {entry['description']}")
+    for error in listing["errors"]:
+        click.echo(f"broken plugin {error['plugin']}: {error['error']}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
+    from amun_plugin.plugins import get_plugin_manager
+
+    try:
+        get_plugin_manager().add_commands(cli)
+        cli.main(args=argv, prog_name="amun", standalone_mode=False)
+    except AmunError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""What the CLI commands do, as plain functions (the CLI only parses and prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from amun_plugin.api import unlearn
+from amun_plugin.config import make_config
+from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.base import AuditData
+from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.models.checkpoint import save_checkpoint
+from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.training import TrainConfig
+from amun_plugin.workflow import (
+    audit_models,
+    checkpoint_metadata,
+    load_dataset,
+    load_model,
+    make_architecture,
+    train_classifier,
+)
+
+__all__ = ["plugins_listing", "train_command", "unlearn_command"]
+
+Echo = Callable[[str], Any]
+
+
+def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architecture: str,
+                  model_options: Mapping[str, Any], recipe_options: Mapping[str, Any], seed: int,
+                  device: str, split: SplitConfig | None, out: str, echo: Echo) -> Path:
+    """Train on the dataset's train set (or on its retain part when ``split`` is given) and save."""
+    host = get_plugin_manager()
+    bundle = load_dataset(host, dataset, dataset_options)
+    arch = make_architecture(host, architecture, model_options)
+    recipe = make_config(TrainConfig, recipe_options)
+    data, extra = bundle.train, {}
+    if split is not None:
+        chosen = make_split(bundle.train, split)
+        data = chosen.retain(bundle.train)
+        extra = {"trained_without_forget": chosen.to_dict()}
+    model = train_classifier(arch, data, recipe, seed=seed, device=device, progress="train")
+    metadata = checkpoint_metadata(arch, bundle, dataset_options, recipe, seed, extra)
+    path = save_checkpoint(out, model, metadata)
+    from amun_plugin.models.inference import accuracy
+
+    echo(f"train accuracy {accuracy(model, data, device=device):.2f}%, "
+         f"test accuracy {accuracy(model, bundle.test, device=device):.2f}%; saved {path}")
+    return path
+
+
+def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
+                    use_retain: bool, seed: int, device: str, out: str, echo: Echo) -> Path:
+    """Unlearn a split of the checkpoint's training data; save the new model; print a table."""
+    if Path(out).resolve() == Path(checkpoint).resolve():
+        raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
+    host = get_plugin_manager()
+    model, metadata = load_model(checkpoint, host, device=device)
+    if metadata.dataset is None:
+        raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
+    bundle = load_dataset(host, metadata.dataset, metadata.dataset_config)
+    chosen = make_split(bundle.train, split)
+    forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
+    result = unlearn(model, forget, retain if use_retain else None, method=method, plugins=host,
+                     device=device, seed=seed, progress=True, **options)
+    results = audit_models({"before": model, "after": result.model},
+                           AuditData(retain, forget, bundle.test), plugins=host, device=device, seed=seed)
+    rows = [{"model": name, **r.metrics} for name, r in results.items()]
+    echo(markdown_table(rows, ("model", "UA", "RA", "TA", "FT_AUC")))
+    extra = {**metadata.extra, "unlearned": {"method": method, "config": result.config,
+                                             "split": chosen.to_dict(), "with_retain": use_retain,
+                                             "seconds": result.stats["seconds_total"]}}
+    path = save_checkpoint(out, result.model, _with_extra(metadata, extra))
+    echo(f"{method}: {result.stats['seconds_total']:.1f} s; saved {path}")
+    return path
+
+
+def plugins_listing() -> dict[str, Any]:
+    """Every registered component by kind (name, package, plugin, description) and load errors."""
+    host = get_plugin_manager()
+    components = {
+        kind: [{"name": r.name, "package": r.package, "plugin": r.plugin,
+                "description": getattr(r.component, "description", "")} for r in entries]
+        for kind, entries in host.all_registrations().items()
+    }
+    errors = [{"plugin": e.plugin, "error": e.error} for e in host.load_errors]
+    return {"components": components, "errors": errors}
+
+
+def _with_extra(metadata: Any, extra: dict[str, Any]) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(metadata, extra=extra)

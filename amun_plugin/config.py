@@ -1,0 +1,149 @@
+"""Frozen-dataclass configs: build them from plain mappings (YAML, CLI options) strictly.
+
+Unknown keys are errors, enum fields accept their string values, tuples accept lists, and
+YAML is only ever read with ``yaml.safe_load``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from amun_plugin.errors import InvalidInputError
+
+__all__ = ["NoConfig", "make_config", "config_to_dict", "load_yaml"]
+
+C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    """Config of a component that has no options."""
+
+
+def make_config(config_class: type[C], values: Mapping[str, Any] | C | None = None, **overrides: Any) -> C:
+    """Build ``config_class`` from ``values`` (a mapping or an instance) and ``overrides``.
+
+    Raises :class:`InvalidInputError` naming every unknown key and every value of the wrong type.
+    """
+    if not dataclasses.is_dataclass(config_class):
+        raise TypeError(f"{config_class!r} is not a dataclass")
+    if isinstance(values, config_class):
+        base: dict[str, Any] = config_to_dict(values, shallow=True)
+    else:
+        base = dict(values or {})
+    base.update(overrides)
+    fields = {f.name: f for f in dataclasses.fields(config_class) if f.init}
+    unknown = sorted(set(base) - set(fields))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown option(s) {', '.join(unknown)} for {config_class.__name__}; "
+            f"valid options: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    hints = typing.get_type_hints(config_class)
+    kwargs = {key: _coerce(config_class.__name__, key, value, hints.get(key)) for key, value in base.items()}
+    try:
+        return config_class(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"invalid {config_class.__name__}: {exc}") from exc
+
+
+def config_to_dict(config: Any, shallow: bool = False) -> dict[str, Any]:
+    """A config as a plain mapping (enums as their values) that YAML / JSON can hold."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if not shallow:
+            value = _plain(value)
+        out[f.name] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``safe_load``; anything but a mapping is an error."""
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
+    """Convert ``value`` to the field type ``hint`` where that is unambiguous."""
+    if hint is None or value is None:
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _coerce(owner, key, value, non_none[0])
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+        if isinstance(value, Mapping):
+            return make_config(hint, value)
+        raise InvalidInputError(f"{owner}.{key}: expected a mapping of {hint.__name__} options, got {value!r}")
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        try:
+            return hint(value)
+        except ValueError:
+            choices = ", ".join(str(m.value) for m in hint)
+            raise InvalidInputError(f"{owner}.{key}: {value!r} is not one of {choices}") from None
+    if origin is tuple and isinstance(value, (list, tuple)):
+        inner = args[0] if args and (len(args) == 2 and args[1] is Ellipsis) else None
+        return tuple(_coerce(owner, key, v, inner) for v in value) if inner else tuple(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidInputError(f"{owner}.{key}: expected a number, got {value!r}") from None
+    if hint is int and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidInputError(f"{owner}.{key}: expected an integer, got {value!r}") from None
+    if hint is bool and isinstance(value, str):
+        lowered = value.lower()
+        if lowered in {"true", "1", "yes", "on"}:
+            return True
+        if lowered in {"false", "0", "no", "off"}:
+            return False
+        raise InvalidInputError(f"{owner}.{key}: expected true/false, got {value!r}")
+    if hint in (int, float, bool, str) and not isinstance(value, hint):
+        if hint is float and isinstance(value, int):
+            return float(value)
+        raise InvalidInputError(f"{owner}.{key}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    if hint is int and isinstance(value, bool):
+        raise InvalidInputError(f"{owner}.{key}: expected int, got bool")
+    return value

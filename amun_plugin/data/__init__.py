@@ -1,0 +1,35 @@
+"""Datasets as labelled tensors in [0, 1], and deterministic forget / retain splits."""
+
+from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
+from amun_plugin.data.cifar import Cifar10Source, Cifar100Source, CifarConfig
+from amun_plugin.data.digits import DigitsConfig, DigitsSource
+from amun_plugin.data.fashion_mnist import FashionMNISTConfig, FashionMNISTSource
+from amun_plugin.data.source import DatasetSource
+from amun_plugin.data.splits import (
+    SplitConfig,
+    SplitKind,
+    UnlearningSplit,
+    make_split,
+    stratified_indices,
+    validate_forget_indices,
+)
+
+__all__ = [
+    "LabeledData",
+    "DatasetBundle",
+    "as_labeled_data",
+    "DatasetSource",
+    "DigitsConfig",
+    "DigitsSource",
+    "FashionMNISTConfig",
+    "FashionMNISTSource",
+    "CifarConfig",
+    "Cifar10Source",
+    "Cifar100Source",
+    "SplitKind",
+    "SplitConfig",
+    "UnlearningSplit",
+    "make_split",
+    "validate_forget_indices",
+    "stratified_indices",
+]

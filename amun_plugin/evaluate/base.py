@@ -1,0 +1,72 @@
+"""The evaluator interface: a model and its audit splits in, named metrics out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from amun_plugin.config import NoConfig, make_config
+from amun_plugin.data.base import LabeledData
+from amun_plugin.device import preserved_mode, resolve_device
+from amun_plugin.errors import InvalidInputError
+
+__all__ = ["AuditData", "EvaluationResult", "Evaluator"]
+
+
+@dataclass(frozen=True, eq=False)
+class AuditData:
+    """The three sets an unlearned model is audited on: D_R, D_F and D_T."""
+
+    retain: LabeledData
+    forget: LabeledData
+    test: LabeledData
+
+    def __post_init__(self) -> None:
+        shapes = {self.retain.input_shape, self.forget.input_shape, self.test.input_shape}
+        classes = {self.retain.num_classes, self.forget.num_classes, self.test.num_classes}
+        if len(shapes) != 1 or len(classes) != 1:
+            raise InvalidInputError("retain, forget and test must share input shape and number of classes")
+
+    @property
+    def num_classes(self) -> int:
+        return self.forget.num_classes
+
+
+@dataclass
+class EvaluationResult:
+    """metrics: name -> value (percentages are 0-100); scores: per-sample arrays by set name
+    (e.g. "forget", "test") that plots and ROC curves are drawn from."""
+
+    metrics: dict[str, float]
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Evaluator(ABC):
+    """Base class of metrics and membership-inference attacks.
+
+    ``evaluate`` resolves the device and restores the model's train/eval flags afterwards,
+    whatever ``_evaluate`` (or a third-party library it calls) does to them.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type] = NoConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: Mapping[str, Any] | Any | None = None) -> None:
+        self.config = make_config(self.config_class, config)
+
+    def evaluate(
+        self, model: nn.Module, data: AuditData, *, device: str | torch.device = "cpu", seed: int = 0
+    ) -> EvaluationResult:
+        target = resolve_device(device)
+        with preserved_mode(model, training=False):
+            return self._evaluate(model, data, target, seed)
+
+    @abstractmethod
+    def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
+        """Compute the metrics; the model is in eval mode."""

@@ -1,0 +1,321 @@
+"""Safe model checkpoints: one ``.safetensors`` file (weights + metadata) and a JSON sidecar.
+
+Nothing here ever unpickles: pickled checkpoints (``torch.save`` files: ``.pt``, ``.pth``,
+``.pkl``, ``.ckpt``) are refused, because loading a pickle runs whatever code it contains.
+Writes are atomic (temporary file in the same directory, fsync, ``os.replace``), so an existing
+checkpoint is either fully replaced or left as it was. This module imports no plugin code: the
+caller passes a ``build`` callback that turns the metadata into a fresh model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from amun_plugin.device import resolve_device
+from amun_plugin.errors import CheckpointError
+
+__all__ = [
+    "CheckpointMetadata",
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "sidecar_path",
+]
+
+FORMAT_VERSION = 1
+METADATA_KEY = "amun_plugin"
+SUFFIX = ".safetensors"
+_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"}
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CheckpointMetadata:
+    """What is needed to rebuild a model and to know where it came from.
+
+    Attributes:
+        architecture: registered architecture name, e.g. "resnet18".
+        architecture_config: the architecture's config as a plain mapping.
+        num_classes: number of output logits.
+        input_shape: shape of one input sample, e.g. (3, 32, 32).
+        classes: class names (optional).
+        dataset, dataset_config: the training data's source and its config (optional).
+        recipe: the training recipe (e.g. a TrainConfig as a mapping, seed).
+        extra: anything else JSON-serialisable (unlearning method, forget-set hash, ...).
+        format_version: version of this metadata layout.
+    """
+
+    architecture: str
+    architecture_config: dict[str, Any]
+    num_classes: int
+    input_shape: tuple[int, ...]
+    classes: tuple[str, ...] = ()
+    dataset: str | None = None
+    dataset_config: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (tuples become lists)."""
+        return json.loads(self.to_json())
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The metadata as JSON; :class:`CheckpointError` if a field is not JSON-serialisable."""
+        try:
+            return json.dumps(dataclasses.asdict(self), indent=indent, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint metadata must be JSON-serialisable (plain dicts, lists, str, numbers): {exc}"
+            ) from exc
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "CheckpointMetadata":
+        """Validate a mapping read from a checkpoint; :class:`CheckpointError` if malformed."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        required = ("architecture", "architecture_config", "num_classes", "input_shape")
+        missing = sorted(n for n in required if n not in values)
+        if unknown or missing:
+            raise CheckpointError(f"invalid checkpoint metadata: unknown keys {unknown}, missing keys {missing}")
+        version = values.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint format version {version!r} is newer than this amun_plugin understands "
+                f"({FORMAT_VERSION}); upgrade amun_plugin"
+            )
+        try:
+            meta = cls(
+                architecture=str(values["architecture"]),
+                architecture_config=dict(values["architecture_config"]),
+                num_classes=int(values["num_classes"]),
+                input_shape=tuple(int(s) for s in values["input_shape"]),
+                classes=tuple(str(c) for c in values.get("classes", ())),
+                dataset=None if values.get("dataset") is None else str(values["dataset"]),
+                dataset_config=dict(values.get("dataset_config") or {}),
+                recipe=dict(values.get("recipe") or {}),
+                extra=dict(values.get("extra") or {}),
+                format_version=version,
+            )
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid checkpoint metadata: {exc}") from exc
+        meta.validate()
+        return meta
+
+    def validate(self) -> None:
+        """:class:`CheckpointError` unless the fields describe a usable model."""
+        if not self.architecture:
+            raise CheckpointError("checkpoint metadata: architecture name is empty")
+        if self.num_classes < 2:
+            raise CheckpointError(f"checkpoint metadata: num_classes must be >= 2, got {self.num_classes}")
+        if not self.input_shape or any(s <= 0 for s in self.input_shape):
+            raise CheckpointError(f"checkpoint metadata: bad input_shape {self.input_shape}")
+        if self.classes and len(self.classes) != self.num_classes:
+            raise CheckpointError(
+                f"checkpoint metadata: {len(self.classes)} class names for {self.num_classes} classes"
+            )
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The human-readable JSON written next to a checkpoint: ``<stem>.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, metadata: CheckpointMetadata) -> Path:
+    """Write ``model``'s state_dict and ``metadata`` to ``path`` (``.safetensors`` is appended to a
+    path without suffix) and a JSON sidecar; return the checkpoint's path.
+
+    Tensors are copied to contiguous CPU tensors (the model itself is not touched). Both files
+    are written atomically; parent directories are created.
+    """
+    target = _checkpoint_target(Path(path))
+    metadata.validate()
+    header_json = metadata.to_json()
+    tensors = _state_tensors(model)
+    sidecar = {
+        "checkpoint": target.name,
+        "metadata": json.loads(header_json),
+        "tensors": {name: [str(t.dtype).replace("torch.", ""), list(t.shape)] for name, t in tensors.items()},
+        "num_parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+    sidecar_text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    from safetensors.torch import save_file
+
+    _atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: header_json}))
+    _atomic_write(sidecar_path(target), lambda tmp: tmp.write_text(sidecar_text, encoding="utf-8"))
+    return target
+
+
+def read_checkpoint_metadata(path: str | Path) -> CheckpointMetadata:
+    """The metadata of a checkpoint, read from the safetensors header only (no weights)."""
+    source = _check_readable(Path(path))
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(
+            f"{source} is not a readable safetensors checkpoint (corrupt or truncated?): {exc}"
+        ) from exc
+    raw = header.get(METADATA_KEY)
+    if raw is None:
+        raise CheckpointError(
+            f"{source} is a safetensors file without amun_plugin metadata (header key {METADATA_KEY!r}); "
+            "load its weights yourself with safetensors.torch.load_file and re-save with save_checkpoint"
+        )
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{source}: the amun_plugin metadata is not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{source}: the amun_plugin metadata must be a JSON object")
+    return CheckpointMetadata.from_dict(values)
+
+
+def load_checkpoint(
+    path: str | Path,
+    build: Callable[[CheckpointMetadata], nn.Module],
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, CheckpointMetadata]:
+    """Rebuild the model with ``build(metadata)``, load the weights with strict key and shape
+    checks, move it to ``device`` and return ``(model, metadata)``. Never unpickles."""
+    metadata = read_checkpoint_metadata(path)
+    source = Path(path)
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(source), device="cpu")
+    except Exception as exc:  # corrupt or truncated tensor data
+        raise CheckpointError(f"cannot read the weights of {source} (corrupt or truncated?): {exc}") from exc
+    model = build(metadata)
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"the build callback returned {type(model).__name__}, not a torch.nn.Module")
+    _check_state(source, model, tensors)
+    model.load_state_dict(tensors, strict=True)
+    return model.to(resolve_device(device)), metadata
+
+
+def _checkpoint_target(path: Path) -> Path:
+    if path.suffix == "":
+        return path.with_name(path.name + SUFFIX)
+    if path.suffix != SUFFIX:
+        raise CheckpointError(
+            f"checkpoints are written as {SUFFIX} files; got {path} (use e.g. {path.with_suffix(SUFFIX)})"
+        )
+    return path
+
+
+def _state_tensors(model: nn.Module) -> dict[str, Tensor]:
+    """Independent, contiguous CPU copies of the model's state_dict tensors."""
+    tensors: dict[str, Tensor] = {}
+    for name, value in model.state_dict().items():
+        if not isinstance(value, Tensor):
+            raise CheckpointError(
+                f"state_dict entry {name!r} is a {type(value).__name__}, not a tensor; cannot save it"
+            )
+        tensors[name] = value.detach().to("cpu", copy=True).contiguous()
+    return tensors
+
+
+def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``target``, fsync it, then rename it over
+    ``target``; on any failure the temporary file is removed and ``target`` is untouched."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable where the platform allows opening directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_readable(path: Path) -> Path:
+    """:class:`CheckpointError` unless ``path`` exists and starts like a safetensors file."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file")
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    size = path.stat().st_size
+    header_len = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    looks_safetensors = len(head) == 9 and head[8:9] == b"{" and 0 < header_len <= min(size - 8, _MAX_HEADER_BYTES)
+    if path.suffix.lower() in _PICKLE_SUFFIXES or (not looks_safetensors and _looks_pickled(head)):
+        raise CheckpointError(_pickle_refusal(path))
+    if not looks_safetensors:
+        raise CheckpointError(
+            f"{path} is not a safetensors checkpoint (bad or truncated header); "
+            f"amun_plugin only reads {SUFFIX} files written by save_checkpoint"
+        )
+    return path
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """torch.save writes a zip archive (PK..) or, in the legacy format, a raw pickle (0x80 ..)."""
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _pickle_refusal(path: Path) -> str:
+    return (
+        f"refusing to load {path}: it is (or is named like) a pickled torch checkpoint, and unpickling "
+        "runs arbitrary code. If you trust the file, convert it once: "
+        "state = torch.load(path, weights_only=True); model.load_state_dict(state); "
+        f"then amun_plugin.models.save_checkpoint('model{SUFFIX}', model, metadata)"
+    )
+
+
+def _check_state(source: Path, model: nn.Module, tensors: Mapping[str, Tensor]) -> None:
+    """Strict key and shape comparison between the built model and the stored tensors."""
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [
+        f"{name}: stored {tuple(tensors[name].shape)}, model {shape}"
+        for name, shape in expected.items()
+        if name in tensors and tuple(tensors[name].shape) != shape
+    ]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{source} does not match the model built from its metadata: "
+            f"missing {_few(missing)}, unexpected {_few(unexpected)}, shape mismatches {_few(wrong)}"
+        )
+
+
+def _few(items: list[str], limit: int = 5) -> str:
+    if not items:
+        return "none"
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return "[" + ", ".join(items[:limit]) + "]" + more

@@ -1,0 +1,164 @@
+"""The plugin host: built-ins and entry-point plugins, collected through the same hooks."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Iterable
+
+import pluggy
+
+from amun_plugin import hookspecs
+from amun_plugin.attacks.base import AttackBackend
+from amun_plugin.data.source import DatasetSource
+from amun_plugin.errors import PluginError
+from amun_plugin.evaluate.base import Evaluator
+from amun_plugin.models.base import ModelArchitecture
+from amun_plugin.registry import Registry
+from amun_plugin.unlearn.base import Unlearner
+
+__all__ = [
+    "DISABLE_AUTOLOAD_ENV",
+    "ENTRY_POINT_GROUP",
+    "PluginHost",
+    "PluginLoadError",
+    "get_plugin_manager",
+]
+
+ENTRY_POINT_GROUP = "amun_plugin"
+DISABLE_AUTOLOAD_ENV = "AMUN_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_PLUGIN = "amun_plugin.builtin"
+
+# hook name -> (registry attribute, base class)
+_KINDS: dict[str, tuple[str, type]] = {
+    "amun_register_unlearners": ("unlearners", Unlearner),
+    "amun_register_attacks": ("attacks", AttackBackend),
+    "amun_register_evaluators": ("evaluators", Evaluator),
+    "amun_register_datasets": ("datasets", DatasetSource),
+    "amun_register_models": ("models", ModelArchitecture),
+}
+
+
+@dataclass(frozen=True)
+class PluginLoadError:
+    """A plugin that could not be loaded or whose registrations failed."""
+
+    plugin: str
+    error: str
+
+
+class PluginHost:
+    """A pluggy ``PluginManager`` plus one validated registry per component kind.
+
+    Registries are rebuilt from the hooks whenever a plugin is added, so a plugin registered
+    at run time (``host.register(module)``) is visible at once.
+    """
+
+    def __init__(self, strict: bool = False) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.strict = strict
+        self.load_errors: list[PluginLoadError] = []
+        self._packages: dict[str, str] = {}
+        self.unlearners: Registry[Unlearner] = Registry("unlearners", Unlearner)
+        self.attacks: Registry[AttackBackend] = Registry("attacks", AttackBackend)
+        self.evaluators: Registry[Evaluator] = Registry("evaluators", Evaluator)
+        self.datasets: Registry[DatasetSource] = Registry("datasets", DatasetSource)
+        self.models: Registry[ModelArchitecture] = Registry("models", ModelArchitecture)
+
+    def register(self, plugin: Any, name: str | None = None, package: str | None = None) -> str:
+        """Add ``plugin`` (a module or object with hook implementations) and re-collect."""
+        try:
+            plugin_name = self.manager.register(plugin, name=name)
+            self.manager.check_pending()
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            if name is not None and self.manager.has_plugin(name):
+                self.manager.unregister(name=name)
+            raise PluginError(f"plugin {name or plugin!r} could not be registered: {exc}") from exc
+        assert plugin_name is not None
+        self._packages[plugin_name] = package or _package_of(plugin)
+        try:
+            self.collect()
+        except PluginError:
+            self.manager.unregister(name=plugin_name)  # leave the host as it was
+            self.collect()
+            raise
+        return plugin_name
+
+    def collect(self) -> None:
+        """Rebuild every registry by calling each plugin's hooks one plugin at a time."""
+        for hook_name, (attribute, base) in _KINDS.items():
+            registry: Registry[Any] = Registry(attribute, base)
+            hook = getattr(self.manager.hook, hook_name)
+            for impl in reversed(hook.get_hookimpls()):  # registration order
+                self._call_impl(impl, registry)
+            setattr(self, attribute, registry)
+
+    def _call_impl(self, impl: Any, registry: Registry[Any]) -> None:
+        plugin = impl.plugin_name
+        package = self._packages.get(plugin, plugin)
+
+        def register(component: type) -> None:
+            registry.add(component, plugin, package)
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # a third-party hook may fail in any way; report it by name
+            self._report(plugin, exc)
+
+    def _report(self, plugin: str, exc: BaseException) -> None:
+        error = exc if isinstance(exc, PluginError) else PluginError(f"plugin {plugin!r} failed: {exc!r}")
+        if self.strict or plugin == BUILTIN_PLUGIN:
+            raise error from exc
+        self.load_errors.append(PluginLoadError(plugin, str(error)))
+        warnings.warn(str(error), RuntimeWarning, stacklevel=3)
+
+    def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
+        """Load every ``amun_plugin`` entry point; a broken one is reported by name, not fatal."""
+        eps = metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+        for ep in eps:
+            if self.manager.has_plugin(ep.name):
+                continue
+            package = ep.dist.name if getattr(ep, "dist", None) is not None else ep.value.split(".")[0]
+            try:
+                module = ep.load()
+            except Exception as exc:  # importing third-party code can raise anything
+                self._report(ep.name, PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc!r}"))
+                continue
+            try:
+                self.register(module, name=ep.name, package=package)
+            except PluginError as exc:
+                self._report(ep.name, exc)
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add sub-commands to the ``amun`` CLI."""
+        self.manager.hook.amun_register_commands(cli=cli)
+
+    def all_registrations(self) -> dict[str, list[Any]]:
+        """Every registry's entries, by kind, for listing."""
+        return {attribute: list(getattr(self, attribute)) for attribute, _ in _KINDS.values()}
+
+
+def get_plugin_manager(autoload: bool | None = None, strict: bool = False) -> PluginHost:
+    """A fresh host with the built-ins and, unless disabled, every installed plugin.
+
+    Autoloading of entry points is off when ``autoload`` is False or when the environment
+    variable ``AMUN_DISABLE_PLUGIN_AUTOLOAD`` is set (to anything but "" or "0").
+    With ``strict`` a broken plugin raises :class:`PluginError` instead of a warning.
+    """
+    from amun_plugin import builtin
+
+    host = PluginHost(strict=strict)
+    host.register(builtin, name=BUILTIN_PLUGIN, package="amun_plugin")
+    if autoload is None:
+        autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") in ("", "0")
+    if autoload:
+        host.load_entry_points()
+    return host
+
+
+def _package_of(plugin: Any) -> str:
+    module = getattr(plugin, "__module__", None) if not hasattr(plugin, "__file__") else plugin.__name__
+    return str(module or type(plugin).__module__).split(".")[0]

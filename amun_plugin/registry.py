@@ -1,0 +1,88 @@
+"""Registries that validate what plugins register and remember who registered it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Generic, Iterator, TypeVar
+
+from amun_plugin.errors import InvalidInputError, PluginError
+
+__all__ = ["Registration", "Registry"]
+
+T = TypeVar("T")
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class Registration(Generic[T]):
+    """One registered component: its name, class, and the plugin / package that registered it."""
+
+    name: str
+    component: type[T]
+    plugin: str
+    package: str
+
+
+class Registry(Generic[T]):
+    """Components of one kind (unlearners, attacks, ...), keyed by their class attribute ``name``.
+
+    ``add`` refuses anything that is not a subclass of ``base``, has no valid ``name``, reuses a
+    name, or fails the base class's ``check_class`` (declared capabilities) with a PluginError
+    that names the plugin.
+    """
+
+    def __init__(self, kind: str, base: type[T]) -> None:
+        self.kind = kind
+        self.base = base
+        self._entries: dict[str, Registration[T]] = {}
+
+    def add(self, component: object, plugin: str, package: str) -> None:
+        if not (isinstance(component, type) and issubclass(component, self.base)):
+            raise PluginError(
+                f"plugin {plugin!r} registered {component!r} as one of the {self.kind}, "
+                f"but it is not a subclass of {self.base.__module__}.{self.base.__qualname__}"
+            )
+        name = getattr(component, "name", None)
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PluginError(
+                f"plugin {plugin!r}: {component.__qualname__}.name must be a lower-case identifier "
+                f"(letters, digits, '_', '-'), got {name!r}"
+            )
+        if name in self._entries:
+            other = self._entries[name]
+            raise PluginError(
+                f"plugin {plugin!r} registered {self.kind[:-1]} {name!r}, which plugin {other.plugin!r} "
+                f"({other.component.__module__}.{other.component.__qualname__}) already registered"
+            )
+        check: Callable[[], None] | None = getattr(component, "check_class", None)
+        if check is not None:
+            try:
+                check()
+            except (TypeError, ValueError) as exc:
+                raise PluginError(f"plugin {plugin!r}: {self.kind[:-1]} {name!r} is invalid: {exc}") from exc
+        self._entries[name] = Registration(name, component, plugin, package)
+
+    def get(self, name: str) -> type[T]:
+        """The component called ``name``; an unknown name lists the known ones."""
+        try:
+            return self._entries[name].component
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise InvalidInputError(f"unknown {self.kind[:-1]} {name!r}; registered {self.kind}: {known}") from None
+
+    def registration(self, name: str) -> Registration[T]:
+        self.get(name)
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Registration[T]]:
+        return iter(self._entries[name] for name in self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,131 @@
+"""AMUN: Adversarial Mixup UNlearning (Ebrahimpour-Boroojeny et al., 2025).
+
+To forget D_F, find for every forget sample its nearest adversarial example (Algorithm 1,
+``attacks/search.py``), label it with the model's own (wrong) prediction, and fine-tune on
+
+    variant "full":      D_R ∪ D_F ∪ D_A   (with D_R)   |   D_F ∪ D_A   (without D_R)
+    variant "adv_only":  D_R ∪ D_A         (with D_R)   |   D_A         (without D_R)
+
+shuffled together. D_A is never augmented; D_R and D_F get the training augmentation.
+Defaults follow the paper: SGD, momentum 0.9, weight decay 5e-4, batch 128, 10 epochs, lr 0.01
+decayed x0.1 every ``step_size`` epochs, plain cross-entropy, model in train mode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial
+from amun_plugin.data.base import LabeledData
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.training import Augment, Schedule, TrainConfig, train_model
+from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
+
+__all__ = ["Amun", "AmunConfig", "AmunVariant", "build_adversarial_set", "finetune_on_union"]
+
+
+class AmunVariant(str, Enum):
+    FULL = "full"
+    ADV_ONLY = "adv_only"
+
+
+@dataclass(frozen=True)
+class AmunConfig:
+    """Fine-tuning (epochs, lr, ...), which union to train on (variant), and how D_A is found:
+    ``attack`` names a registered attack backend, ``attack_options`` its config, ``search`` the
+    Algorithm 1 settings."""
+
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    step_size: int = 1
+    gamma: float = 0.1
+    augment: Augment = Augment.NONE
+    variant: AmunVariant = AmunVariant.FULL
+    attack: str = "torchattacks_pgd_l2"
+    attack_options: Mapping[str, Any] = field(default_factory=dict)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+            weight_decay=self.weight_decay, schedule=Schedule.STEP, step_size=self.step_size,
+            gamma=self.gamma, augment=self.augment,
+        )
+
+
+class Amun(Unlearner):
+    name = "amun"
+    config_class = AmunConfig
+    description = "AMUN: fine-tune on the nearest adversarial examples of D_F with their wrong labels"
+
+    def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
+        config: AmunConfig = self.config
+        start = time.perf_counter()
+        adversarial = request.adversarial
+        if adversarial is None:
+            adversarial = build_adversarial_set(model, request.forget, config, ctx)
+        search_seconds = time.perf_counter() - start
+        retain = request.retain if self.uses_retain else None
+        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx)
+        return {
+            "seconds_search": search_seconds if request.adversarial is None else 0.0,
+            "adversarial_reused": request.adversarial is not None,
+            "adversarial": adversarial.summary(),
+            **stats,
+        }
+
+
+def build_adversarial_set(
+    model: nn.Module, forget: LabeledData, config: AmunConfig, ctx: UnlearnContext
+) -> AdversarialSet:
+    """Algorithm 1 on ``forget`` with the configured backend (looked up in the plugin host)."""
+    backend = ctx.plugins.attacks.get(config.attack)(dict(config.attack_options))
+    return nearest_adversarial(model, forget, backend, config.search, device=ctx.device, progress=ctx.progress)
+
+
+def finetune_on_union(
+    model: nn.Module,
+    forget: LabeledData,
+    retain: LabeledData | None,
+    adversarial: AdversarialSet,
+    config: AmunConfig,
+    ctx: UnlearnContext,
+) -> dict[str, Any]:
+    """Fine-tune ``model`` in place on the variant's union; D_A is not augmented."""
+    if len(adversarial.y_true) != len(forget):
+        raise InvalidInputError(
+            f"the adversarial set has {len(adversarial.y_true)} samples but the forget set has {len(forget)}"
+        )
+    parts: list[tuple[LabeledData, bool]] = []
+    if retain is not None:
+        parts.append((retain, True))
+    if config.variant is AmunVariant.FULL:
+        parts.append((forget, True))
+    if int(adversarial.found.sum()) > 0:
+        parts.append((adversarial.as_labeled_data(), False))
+    if not parts:
+        raise InvalidInputError("nothing to fine-tune on: no adversarial example was found and variant is adv_only")
+    union = parts[0][0]
+    for part, _ in parts[1:]:
+        union = union.concat(part, name="union")
+    augment_mask = torch.cat([torch.full((len(part),), flag) for part, flag in parts])
+    start = time.perf_counter()
+    train_stats = train_model(
+        model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
+        augment_mask=augment_mask, progress="AMUN fine-tuning" if ctx.progress else False,
+    )
+    return {
+        "seconds_finetune": time.perf_counter() - start,
+        "finetune_size": len(union),
+        "adversarial_used": int(adversarial.found.sum()),
+        "finetune_final_loss": train_stats.final_loss,
+    }

@@ -1,0 +1,103 @@
+"""Steps shared by the demo, the CLI and the benchmark runner: load data and architectures by
+name, train a classifier, load a checkpoint through the model registry, audit several models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import DatasetBundle, LabeledData
+from amun_plugin.evaluate.base import AuditData, EvaluationResult
+from amun_plugin.models.base import ModelArchitecture
+from amun_plugin.models.checkpoint import CheckpointMetadata, load_checkpoint
+from amun_plugin.models.inference import build_model
+from amun_plugin.plugins import PluginHost
+from amun_plugin.training import TrainConfig, train_model
+
+__all__ = [
+    "audit_models",
+    "load_dataset",
+    "load_model",
+    "make_architecture",
+    "train_classifier",
+    "DEFAULT_EVALUATORS",
+]
+
+DEFAULT_EVALUATORS: tuple[str, ...] = ("accuracy", "confidence_mia")
+
+
+def load_dataset(plugins: PluginHost, name: str, options: Mapping[str, Any] | None = None) -> DatasetBundle:
+    """The registered dataset ``name`` loaded with ``options`` (its config fields)."""
+    return plugins.datasets.get(name)(dict(options or {})).load()
+
+
+def make_architecture(plugins: PluginHost, name: str, options: Mapping[str, Any] | None = None) -> ModelArchitecture:
+    """The registered architecture ``name`` configured with ``options``."""
+    return plugins.models.get(name)(dict(options or {}))
+
+
+def train_classifier(
+    architecture: ModelArchitecture,
+    data: LabeledData,
+    recipe: TrainConfig,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool | str = False,
+) -> nn.Module:
+    """A freshly initialised model (seeded) trained on ``data`` with ``recipe``; eval mode."""
+    model = build_model(architecture, data.num_classes, data.input_shape, seed)
+    train_model(model, data, recipe, device=device, seed=seed, progress=progress)
+    return model.eval()
+
+
+def checkpoint_metadata(
+    architecture: ModelArchitecture, bundle: DatasetBundle, dataset_options: Mapping[str, Any],
+    recipe: TrainConfig, seed: int, extra: Mapping[str, Any] | None = None,
+) -> CheckpointMetadata:
+    """Metadata that lets ``load_model`` rebuild the model and the CLI reload its data."""
+    return CheckpointMetadata(
+        architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
+        num_classes=bundle.num_classes, input_shape=bundle.input_shape, classes=bundle.classes,
+        dataset=bundle.name, dataset_config=dict(dataset_options),
+        recipe={**config_to_dict(recipe), "seed": seed}, extra=dict(extra or {}),
+    )
+
+
+def load_model(
+    path: str | Path, plugins: PluginHost, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, CheckpointMetadata]:
+    """Load a safetensors checkpoint, rebuilding its architecture through the model registry."""
+
+    def build(metadata: CheckpointMetadata) -> nn.Module:
+        architecture = make_architecture(plugins, metadata.architecture, metadata.architecture_config)
+        return architecture.build(metadata.num_classes, metadata.input_shape)
+
+    model, metadata = load_checkpoint(path, build, device=device)
+    return model.eval(), metadata
+
+
+def audit_models(
+    models: Mapping[str, nn.Module],
+    data: AuditData,
+    *,
+    plugins: PluginHost,
+    evaluators: Sequence[str] = DEFAULT_EVALUATORS,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> dict[str, EvaluationResult]:
+    """Run every evaluator on every model; metrics of all evaluators are merged per model."""
+    instances = [plugins.evaluators.get(name)() for name in evaluators]
+    results: dict[str, EvaluationResult] = {}
+    for model_name, model in models.items():
+        merged = EvaluationResult({}, {})
+        for evaluator in instances:
+            result = evaluator.evaluate(model, data, device=device, seed=seed)
+            merged.metrics.update(result.metrics)
+            merged.scores.update(result.scores)
+        results[model_name] = merged
+    return results

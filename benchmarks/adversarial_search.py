@@ -1,0 +1,235 @@
+"""Benchmark: AMUN's nearest-adversarial search (Algorithm 1) with every attack backend, side by side.
+
+Trains (or loads from a cache) a Fashion-MNIST CNN that memorises (REFERENCE.md recipe: 10k
+training samples, 40 epochs, SGD, no weight decay -> train accuracy 100%), draws the same forget
+samples from its training set for every backend, runs ``nearest_adversarial`` with each, and writes
+``results.json``, ``results.md`` and ``env.json`` under ``--out``:
+
+    mean gradient evaluations per sample (and in PGD-50 runs), wall time, median / p90 L2 distance,
+    failures, doublings, and the ratios of each to the native CE search (the reference procedure).
+
+    python benchmarks/adversarial_search.py                # the full run (~minutes on 2 CPU cores)
+    python benchmarks/adversarial_search.py --quick        # a tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from amun_plugin.attacks import (
+    ArtPGDL2,
+    AttackBackend,
+    NativePGDL2,
+    SearchConfig,
+    TorchattacksFFGSM,
+    TorchattacksPGDL2,
+    nearest_adversarial,
+)
+from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import LabeledData
+from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
+from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.training import TrainConfig, train_model
+
+HERE = Path(__file__).resolve().parent
+# (label, backend factory); the first is the reference the ratios are taken against.
+BACKENDS: dict[str, Any] = {
+    "native_pgd_l2": lambda: NativePGDL2({"loss": "ce"}),
+    "native_pgd_l2_margin": lambda: NativePGDL2({"loss": "margin"}),
+    "torchattacks_pgd_l2": lambda: TorchattacksPGDL2(),
+    "art_pgd_l2": lambda: ArtPGDL2(),
+    "torchattacks_ffgsm": lambda: TorchattacksFFGSM(),
+}
+REFERENCE = "native_pgd_l2"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", default=DEFAULT_ROOT, help="directory of the Fashion-MNIST IDX files")
+    p.add_argument("--cache-dir", default=str(HERE / "cache" / "adversarial_search"), help="trained-model cache")
+    p.add_argument("--out", default=None, help="results directory (default benchmarks/results/adversarial_search; "
+                   "with --quick, <cache-dir>/quick_results, which git ignores)")
+    p.add_argument("--train-size", type=int, default=10_000)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="SGD learning rate of the recipe")
+    p.add_argument("--forget-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eps-init", type=float, default=0.04, help="first radius; <= 0 means automatic (App. E.1)")
+    p.add_argument("--max-doublings", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run: 1000 train samples, 5 epochs, 24 forget")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_size, args.epochs, args.forget_size = 1000, 5, 24
+    if args.out is None:
+        quick_out = Path(args.cache_dir) / "quick_results"
+        args.out = str(quick_out if args.quick else HERE / "results" / "adversarial_search")
+    if REFERENCE not in args.backends:
+        args.backends.insert(0, REFERENCE)
+    return args
+
+
+def train_or_load(args: argparse.Namespace, train: LabeledData) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The memorising CNN of the recipe, from the cache when an identical recipe was trained."""
+    recipe = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=0.0)
+    architecture = CNN()
+    path = Path(args.cache_dir) / f"cnn_fmnist_n{args.train_size}_e{args.epochs}_lr{args.lr:g}_s{args.seed}.safetensors"
+    if path.exists():
+        model, meta = load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0),
+                                      device=args.device)
+        return model, dict(meta.extra, cached=True, checkpoint=str(path))
+    model = build_model(architecture, train.num_classes, train.input_shape, seed=args.seed)
+    stats = train_model(model, train, recipe, device=args.device, seed=args.seed, progress="train CNN")
+    info = {"train_seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "cached": False}
+    meta = CheckpointMetadata(
+        architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
+        num_classes=train.num_classes, input_shape=train.input_shape, dataset="fashion_mnist",
+        dataset_config={"train_size": args.train_size, "seed": args.seed}, recipe=config_to_dict(recipe), extra=info,
+    )
+    save_checkpoint(path, model, meta)
+    return model, dict(info, checkpoint=str(path))
+
+
+def forget_subset(train: LabeledData, size: int, seed: int) -> LabeledData:
+    """``size`` training samples drawn with a seeded permutation (the same for every backend)."""
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))
+    return train.subset(order[:size].sort().values, name="forget")
+
+
+def saturated_fraction(model: torch.nn.Module, data: LabeledData, device: str) -> float:
+    """Fraction of samples whose softmax probability of the true class is exactly 1.0 in float32."""
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(data.x.to(device)).float(), dim=1).cpu()
+    return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
+
+
+def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: SearchConfig,
+                device: str) -> dict[str, Any]:
+    backend: AttackBackend = BACKENDS[name]()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        adv = nearest_adversarial(model, forget, backend, config, device=device, progress=True)
+        wall = time.perf_counter() - start
+    summary = adv.summary()
+    summary.update(
+        label=name, backend_config=config_to_dict(backend.config), norm=backend.norm, wall_seconds=round(wall, 2),
+        pgd50_runs=summary["mean_grad_evals"] / 50.0, warnings=[str(w.message) for w in caught],
+    )
+    return summary
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's cost and distances relative to the reference (native CE) row."""
+    ref = next(r for r in rows if r["label"] == REFERENCE)
+    for row in rows:
+        row["ratios_vs_native"] = {
+            key: (row[key] / ref[key] if ref[key] and row[key] is not None else None)
+            for key in ("mean_grad_evals", "wall_seconds", "median_l2", "p90_l2")
+        }
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
+    import art
+    import torchattacks
+
+    def run(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).splitlines()
+                if line.startswith("Model name")), platform.processor() or "unknown")
+    return {
+        "python": sys.version.split()[0], "torch": torch.__version__, "torchattacks": torchattacks.__version__,
+        "adversarial_robustness_toolbox": art.__version__, "platform": platform.platform(), "cpu": cpu,
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "git_commit": run(["git", "rev-parse", "HEAD"]),
+        "git_dirty": bool(run(["git", "status", "--porcelain"])) if run(["git", "rev-parse", "HEAD"]) != "unknown"
+        else None,
+    }
+
+
+def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    head = (f"# Nearest-adversarial search (Algorithm 1) by backend\n\n"
+            f"Fashion-MNIST CNN, {info['train_size']} train samples, {info['epochs']} epochs: train acc "
+            f"{info['train_accuracy']:.2f}%, test acc {info['test_accuracy']:.2f}%. {info['forget_size']} forget "
+            f"samples ({100 * info['saturated_fraction']:.1f}% with p_y == 1.0 in float32). eps_init "
+            f"{info['eps_init']}, max {info['max_doublings']} doublings, 10 bisection steps.\n\n")
+    cols = "| backend | norm | grad evals / sample | PGD-50 runs | wall s | median L2 | p90 L2 | failures | " \
+           "max doublings | x grad evals | x wall | x median L2 |\n|" + "---|" * 12 + "\n"
+    lines = []
+    for r in rows:
+        q = r["ratios_vs_native"]
+        lines.append(
+            f"| {r['label']} | {r['norm']} | {r['mean_grad_evals']:.1f} | {r['pgd50_runs']:.2f} | "
+            f"{r['wall_seconds']:.1f} | {_fmt(r['median_l2'])} | {_fmt(r['p90_l2'])} | {r['failures']} | "
+            f"{r['max_doublings_used']} | {_fmt(q['mean_grad_evals'])} | {_fmt(q['wall_seconds'])} | "
+            f"{_fmt(q['median_l2'])} |"
+        )
+    return head + cols + "\n".join(lines) + "\n\nRatios (x) are against native_pgd_l2 (cross-entropy, the paper's).\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def describe(args: argparse.Namespace, model: torch.nn.Module, bundle: Any, forget: LabeledData,
+             config: SearchConfig, train_info: dict[str, Any]) -> dict[str, Any]:
+    """The setup of this run: recipe, the model's accuracies and saturation, the search's config."""
+    info = {
+        "train_size": args.train_size, "epochs": args.epochs, "lr": args.lr, "forget_size": len(forget),
+        "seed": args.seed, "eps_init": config.eps_init if config.eps_init is not None else "auto",
+        "max_doublings": args.max_doublings, "train_accuracy": accuracy(model, bundle.train, device=args.device),
+        "test_accuracy": accuracy(model, bundle.test, device=args.device),
+        "saturated_fraction": saturated_fraction(model, forget, args.device), "model": train_info,
+        "search_config": config_to_dict(config), "quick": args.quick,
+    }
+    if info["train_accuracy"] < 99.0:
+        print(f"WARNING: train accuracy {info['train_accuracy']:.2f}% < 99%: this model does not memorise, so the "
+              "search runs in a different regime from the paper's (see REFERENCE.md)", file=sys.stderr)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
+    model, train_info = train_or_load(args, bundle.train)
+    forget = forget_subset(bundle.train, args.forget_size, args.seed)
+    config = SearchConfig(eps_init=args.eps_init if args.eps_init > 0 else None, max_doublings=args.max_doublings,
+                          batch_size=args.batch_size)
+    info = describe(args, model, bundle, forget, config, train_info)
+    rows = [run_backend(name, model, forget, config, args.device) for name in args.backends]
+    add_ratios(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"setup": info, "results": rows}, indent=2) + "\n")
+    (out / "env.json").write_text(json.dumps(environment(args), indent=2) + "\n")
+    table = markdown(rows, info)
+    (out / "results.md").write_text(table)
+    print(table)
+    print(f"wrote {out}/results.json, results.md, env.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
