@@ -7,9 +7,9 @@ from amun_plugin.hookspecs import Register, hookimpl
 
 @hookimpl
 def amun_register_unlearners(register: Register) -> None:
-    from amun_plugin.unlearn.amun import Amun
+    from amun_plugin.unlearn.catalog import builtin_unlearners
 
-    for unlearner in (Amun,):
+    for unlearner in builtin_unlearners():
         register(unlearner)
 
 
@@ -25,10 +25,9 @@ def amun_register_attacks(register: Register) -> None:
 
 @hookimpl
 def amun_register_evaluators(register: Register) -> None:
-    from amun_plugin.evaluate.accuracy import AccuracyEvaluator
-    from amun_plugin.evaluate.confidence_mia import ConfidenceMIA
+    from amun_plugin.evaluate.catalog import builtin_evaluators
 
-    for evaluator in (AccuracyEvaluator, ConfidenceMIA):
+    for evaluator in builtin_evaluators():
         register(evaluator)
 
 

@@ -1,0 +1,14 @@
+"""The built-in evaluators, in the order ``amun plugins`` lists them."""
+
+from __future__ import annotations
+
+from amun_plugin.evaluate.base import Evaluator
+
+__all__ = ["builtin_evaluators"]
+
+
+def builtin_evaluators() -> list[type[Evaluator]]:
+    from amun_plugin.evaluate.accuracy import AccuracyEvaluator
+    from amun_plugin.evaluate.confidence_mia import ConfidenceMIA
+
+    return [AccuracyEvaluator, ConfidenceMIA]
