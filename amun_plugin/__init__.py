@@ -21,7 +21,7 @@ from amun_plugin.errors import (
 )
 from amun_plugin.hookspecs import hookimpl
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnResult, Unlearner
+from amun_plugin.unlearn.base import ForgetRequest, Unlearner, UnlearnResult
 
 __all__ = [
     "AmunError",
