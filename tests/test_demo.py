@@ -1,0 +1,22 @@
+"""The demo runs end to end (with a tiny recipe) and writes its report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from amun_plugin.demo import DemoConfig, run_demo
+
+
+def test_demo_writes_table_json_and_histograms(tmp_path) -> None:
+    config = replace(DemoConfig(), epochs=3, amun_epochs=1, output=str(tmp_path / "report"))
+    lines: list[str] = []
+    rows = run_demo(config, progress=False, echo=lines.append)
+    assert list(rows) == ["original", "retrain", "amun (with D_R)", "amun (without D_R)"]
+    for row in rows.values():
+        assert 0 <= row["UA"] <= 100 and 0 <= row["FT_AUC"] <= 100
+    report = tmp_path / "report"
+    assert (report / "confidence_histograms.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((report / "metrics.json").read_text())["rows"][0]["model"] == "original"
+    assert "| original |" in (report / "report.md").read_text()
+    assert any("| amun (without D_R) |" in line for line in lines)
