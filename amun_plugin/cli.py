@@ -108,18 +108,53 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
 @click.option("--option", "options", multiple=True, help="the method's config key=value, repeatable")
 @split_options
 @click.option("--no-retain", is_flag=True, help="the setting without access to D_R")
+@click.option("--validation-size", type=int, default=0, show_default=True,
+              help="hold out this many test samples as non-member validation data (DAU needs it)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
-                seed: int, device: str, out: str) -> None:
+                validation_size: int, seed: int, device: str, out: str) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
     from amun_plugin.commands import unlearn_command
 
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
-                    use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo)
+                    use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
+                    validation_size=validation_size)
+
+
+@cli.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--retrained", type=click.Path(exists=True, dir_okay=False), help="model retrained without D_F")
+@click.option("--original", type=click.Path(exists=True, dir_okay=False), help="model before unlearning")
+@split_options
+@click.option("--evaluator", "evaluators", multiple=True, help="evaluator name, repeatable (default: all cheap ones)")
+@click.option("--evaluator-option", "evaluator_options", multiple=True, help="name.key=value, e.g. mis.max_shadow=2000")
+@click.option("--bank-dir", default=None, help="RMIA reference bank folder (enables rmia)")
+@click.option("--reference-models", type=int, default=None, help="build the bank with K models if missing")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
+def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
+          forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
+          evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
+          device: str, out: str) -> None:
+    """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
+    from amun_plugin.evaluate.audit_command import audit_command
+
+    given = any(v is not None for v in (forget_fraction, forget_indices, forget_classes))
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in _pairs(evaluator_options).items():
+        name, _, field = key.partition(".")
+        if not field:
+            raise InvalidInputError(f"--evaluator-option {key!r} must look like evaluator.key=value")
+        options.setdefault(name, {})[field] = value
+    audit_command(checkpoints=checkpoints, retrained=retrained, original=original,
+                  split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None,
+                  evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
+                  reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo)
 
 
 @cli.command()
@@ -138,6 +173,22 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  {entry['name']:<22} {entry['package']:<16} {entry['description']}")
     for error in listing["errors"]:
         click.echo(f"broken plugin {error['plugin']}: {error['error']}", err=True)
+
+
+@cli.command()
+@click.argument("suite")
+@click.option("--preset", default=None, help="suite preset (default: the suite's default, fmnist-cnn)")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
+@click.option("--output", default=None, help="run folder (default benchmarks/results/SUITE-PRESET); resumes if present")
+@click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
+def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
+          runs: int | None) -> None:
+    """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
+    from amun_plugin.bench.runner import bench_command
+
+    bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
+                  echo=click.echo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from amun_plugin.api import unlearn
 from amun_plugin.config import make_config
-from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.data.base import LabeledData
+from amun_plugin.data.splits import SplitConfig, make_split, stratified_indices
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.tables import markdown_table
-from amun_plugin.models.checkpoint import save_checkpoint
+from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig
 from amun_plugin.workflow import (
@@ -52,8 +56,14 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
 
 
 def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
-                    use_retain: bool, seed: int, device: str, out: str, echo: Echo) -> Path:
-    """Unlearn a split of the checkpoint's training data; save the new model; print a table."""
+                    use_retain: bool, seed: int, device: str, out: str, echo: Echo,
+                    validation_size: int = 0) -> Path:
+    """Unlearn a split of the checkpoint's training data; save the new model; print a table.
+
+    A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
+    recipe. ``validation_size`` > 0 holds out that many class-stratified test samples as the
+    validation set (non-members) for methods that need one (DAU); they leave the audited test set.
+    """
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
@@ -63,18 +73,39 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     bundle = load_dataset(host, metadata.dataset, metadata.dataset_config)
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
+    test, validation = _hold_out_validation(bundle.test, validation_size, seed)
     result = unlearn(model, forget, retain if use_retain else None, method=method, plugins=host,
-                     device=device, seed=seed, progress=True, **options)
+                     validation=validation, device=device, seed=seed, progress=True,
+                     **_recipe_defaults(host, method, metadata), **options)
     results = audit_models({"before": model, "after": result.model},
-                           AuditData(retain, forget, bundle.test), plugins=host, device=device, seed=seed)
+                           AuditData(retain, forget, test), plugins=host, device=device, seed=seed)
     rows = [{"model": name, **r.metrics} for name, r in results.items()]
     echo(markdown_table(rows, ("model", "UA", "RA", "TA", "FT_AUC")))
     extra = {**metadata.extra, "unlearned": {"method": method, "config": result.config,
                                              "split": chosen.to_dict(), "with_retain": use_retain,
                                              "seconds": result.stats["seconds_total"]}}
-    path = save_checkpoint(out, result.model, _with_extra(metadata, extra))
+    path = save_checkpoint(out, result.model, dataclasses.replace(metadata, extra=extra))
     echo(f"{method}: {result.stats['seconds_total']:.1f} s; saved {path}")
     return path
+
+
+def _recipe_defaults(host: Any, method: str, metadata: CheckpointMetadata) -> dict[str, Any]:
+    """The checkpoint's training recipe, for methods whose config is a TrainConfig (retrain)."""
+    config_class = host.unlearners.get(method).config_class
+    if not (isinstance(config_class, type) and issubclass(config_class, TrainConfig)):
+        return {}
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in metadata.recipe.items() if k in names}
+
+
+def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
+    if size <= 0:
+        return test, None
+    if size >= len(test):
+        raise InvalidInputError(f"--validation-size {size} must be smaller than the test set ({len(test)})")
+    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
+    rest = np.setdiff1d(np.arange(len(test)), held)
+    return test.subset(rest, name="test"), test.subset(held, name="validation")
 
 
 def plugins_listing() -> dict[str, Any]:
@@ -89,7 +120,3 @@ def plugins_listing() -> dict[str, Any]:
     return {"components": components, "errors": errors}
 
 
-def _with_extra(metadata: Any, extra: dict[str, Any]) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(metadata, extra=extra)

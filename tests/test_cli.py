@@ -83,3 +83,13 @@ def test_plugins_lists_every_kind(capsys) -> None:
     assert {"name": "amun", "package": "amun_plugin"}.items() <= kinds["unlearners"][0].items() or any(
         e["name"] == "amun" for e in kinds["unlearners"])
     assert all(e["package"] == "amun_plugin" for kind in kinds.values() for e in kind)
+
+
+def test_retrain_uses_the_checkpoint_recipe_and_dau_gets_a_validation_split(original: Path, tmp_path: Path) -> None:
+    out = tmp_path / "retrained.safetensors"
+    assert main(["unlearn", str(original), "--method", "retrain", "--forget-fraction", "0.1",
+                 "--out", str(out)]) == 0
+    assert read_checkpoint_metadata(out).extra["unlearned"]["config"]["epochs"] == 3  # the recipe's, not 40
+    dau = tmp_path / "dau.safetensors"
+    assert main(["unlearn", str(original), "--method", "dau", "--forget-fraction", "0.05", "--validation-size", "40",
+                 "--option", "epochs=1", "--option", "attacker_layers=1", "--out", str(dau)]) == 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -50,9 +50,15 @@ class AmunConfig:
     gamma: float = 0.1
     augment: Augment = Augment.NONE
     variant: AmunVariant = AmunVariant.FULL
+    retain_ratio: float | None = None
     attack: str = "torchattacks_pgd_l2"
     attack_options: Mapping[str, Any] = field(default_factory=dict)
     search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        ratio = self.retain_ratio
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0):
+            raise InvalidInputError(f"retain_ratio must be a number > 0 or None (all of D_R), got {ratio!r}")
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -66,6 +72,8 @@ class Amun(Unlearner):
     name = "amun"
     config_class = AmunConfig
     description = "AMUN: fine-tune on the nearest adversarial examples of D_F with their wrong labels"
+    reuses_adversarial: ClassVar[bool] = True
+    """A continuous-unlearning session hands this method D_A computed once on the original model."""
 
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         config: AmunConfig = self.config
@@ -75,13 +83,22 @@ class Amun(Unlearner):
             adversarial = build_adversarial_set(model, request.forget, config, ctx)
         search_seconds = time.perf_counter() - start
         retain = request.retain if self.uses_retain else None
-        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx)
+        before_step, hook_stats = self._finetune_hook(model, request, ctx)
+        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step)
         return {
+            **hook_stats,
             "seconds_search": search_seconds if request.adversarial is None else 0.0,
             "adversarial_reused": request.adversarial is not None,
             "adversarial": adversarial.summary(),
             **stats,
         }
+
+    def _finetune_hook(
+        self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext
+    ) -> tuple[Callable[[nn.Module], None] | None, dict[str, Any]]:
+        """Extension point: a ``before_step`` hook for the fine-tuning and its statistics
+        (AMUN+SalUn returns its saliency-mask hook); called before fine-tuning starts."""
+        return None, {}
 
 
 def build_adversarial_set(
@@ -99,19 +116,21 @@ def finetune_on_union(
     adversarial: AdversarialSet,
     config: AmunConfig,
     ctx: UnlearnContext,
+    before_step: Callable[[nn.Module], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``model`` in place on the variant's union; D_A is not augmented."""
+    """Fine-tune ``model`` in place on the variant's union; D_A is not augmented.
+    ``before_step(model)`` runs between backward and each optimizer step (e.g. a SalUn mask)."""
     if len(adversarial.y_true) != len(forget):
         raise InvalidInputError(
             f"the adversarial set has {len(adversarial.y_true)} samples but the forget set has {len(forget)}"
         )
     parts: list[tuple[LabeledData, bool]] = []
-    if retain is not None:
-        parts.append((retain, True))
     if config.variant is AmunVariant.FULL:
         parts.append((forget, True))
     if int(adversarial.found.sum()) > 0:
         parts.append((adversarial.as_labeled_data(), False))
+    if retain is not None:
+        parts.insert(0, (_retain_subset(retain, sum(len(p) for p, _ in parts), config, ctx), True))
     if not parts:
         raise InvalidInputError("nothing to fine-tune on: no adversarial example was found and variant is adv_only")
     union = parts[0][0]
@@ -121,11 +140,23 @@ def finetune_on_union(
     start = time.perf_counter()
     train_stats = train_model(
         model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
-        augment_mask=augment_mask, progress="AMUN fine-tuning" if ctx.progress else False,
+        augment_mask=augment_mask, before_step=before_step, progress="AMUN fine-tuning" if ctx.progress else False,
     )
     return {
         "seconds_finetune": time.perf_counter() - start,
         "finetune_size": len(union),
+        "retain_used": len(parts[0][0]) if retain is not None else 0,
         "adversarial_used": int(adversarial.found.sum()),
         "finetune_final_loss": train_stats.final_loss,
     }
+
+
+def _retain_subset(retain: LabeledData, forget_side: int, config: AmunConfig, ctx: UnlearnContext) -> LabeledData:
+    """All of D_R, or (``retain_ratio``) a random subset of ``retain_ratio * forget_side`` samples
+    drawn once from ``ctx.generator``."""
+    if config.retain_ratio is None:
+        return retain
+    size = min(len(retain), max(1, round(config.retain_ratio * forget_side)))
+    if size == len(retain):
+        return retain
+    return retain.subset(torch.randperm(len(retain), generator=ctx.generator)[:size].sort().values, name="retain")
