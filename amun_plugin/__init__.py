@@ -19,6 +19,7 @@ from amun_plugin.errors import (
     PluginError,
     UnsupportedSettingError,
 )
+from amun_plugin.evaluate.audit import audit
 from amun_plugin.hookspecs import hookimpl
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.unlearn.base import ForgetRequest, Unlearner, UnlearnResult
@@ -37,6 +38,7 @@ __all__ = [
     "Unlearner",
     "UnsupportedSettingError",
     "as_labeled_data",
+    "audit",
     "get_plugin_manager",
     "hookimpl",
     "unlearn",

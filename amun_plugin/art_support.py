@@ -17,13 +17,23 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from amun_plugin.device import resolve_device
+from amun_plugin.data.base import LabeledData
+from amun_plugin.device import model_device, preserved_mode, resolve_device
 from amun_plugin.errors import BackendUnavailableError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from art.estimators.classification import PyTorchClassifier
 
-__all__ = ["ART_PIP_NAME", "from_numpy", "import_art", "one_hot", "to_numpy", "wrap_pytorch_classifier"]
+__all__ = [
+    "ART_PIP_NAME",
+    "art_session",
+    "from_numpy",
+    "import_art",
+    "labeled_to_art",
+    "one_hot",
+    "to_numpy",
+    "wrap_pytorch_classifier",
+]
 
 ART_PIP_NAME = "adversarial-robustness-toolbox"
 
@@ -95,6 +105,53 @@ def wrap_pytorch_classifier(
             clip_values=(float(clip_values[0]), float(clip_values[1])),
             device_type="gpu" if target.type == "cuda" else "cpu",
         )
+
+
+def labeled_to_art(data: LabeledData) -> tuple[np.ndarray, np.ndarray]:
+    """``LabeledData`` as ART wants it: x (N, ...) float32 and one-hot labels (N, num_classes)."""
+    if not isinstance(data, LabeledData):
+        raise InvalidInputError(f"expected LabeledData, got {type(data).__name__}")
+    return to_numpy(data.x), one_hot(data.y, data.num_classes)
+
+
+@contextlib.contextmanager
+def art_session(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> Iterator["PyTorchClassifier"]:
+    """``model`` wrapped as a ``PyTorchClassifier`` on ``device`` for the duration of the block.
+
+    Inside, torch's CPU RNG and numpy's global RNG are seeded with ``seed`` (ART and the
+    scikit-learn models it trains draw from them); on exit both RNG states, the model's device and
+    every submodule's train/eval flag are restored, whatever ART did.
+    """
+    original = model_device(model)
+    target = resolve_device(device)
+    numpy_state = np.random.get_state()
+    try:
+        with preserved_mode(model), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            np.random.seed(int(seed) % 2**32)
+            model.to(target)
+            yield wrap_pytorch_classifier(_Float32Inputs(model), input_shape, num_classes, target)
+    finally:
+        np.random.set_state(numpy_state)
+        model.to(original)
+
+
+class _Float32Inputs(nn.Module):
+    """Casts inputs to float32 before ``model``: ART attacks such as HopSkipJump hand float64
+    numpy arrays to ``predict``, which ART turns into float64 tensors."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.float())
 
 
 @contextlib.contextmanager

@@ -136,11 +136,12 @@ def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_f
 @click.option("--reference-models", type=int, default=None, help="build the bank with K models if missing")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--no-plots", is_flag=True, help="skip the PNGs")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
 def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
           evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
-          device: str, out: str) -> None:
+          device: str, no_plots: bool, out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
     from amun_plugin.evaluate.audit_command import audit_command
 
@@ -154,7 +155,8 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
     audit_command(checkpoints=checkpoints, retrained=retrained, original=original,
                   split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None,
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
-                  reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo)
+                  reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
+                  plots=not no_plots)
 
 
 @cli.command()

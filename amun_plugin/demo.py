@@ -1,8 +1,10 @@
 """``amun demo``: AMUN on the embedded scikit-learn digits, end to end, in a few CPU minutes.
 
-Trains an original model that memorises its training set, a model retrained without the
-forget set (the gold standard), and AMUN with and without D_R; prints UA / RA / TA and the
-forget-vs-test membership AUC of each, and writes a report folder (JSON, Markdown, PNG).
+Trains an original model that memorises its training set (no weight decay, many epochs, half
+of digits held out as the test pool), a model retrained without a random 10% forget set (the
+gold standard), and AMUN with and without D_R; audits each with accuracy (UA / RA / TA) and
+RMIA with 8 reference models (forget-vs-test AUC FT, retain-vs-test AUC RT, TPR at 1% FPR);
+prints a table and writes a report folder (Markdown, JSON, PNG histograms and ROC curves).
 """
 
 from __future__ import annotations
@@ -12,35 +14,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from torch import nn
+
 from amun_plugin.api import unlearn
 from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.plots import plot_confidence_histograms
+from amun_plugin.evaluate.reference import build_reference_bank, concat_population
+from amun_plugin.evaluate.signals import confidence_by_set
 from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import Schedule, TrainConfig
-from amun_plugin.workflow import audit_models, load_dataset, make_architecture, train_classifier
+from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
 
 __all__ = ["DemoConfig", "run_demo"]
 
-COLUMNS = ("model", "UA", "RA", "TA", "FT_AUC", "RT_AUC", "seconds")
+COLUMNS = ("model", "UA", "RA", "TA", "FT_AUC", "RT_AUC", "FT_TPR@1%FPR", "avg_gap", "seconds")
+_METRICS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "FT_AUC": "rmia.FT_AUC",
+            "RT_AUC": "rmia.RT_AUC", "FT_TPR@1%FPR": "rmia.FT_TPR@1%FPR"}
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """The demo's recipe: no weight decay and many epochs, so the original model memorises."""
+    """The demo's recipe. No weight decay, 100 epochs and a 50% test pool make the original MLP
+    memorise (train accuracy 100%, RMIA RT AUC ~60); ``reference_models`` RMIA reference models
+    are trained once and kept in ``<output>/reference_bank`` for later runs."""
 
     dataset: str = "digits"
+    test_fraction: float = 0.5
     architecture: str = "mlp"
+    hidden: tuple[int, ...] = (512, 512)
     forget_fraction: float = 0.1
     seed: int = 0
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 32
     lr: float = 0.05
     amun_epochs: int = 10
-    amun_lr: float = 0.01
+    amun_lr: float = 0.05
+    reference_models: int = 8
     output: str = "amun-demo-report"
     device: str = "cpu"
 
@@ -56,52 +72,78 @@ def run_demo(
     progress: bool = True,
     echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
-    """Run the demo and write its report under ``config.output``; returns the metrics by model."""
+    """Run the demo and write its report under ``config.output``; returns the table rows by model."""
     host = plugins or get_plugin_manager()
-    bundle = load_dataset(host, config.dataset, {"seed": config.seed})
+    bundle = load_dataset(host, config.dataset, {"seed": config.seed, "test_fraction": config.test_fraction})
     split = make_split(bundle.train, SplitConfig(fraction=config.forget_fraction, seed=config.seed))
-    forget, retain = split.forget(bundle.train), split.retain(bundle.train)
-    architecture = make_architecture(host, config.architecture)
-    echo(f"{bundle.name}: {len(bundle.train)} train ({len(forget)} to forget), {len(bundle.test)} test")
+    data = AuditData(split.retain(bundle.train), split.forget(bundle.train), bundle.test)
+    architecture = make_architecture(host, config.architecture, {"hidden": list(config.hidden)})
+    echo(f"{bundle.name}: {len(bundle.train)} train ({len(data.forget)} to forget), {len(bundle.test)} test")
 
-    models, seconds, stats = {}, {}, {}
-    start = time.perf_counter()
-    models["original"] = train_classifier(architecture, bundle.train, config.recipe(), seed=config.seed,
-                                          device=config.device, progress="original" if progress else False)
-    seconds["original"] = time.perf_counter() - start
-    start = time.perf_counter()
-    models["retrain"] = train_classifier(architecture, retain, config.recipe(), seed=config.seed,
-                                         device=config.device, progress="retrain" if progress else False)
-    seconds["retrain"] = time.perf_counter() - start
-    for label, retain_set in (("amun (with D_R)", retain), ("amun (without D_R)", None)):
-        result = unlearn(models["original"], forget, retain_set, method="amun", plugins=host,
+    models, seconds = _train_references(config, architecture, bundle.train, data.retain, progress)
+    stats = {}
+    for label, retain in (("amun_with_retain", data.retain), ("amun_without_retain", None)):
+        result = unlearn(models["original"], data.forget, retain, method="amun", plugins=host,
                          device=config.device, seed=config.seed, progress=progress,
                          epochs=config.amun_epochs, lr=config.amun_lr)
         models[label], stats[label] = result.model.eval(), result.stats
         seconds[label] = result.stats["seconds_total"]
 
-    audit = AuditData(retain=retain, forget=forget, test=bundle.test)
-    results = audit_models(models, audit, plugins=host, device=config.device, seed=config.seed)
-    rows = [{"model": name, **results[name].metrics, "seconds": seconds[name]} for name in models]
+    start = time.perf_counter()
+    population = concat_population(data.retain, data.forget, data.test)
+    bank = build_reference_bank(Path(config.output) / "reference_bank", population, architecture, config.recipe(),
+                                num_models=config.reference_models, seed=config.seed + 1000,
+                                device=config.device, progress=progress)
+    echo(f"RMIA reference bank: {bank.num_models} models ({time.perf_counter() - start:.0f} s)")
+    audits = audit_many(models, data.retain, data.forget, data.test, ["accuracy", "rmia"],
+                        retrained=models["retrain"], original=models["original"],
+                        out_dir=Path(config.output) / "models", reference_bank=bank, plugins=host,
+                        device=config.device, seed=config.seed, mia_metric="rmia.FT_AUC")
+    rows = [_row(name, audits[name], seconds[name]) for name in models]
     table = markdown_table(rows, COLUMNS)
+    ratio = {label: seconds[label] / seconds["retrain"] for label in stats}
     echo(table)
-    _write_report(Path(config.output), config, rows, table, results, stats)
-    echo(f"report written to {config.output}/ (report.md, metrics.json, confidence_histograms.png)")
+    echo("AMUN time / retrain time: " + ", ".join(f"{k} {v:.3f}" for k, v in ratio.items()))
+    _write_report(Path(config.output), config, rows, table, ratio, models, data, stats)
+    echo(f"report written to {config.output}/ (report.md, metrics.json, confidence_histograms.png, models/)")
     return {row["model"]: row for row in rows}
 
 
-def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], table: str,
-                  results: dict[str, Any], stats: dict[str, Any]) -> None:
-    panels = {name: result.scores for name, result in results.items()}
+def _train_references(config: DemoConfig, architecture: ModelArchitecture, train: LabeledData,
+                      retain: LabeledData, progress: bool) -> tuple[dict[str, nn.Module], dict[str, float]]:
+    models: dict[str, nn.Module] = {}
+    seconds: dict[str, float] = {}
+    for name, data in (("original", train), ("retrain", retain)):
+        start = time.perf_counter()
+        models[name] = train_classifier(architecture, data, config.recipe(), seed=config.seed,
+                                        device=config.device, progress=name if progress else False)
+        seconds[name] = time.perf_counter() - start
+    return models, seconds
+
+
+def _row(name: str, audit: dict[str, Any], seconds: float) -> dict[str, Any]:
+    metrics = audit["metrics"]
+    return {"model": name, **{col: metrics.get(key) for col, key in _METRICS.items()},
+            "avg_gap": audit.get("avg_gap"), "seconds": seconds}
+
+
+def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], table: str, ratio: dict[str, float],
+                  models: dict[str, nn.Module], data: AuditData, stats: dict[str, Any]) -> None:
+    panels = {name: confidence_by_set(model, data, config.device) for name, model in models.items()}
     plot_confidence_histograms(panels, out / "confidence_histograms.png",
                                title="Logit-scaled confidence before and after unlearning")
-    atomic_write_json(out / "metrics.json", {"config": config_to_dict(config), "rows": rows, "unlearn_stats": stats})
+    atomic_write_json(out / "metrics.json", {"config": config_to_dict(config), "rows": rows,
+                                             "amun_over_retrain_time": ratio, "unlearn_stats": stats})
     text = (
         "# AMUN demo\n\n"
-        f"Dataset `{config.dataset}`, model `{config.architecture}`, forget {config.forget_fraction:.0%} "
-        f"(seed {config.seed}). UA/RA/TA: accuracy (%) on forget/retain/test. FT_AUC: AUC (%) of the "
-        "logit-scaled confidence separating forget from test (50 = indistinguishable); RT_AUC: retain vs "
-        "test, the original model's memorisation signal.\n\n"
-        f"{table}\n![confidence histograms](confidence_histograms.png)\n"
+        f"Dataset `{config.dataset}` ({config.test_fraction:.0%} held out as the test pool), model "
+        f"`{config.architecture}` {list(config.hidden)}, forget {config.forget_fraction:.0%} (seed {config.seed}).\n"
+        "UA / RA / TA: accuracy (%) on forget / retain / test. FT_AUC: RMIA AUC (%) separating forget from test "
+        f"({config.reference_models} reference models; 50 = the forget set looks unseen). RT_AUC: retain vs test, "
+        "the memorisation signal. avg_gap: mean |metric - retrain| over UA, RA, TA, FT_AUC.\n\n"
+        f"{table}\nAMUN time / retrain time: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ratio.items())
+        + "\n\n![confidence histograms](confidence_histograms.png)\n\n"
+        "Per-model reports (ROC curves, every metric): `models/<name>/report.md`.\n"
     )
     atomic_write_text(out / "report.md", text)

@@ -166,7 +166,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """The per-epoch learning-rate schedule of ``config`` on ``optimizer``."""
+    """The per-epoch learning-rate schedule of ``config`` on ``optimizer``, starting from the
+    optimizer's current learning rates (also when an earlier scheduler already drove it)."""
+    for group in optimizer.param_groups:
+        group["initial_lr"] = group["lr"]
     if config.schedule is Schedule.STEP:
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     if config.schedule is Schedule.COSINE:

@@ -11,7 +11,8 @@ from torch import nn
 
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import DatasetBundle, LabeledData
-from amun_plugin.evaluate.base import AuditData, EvaluationResult
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
 from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.models.checkpoint import CheckpointMetadata, load_checkpoint
 from amun_plugin.models.inference import build_model
@@ -86,18 +87,25 @@ def audit_models(
     data: AuditData,
     *,
     plugins: PluginHost,
-    evaluators: Sequence[str] = DEFAULT_EVALUATORS,
+    evaluators: Sequence[str | Evaluator] = DEFAULT_EVALUATORS,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> dict[str, EvaluationResult]:
-    """Run every evaluator on every model; metrics of all evaluators are merged per model."""
-    instances = [plugins.evaluators.get(name)() for name in evaluators]
+    """Run every evaluator (a registered name or an instance) on every model; the metrics of all
+    evaluators are merged per model (two evaluators reporting the same metric name is an error;
+    ``amun_plugin.audit`` namespaces them instead). Scores are kept from the first evaluator
+    that reports a set."""
+    instances = [plugins.evaluators.get(e)() if isinstance(e, str) else e for e in evaluators]
     results: dict[str, EvaluationResult] = {}
     for model_name, model in models.items():
         merged = EvaluationResult({}, {})
         for evaluator in instances:
             result = evaluator.evaluate(model, data, device=device, seed=seed)
+            clash = sorted(set(result.metrics) & set(merged.metrics))
+            if clash:
+                raise InvalidInputError(f"evaluator {evaluator.name!r} reports {clash} again; use amun_plugin.audit")
             merged.metrics.update(result.metrics)
-            merged.scores.update(result.scores)
+            for set_name, scores in result.scores.items():
+                merged.scores.setdefault(set_name, scores)
         results[model_name] = merged
     return results

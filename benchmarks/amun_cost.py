@@ -30,13 +30,47 @@ from typing import Any
 
 import torch
 
+import amun_plugin
+from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
-from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.evaluate.base import AuditData
+from amun_plugin.models import (
+    CNN,
+    CheckpointMetadata,
+    accuracy,
+    build_model,
+    load_checkpoint,
+    predict_logits,
+    save_checkpoint,
+)
+from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import Schedule, TrainConfig, train_model
+from amun_plugin.unlearn.amun import AmunConfig
 
 HERE = Path(__file__).resolve().parent
+LOAD_NOTE = ("2 CPU cores shared with other engineers' jobs (tests, trainings) during the run; every timed "
+             "phase runs with torch.set_num_threads(--threads) and records the 1/5/15-min load averages "
+             "before and after it, so ratios are side by side under comparable (not idle) load")
+
+# Search modes: (attack backend, its options, SearchConfig options); "reference" is the paper's
+# Algorithm 1 exactly, "default" is whatever AmunConfig() uses.
+_DEFAULT = AmunConfig()
+SEARCH_MODES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "reference": ("native_pgd_l2", {"loss": "ce"}, {"eps_init": 0.04}),
+    "pgd_margin": ("native_pgd_l2", {"loss": "margin"}, {"eps_init": 0.04}),
+    "pgd_margin_auto_eps": ("native_pgd_l2", {"loss": "margin"}, {"eps_init": None}),
+    "min_norm_no_boundary": ("native_min_norm", {"boundary_steps": 0}, {"eps_init": None}),
+    "default": (_DEFAULT.attack, dict(_DEFAULT.attack_options), config_to_dict(_DEFAULT.search)),
+}
+# Fine-tuning recipes (AmunConfig options); "paper" is the paper's, "default" AmunConfig()'s.
+FINETUNE = {
+    "paper": {"epochs": 10, "retain_ratio": None},
+    "default": {"epochs": _DEFAULT.epochs, "retain_ratio": _DEFAULT.retain_ratio},
+}
+# AMUN runs per setting: (search mode, fine-tuning recipe); ("default", "default") runs end to end.
+AMUN_RUNS = [("reference", "paper"), ("reference", "default"), ("default", "paper"), ("default", "default")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,21 +108,36 @@ def forget_split(train: LabeledData, size: int, seed: int) -> tuple[LabeledData,
             train.subset(order[size:].sort().values, name="retain"))
 
 
-def train_or_load(args: argparse.Namespace, data: LabeledData, role: str) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train ``role`` ("original" on D, "retrain" on D_R) with the recipe, or load it from the cache."""
-    architecture, config = CNN(), recipe(args)
+def _checkpoint_path(args: argparse.Namespace, role: str) -> Path:
     stem = f"cnn_fmnist_n{args.train_size}_e{args.epochs}_lr{args.lr:g}_s{args.seed}"
     if role != "original":
         stem += f"_{role}_f{args.forget_size}"
-    path = Path(args.cache_dir) / f"{stem}.safetensors"
+    return Path(args.cache_dir) / f"{stem}.safetensors"
+
+
+def train_or_load(
+    args: argparse.Namespace, data: LabeledData, role: str, *, force: bool = False
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train ``role`` ("original" on D, "retrain" on D_R) with the recipe (timed), or load it from
+    the cache. ``force`` trains even when cached (to time it in this run) and then checks that the
+    new model is bit-identical to the cached one (the training is deterministic)."""
+    architecture, config, path = CNN(), recipe(args), _checkpoint_path(args, role)
+    cached = None
     if path.exists():
-        model, meta = load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0))
-        return model, dict(meta.extra, cached=True, checkpoint=str(path))
+        cached, meta = load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0))
+        if not force:
+            return cached, dict(meta.extra, cached=True, checkpoint=str(path))
     model = build_model(architecture, data.num_classes, data.input_shape, seed=args.seed)
     load_before = os.getloadavg()
     stats = train_model(model, data, config, seed=args.seed, progress=f"train {role}")
-    info = {"seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
-            "threads": torch.get_num_threads(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+    info: dict[str, Any] = {
+        "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
+        "train_accuracy_last_epoch": stats.train_accuracy_per_epoch[-1], "threads": torch.get_num_threads(),
+        "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    if cached is not None:
+        same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
+        return model, dict(info, cached=False, identical_to_cache=same, checkpoint=str(path))
     meta = CheckpointMetadata(
         architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
         num_classes=data.num_classes, input_shape=data.input_shape, dataset="fashion_mnist",
@@ -100,16 +149,89 @@ def train_or_load(args: argparse.Namespace, data: LabeledData, role: str) -> tup
     return model, dict(info, cached=False, checkpoint=str(path))
 
 
-def load_everything(args: argparse.Namespace) -> dict[str, Any]:
+def load_setup(args: argparse.Namespace) -> dict[str, Any]:
+    """Data, the forget / retain split and the original (memorising) model."""
     bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
     forget, retain = forget_split(bundle.train, args.forget_size, args.seed)
     original, original_info = train_or_load(args, bundle.train, "original")
-    retrained, retrain_info = train_or_load(args, retain, "retrain")
-    for name, model in (("original", original), ("retrain", retrained)):
-        print(f"{name}: train acc {accuracy(model, bundle.train):.2f}%, forget {accuracy(model, forget):.2f}%, "
-              f"test {accuracy(model, bundle.test):.2f}%", flush=True)
     return {"bundle": bundle, "forget": forget, "retain": retain, "original": original,
-            "original_info": original_info, "retrained": retrained, "retrain_info": retrain_info}
+            "original_info": original_info}
+
+
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def saturated_fraction(model: torch.nn.Module, data: LabeledData) -> float:
+    """Fraction of samples whose softmax probability of the true class is exactly 1.0 in float32."""
+    with torch.no_grad():
+        probs = torch.softmax(predict_logits(model, data.x), dim=1)
+    return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
+
+
+def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData,
+                 modes: list[str]) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
+    """Every search mode on the same model and forget set: its summary row and its D_A."""
+    rows, sets = [], {}
+    for mode in modes:
+        attack, options, search = SEARCH_MODES[mode]
+        backend = host.attacks.get(attack)(options)
+        load_before = _load()
+        adv = nearest_adversarial(model, forget, backend, SearchConfig(**search), progress=True)
+        summary = adv.summary()
+        summary.update(mode=mode, attack=attack, attack_options=options, search=search,
+                       loadavg_before=load_before, loadavg_after=_load())
+        rows.append(summary)
+        sets[mode] = adv
+        print(f"search {mode}: {summary['mean_grad_evals']:.1f} grad evals/sample, {summary['seconds']:.1f} s, "
+              f"median L2 {summary['median_l2']:.4f}, failures {summary['failures']}", flush=True)
+    ref = next(r for r in rows if r["mode"] == "reference")
+    for row in rows:
+        row["x_grad_evals"] = row["mean_grad_evals"] / ref["mean_grad_evals"]
+        row["x_seconds"] = row["seconds"] / ref["seconds"]
+        row["x_median_l2"] = row["median_l2"] / ref["median_l2"] if row["median_l2"] else None
+    return rows, sets
+
+
+def quality(host: PluginHost, model: torch.nn.Module, audit: AuditData, seed: int) -> dict[str, float]:
+    """UA / RA / TA (accuracy %, on D_F / D_R / D_T) and the membership AUCs of the evaluator."""
+    metrics = {"UA": accuracy(model, audit.forget), "RA": accuracy(model, audit.retain),
+               "TA": accuracy(model, audit.test)}
+    # RMIA ("rmia") needs a bank of reference CNNs each as costly as the original: out of reach on
+    # this machine, so the membership signal is the logit-scaled confidence's AUC.
+    result = host.evaluators.get("confidence_mia")().evaluate(model, audit, seed=seed)
+    metrics.update({k: float(v) for k, v in result.metrics.items() if k.endswith("_AUC")})
+    return metrics
+
+
+def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str, Any]],
+             sets: dict[str, AdversarialSet], audit: AuditData, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """AMUN in both settings for every (search mode, fine-tuning recipe) of AMUN_RUNS."""
+    seconds_search = {row["mode"]: row["seconds"] for row in search_rows}
+    rows = []
+    for setting in ("with_retain", "without_retain"):
+        retain = setup["retain"] if setting == "with_retain" else None
+        for mode, recipe_name in AMUN_RUNS:
+            end_to_end = (mode, recipe_name) == ("default", "default")
+            attack, options, search = SEARCH_MODES[mode]
+            config = dict(FINETUNE[recipe_name], attack=attack, attack_options=options, search=search)
+            load_before = _load()
+            start = time.perf_counter()
+            result = amun_plugin.unlearn(setup["original"], setup["forget"], retain, method="amun", plugins=host,
+                                         adversarial=None if end_to_end else sets[mode], seed=args.seed, **config)
+            wall = time.perf_counter() - start
+            search_s = result.stats["seconds_search"] if end_to_end else seconds_search[mode]
+            total = wall if end_to_end else wall + search_s
+            row = {"setting": setting, "search": mode, "finetune": recipe_name, "end_to_end": end_to_end,
+                   "seconds_search": search_s, "seconds_finetune": result.stats["seconds_finetune"],
+                   "seconds_total": total, "finetune_size": result.stats["finetune_size"],
+                   "grad_evals_per_sample": result.stats["adversarial"]["mean_grad_evals"],
+                   "loadavg_before": load_before, "loadavg_after": _load(),
+                   **quality(host, result.model, audit, args.seed)}
+            rows.append(row)
+            print(f"AMUN {setting} search={mode} finetune={recipe_name}: {total:.1f} s, UA {row['UA']:.2f} "
+                  f"TA {row['TA']:.2f} FT_AUC {row['FT_AUC']:.2f}", flush=True)
+    return rows
 
 
 def environment(notes: dict[str, Any]) -> dict[str, Any]:
@@ -130,13 +252,102 @@ def environment(notes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _f(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    info, retrain = result["setup"], result["retrain"]
+    lines = [
+        "# AMUN's cost next to retraining, by search mode (issue 6)\n",
+        f"Fashion-MNIST CNN, {info['train_size']} train samples, {info['epochs']} epochs, lr {info['lr']} cosine, "
+        f"no weight decay: train acc {info['original']['train_acc']:.2f}%, test acc {info['original']['TA']:.2f}% "
+        f"({'memorises' if info['original']['train_acc'] >= 99.0 else 'DOES NOT MEMORISE: numbers not meaningful'}). "
+        f"{info['forget_size']} forget samples ({100 * info['saturated_fraction']:.1f}% with "
+        f"p_y == 1.0 in float32). Retraining on D_R with the same recipe: {retrain['seconds']:.1f} s. "
+        f"torch threads: {info['threads']}. Load: {LOAD_NOTE}.\n",
+        "## Search (Algorithm 1), same model and forget set\n",
+        "| mode | attack | options | eps_init | grad evals / sample | search s | median L2 | p90 L2 | p99 L2 "
+        "| failures | x grad evals | x median L2 |",
+        "|" + "---|" * 12,
+    ]
+    for r in result["search"]:
+        lines.append(
+            f"| {r['mode']} | {r['attack']} | {json.dumps(r['attack_options'])} | {_f(r['eps_init'], 3)} | "
+            f"{r['mean_grad_evals']:.1f} | {r['seconds']:.1f} | {_f(r['median_l2'], 4)} | {_f(r['p90_l2'], 4)} | "
+            f"{_f(r['p99_l2'], 4)} | {r['failures']} | {_f(r['x_grad_evals'], 3)} | {_f(r['x_median_l2'], 3)} |")
+    lines += [
+        "\nx = ratio to the reference (the paper's Algorithm 1: native PGD-L2, cross-entropy, eps_init 0.04, "
+        "50 steps per round, doubling). eps_init of an automatic mode is the value its probe chose.\n",
+        "## AMUN end to end (search + fine-tuning) vs retraining\n",
+        "| setting | search | fine-tuning | total s | x retrain | search s | fine-tune s | UA | RA | TA | FT AUC "
+        "| RT AUC | \\|UA-retrain\\| | \\|FT AUC-retrain\\| |",
+        "|" + "---|" * 14,
+    ]
+    ref_q = result["quality_retrain"]
+    for name in ("original", "retrain"):
+        q = result[f"quality_{name}"]
+        lines.append(f"| - | {name} model | - | {'-' if name == 'original' else _f(retrain['seconds'], 1)} | "
+                     f"{'-' if name == 'original' else '1.000'} | - | - | {_f(q['UA'])} | {_f(q['RA'])} | "
+                     f"{_f(q['TA'])} | {_f(q['FT_AUC'])} | {_f(q['RT_AUC'])} | {_f(abs(q['UA'] - ref_q['UA']))} | "
+                     f"{_f(abs(q['FT_AUC'] - ref_q['FT_AUC']))} |")
+    for r in result["amun"]:
+        tag = " (end to end)" if r["end_to_end"] else ""
+        lines.append(
+            f"| {r['setting']} | {r['search']}{tag} | {r['finetune']} | {r['seconds_total']:.1f} | "
+            f"{r['x_retrain']:.3f} | {r['seconds_search']:.1f} | {r['seconds_finetune']:.1f} | {_f(r['UA'])} | "
+            f"{_f(r['RA'])} | {_f(r['TA'])} | {_f(r['FT_AUC'])} | {_f(r['RT_AUC'])} | "
+            f"{_f(abs(r['UA'] - ref_q['UA']))} | {_f(abs(r['FT_AUC'] - ref_q['FT_AUC']))} |")
+    lines += [
+        "\nFine-tuning recipes: " + "; ".join(f"{k} = {json.dumps(v)}" for k, v in FINETUNE.items())
+        + " (everything else AmunConfig's: SGD lr 0.01 momentum 0.9 wd 5e-4, batch 128, lr x0.1 every epoch). "
+        "Rows other than the end-to-end one reuse the D_A of the search table and add its search time. "
+        "AUC = the confidence_mia evaluator (logit-scaled confidence), percent, forget vs test (FT) and "
+        "retain vs test (RT).\n",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    setup = load_everything(args)
+    setup = load_setup(args)
     if args.models_only:
+        train_or_load(args, setup["retain"], "retrain")
         return 0
-    raise SystemExit("not finished")
+    host = get_plugin_manager()
+    bundle, forget, retain = setup["bundle"], setup["forget"], setup["retain"]
+    audit = AuditData(retain=retain, forget=forget, test=bundle.test)
+    original = setup["original"]
+    info = {
+        "train_size": args.train_size, "epochs": args.epochs, "lr": args.lr, "forget_size": len(forget),
+        "seed": args.seed, "threads": torch.get_num_threads(), "recipe": config_to_dict(recipe(args)),
+        "saturated_fraction": saturated_fraction(original, forget), "model": setup["original_info"],
+        "original": {"train_acc": accuracy(original, bundle.train), **quality(host, original, audit, args.seed)},
+        "search_modes": {k: list(v) for k, v in SEARCH_MODES.items()}, "finetune_recipes": FINETUNE,
+        "amun_defaults": config_to_dict(_DEFAULT), "quick": args.quick,
+    }
+    if info["original"]["train_acc"] < 99.0:
+        print(f"WARNING: train accuracy {info['original']['train_acc']:.2f}% < 99%: the model does not memorise",
+              file=sys.stderr)
+    search_rows, sets = run_searches(host, original, forget, list(SEARCH_MODES))
+    retrained, retrain_info = train_or_load(args, retain, "retrain", force=not args.reuse_retrain_time)
+    print(f"retrain: {retrain_info['seconds']} s", flush=True)
+    amun_rows = run_amun(host, setup, search_rows, sets, audit, args)
+    for row in amun_rows:
+        row["x_retrain"] = row["seconds_total"] / retrain_info["seconds"]
+    result = {"setup": info, "search": search_rows, "retrain": retrain_info, "amun": amun_rows,
+              "quality_original": info["original"], "quality_retrain": quality(host, retrained, audit, args.seed)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "env.json").write_text(json.dumps(environment({"load_note": LOAD_NOTE, "loadavg_end": _load()}),
+                                             indent=2) + "\n")
+    table = markdown(result)
+    (out / "results.md").write_text(table)
+    print(table)
+    print(f"wrote {out}/results.json, results.md, env.json")
+    return 0
 
 
 if __name__ == "__main__":

@@ -158,6 +158,14 @@ def test_step_schedule_learning_rates() -> None:
     assert _lrs_per_epoch(config, 0.4) == pytest.approx([0.4, 0.4, 0.2, 0.2, 0.1])
 
 
+def test_a_reused_optimizer_restarts_its_schedule_from_its_current_lr() -> None:
+    model, data = _mlp(), _random_data(n=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.4)
+    config = TrainConfig(epochs=2, batch_size=16, schedule=Schedule.STEP, step_size=1, gamma=0.5)
+    assert train_model(model, data, config, optimizer=optimizer).lr_per_epoch == pytest.approx([0.4, 0.2])
+    assert train_model(model, data, config, optimizer=optimizer).lr_per_epoch == pytest.approx([0.1, 0.05])
+
+
 def test_cosine_and_constant_schedules_on_the_default_sgd() -> None:
     data = _random_data(n=16)
     constant = TrainConfig(epochs=4, batch_size=16, lr=0.1, schedule=Schedule.CONSTANT)

@@ -6,7 +6,8 @@ imported only when an attack runs (a missing one raises ``BackendUnavailableErro
 
 from amun_plugin.attacks.art_backend import ArtPGDConfig, ArtPGDL2
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
-from amun_plugin.attacks.losses import AttackLoss, attack_loss
+from amun_plugin.attacks.losses import AttackLoss, attack_loss, logit_margin
+from amun_plugin.attacks.native_min_norm import NativeMinNormConfig, NativeMinNormL2
 from amun_plugin.attacks.native_pgd import NativePGDConfig, NativePGDL2
 from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial, perturbation_norm
 from amun_plugin.attacks.torchattacks_backends import (
@@ -23,6 +24,8 @@ __all__ = [
     "AttackBackend",
     "AttackLoss",
     "AttackOutput",
+    "NativeMinNormConfig",
+    "NativeMinNormL2",
     "NativePGDConfig",
     "NativePGDL2",
     "SearchConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "TorchattacksPGDConfig",
     "TorchattacksPGDL2",
     "attack_loss",
+    "logit_margin",
     "nearest_adversarial",
     "perturbation_norm",
 ]

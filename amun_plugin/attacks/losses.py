@@ -18,7 +18,7 @@ from torch import Tensor
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["AttackLoss", "attack_loss"]
+__all__ = ["AttackLoss", "attack_loss", "logit_margin"]
 
 
 class AttackLoss(str, Enum):
@@ -49,6 +49,12 @@ def attack_loss(logits: Tensor, y: Tensor, kind: AttackLoss | str) -> Tensor:
         )
     if kind is AttackLoss.CE:
         return F.cross_entropy(logits, y, reduction="none")
+    return logit_margin(logits, y)
+
+
+def logit_margin(logits: Tensor, y: Tensor) -> Tensor:
+    """``max_{j != y} z_j - z_y`` per sample: (N, C), (N,) -> (N,); < 0 exactly while the true
+    class has the strictly largest logit, and linear in the logits (no saturation)."""
     true_logit = logits.gather(1, y.unsqueeze(1)).squeeze(1)
     others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
     return others.amax(dim=1) - true_logit

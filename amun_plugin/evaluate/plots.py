@@ -1,15 +1,15 @@
-"""Plots a person reads at a glance: confidence histograms (paper Fig. 3-5)."""
+"""Plots a person reads at a glance: confidence histograms (paper Fig. 3-5) and membership ROC curves."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from amun_plugin.io import atomic_write
 
-__all__ = ["plot_confidence_histograms"]
+__all__ = ["plot_confidence_histograms", "plot_roc_curves"]
 
 _SET_STYLE = {"retain": ("D_R (retain)", "tab:blue"), "forget": ("D_F (forget)", "tab:red"),
               "test": ("D_T (test)", "tab:green")}
@@ -45,3 +45,55 @@ def plot_confidence_histograms(
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return Path(path)
+
+
+def plot_roc_curves(
+    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: str | Path, title: str = ""
+) -> Path:
+    """One panel per attack: ROC curves on log-log axes (the low-FPR regime the MIA literature
+    reports) with the random-guess diagonal. ``panels``: attack name -> {curve label: (member
+    scores (P,), non-member scores (Q,))}, higher = member. Written atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from amun_plugin.evaluate.roc import roc_auc, roc_curve
+
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.4 * max(1, len(panels)), 4.0), squeeze=False)
+    for ax, (attack, curves) in zip(axes[0], panels.items()):
+        sizes = [min(len(pos), len(neg)) for pos, neg in curves.values()] or [100]
+        low = 1.0 / max(sizes)
+        owners = list(dict.fromkeys(label.split(":")[0] for label in curves))
+        for label, (pos, neg) in curves.items():
+            fpr, tpr = roc_curve(pos, neg)
+            style = _roc_style(label, owners.index(label.split(":")[0]))
+            ax.plot(np.maximum(fpr, low / 2), np.maximum(tpr, low / 2), label=f"{label} ({roc_auc(pos, neg):.1f})",
+                    **style)
+        ax.plot([low / 2, 1], [low / 2, 1], color="grey", linestyle=":", linewidth=1, label="random guess")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(low / 2, 1)
+        ax.set_ylim(low / 2, 1)
+        ax.set_xlabel("false positive rate")
+        ax.set_title(attack)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=7, title="curve (AUC %)", title_fontsize=7)
+    axes[0][0].set_ylabel("true positive rate")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+_CURVE_COLORS: Sequence[str] = ("tab:red", "tab:blue", "tab:purple", "tab:orange", "tab:green", "tab:brown")
+
+
+def _roc_style(label: str, owner: int) -> dict[str, object]:
+    """A colour per model (the part of ``label`` before ":"); curves whose label ends in "RT"
+    (retain vs test) dashed, the others solid; the first model's curves drawn thicker."""
+    dashed = label.split(":")[-1].strip().startswith("RT")
+    return {"color": _CURVE_COLORS[owner % len(_CURVE_COLORS)], "linestyle": "--" if dashed else "-",
+            "linewidth": 1.8 if owner == 0 else 1.1}

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["logit_scaled_confidence", "true_class_probability"]
+if TYPE_CHECKING:
+    from amun_plugin.evaluate.base import AuditData
+
+__all__ = ["confidence_by_set", "logit_scaled_confidence", "true_class_probability"]
 
 
 def logit_scaled_confidence(logits: Tensor, y: Tensor) -> Tensor:
@@ -23,3 +29,13 @@ def logit_scaled_confidence(logits: Tensor, y: Tensor) -> Tensor:
 def true_class_probability(logits: Tensor, y: Tensor) -> Tensor:
     """Softmax probability of the true class, (N,) float64 in [0, 1]."""
     return torch.softmax(logits.double(), dim=1).gather(1, y.view(-1, 1)).squeeze(1)
+
+
+def confidence_by_set(
+    model: torch.nn.Module, data: AuditData, device: str | torch.device = "cpu"
+) -> dict[str, np.ndarray]:
+    """{"retain"|"forget"|"test": (N,) numpy float64 logit-scaled confidence} of ``model`` on ``data``."""
+    from amun_plugin.models.inference import predict_logits
+
+    return {name: logit_scaled_confidence(predict_logits(model, part.x, device=device), part.y).numpy()
+            for name, part in (("retain", data.retain), ("forget", data.forget), ("test", data.test))}

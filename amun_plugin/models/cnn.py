@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.models.base import ModelArchitecture
-from amun_plugin.models.layers import check_image_shape, check_mean_std, make_normalize
+from amun_plugin.models.layers import check_image_shape, check_mean_std, init_relu_network, make_normalize
 
 __all__ = ["CNN", "CNNConfig", "CNNNet"]
 
@@ -70,6 +70,7 @@ class CNNNet(nn.Module):
         flat = 2 * width * pooled[0] * pooled[1]
         self.fc = nn.Sequential(nn.Linear(flat, int(config.hidden)), nn.ReLU())
         self.head = nn.Linear(int(config.hidden), num_classes)
+        init_relu_network(self, head=self.head)
 
     def features(self, x: Tensor) -> Tensor:
         """x: (N, C, H, W) -> penultimate activations (N, hidden)."""

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["Normalize", "make_normalize", "check_mean_std", "check_image_shape"]
+__all__ = ["Normalize", "make_normalize", "check_mean_std", "check_image_shape", "init_relu_network"]
 
 
 class Normalize(nn.Module):
@@ -75,3 +75,26 @@ def check_image_shape(name: str, input_shape: Sequence[int], min_size: int = 8) 
             "use the 'mlp' architecture for smaller inputs"
         )
     return shape  # type: ignore[return-value]
+
+
+def init_relu_network(model: nn.Module, head: nn.Module | None = None) -> None:
+    """He (Kaiming) initialisation for ReLU networks, in place.
+
+    Conv weights: normal, fan_out (as torchvision's ResNet/VGG); other Linear layers: normal,
+    fan_in; biases 0; BatchNorm weight 1, bias 0. ``head`` keeps torch's default init (small
+    logits at the start). PyTorch's default init shrinks activations layer by layer, which
+    makes plain (BatchNorm-free) CNNs learn slowly at the start.
+    """
+    for module in model.modules():
+        if module is head:
+            continue
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+        else:
+            continue
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.models.base import ModelArchitecture
-from amun_plugin.models.layers import check_mean_std, make_normalize
+from amun_plugin.models.layers import check_mean_std, init_relu_network, make_normalize
 
 __all__ = ["MLP", "MLPConfig", "MLPNet"]
 
@@ -52,6 +52,7 @@ class MLPNet(nn.Module):
             width = int(h)
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
+        init_relu_network(self, head=self.head)
 
     def features(self, x: Tensor) -> Tensor:
         """x: (N, *input_shape) -> penultimate activations (N, D)."""

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.models.base import ModelArchitecture
-from amun_plugin.models.layers import check_image_shape, check_mean_std, make_normalize
+from amun_plugin.models.layers import check_image_shape, check_mean_std, init_relu_network, make_normalize
 
 __all__ = ["BasicBlock", "ResNet18", "ResNet18Config", "ResNetNet", "SmallResNet", "SmallResNetConfig"]
 
@@ -106,6 +106,7 @@ class ResNetNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(cin, num_classes)
+        init_relu_network(self, head=self.head)
 
     def features(self, x: Tensor) -> Tensor:
         """x: (N, C, H, W) -> globally pooled activations (N, widths[-1])."""

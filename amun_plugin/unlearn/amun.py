@@ -51,7 +51,7 @@ class AmunConfig:
     augment: Augment = Augment.NONE
     variant: AmunVariant = AmunVariant.FULL
     retain_ratio: float | None = None
-    attack: str = "torchattacks_pgd_l2"
+    attack: str = "native_min_norm"
     attack_options: Mapping[str, Any] = field(default_factory=dict)
     search: SearchConfig = field(default_factory=SearchConfig)
 

@@ -1,0 +1,300 @@
+"""Benchmark suite configuration: frozen dataclasses read strictly from YAML, with presets.
+
+A suite file (``benchmarks/suites/<name>.yaml``) holds::
+
+    name: table1                 # the suite's name (results go to <output>/<name>-<preset>)
+    kind: table                  # table | continuous | ablation
+    description: ...
+    base_presets: presets.yaml   # optional: shared presets (dataset, model, training, ...)
+    default_preset: fmnist-cnn
+    suite: {...}                 # SuiteConfig fields common to every preset
+    presets: {fmnist-cnn: {...}, cifar10-resnet18: {...}}
+
+The effective config is ``base_presets[preset]`` <- ``suite`` <- ``presets[preset]`` (mappings
+merged key by key, everything else replaced). Unknown keys anywhere are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from amun_plugin.config import config_to_dict, load_yaml, make_config
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.training import TrainConfig
+
+__all__ = [
+    "AblationSpec",
+    "AdversarialSource",
+    "ComponentSpec",
+    "ContinuousSpec",
+    "EvaluationSpec",
+    "GridSpec",
+    "MethodSpec",
+    "SUITES_DIR",
+    "SuiteConfig",
+    "SuiteKind",
+    "TableSpec",
+    "TrainingSpec",
+    "TrainingVariant",
+    "TuningSpec",
+    "deep_merge",
+    "load_suite",
+    "suite_path",
+]
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+SETTINGS = ("with_retain", "without_retain")
+_FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
+
+
+class SuiteKind(str, Enum):
+    """What a suite's cells are: one unlearning run, a chain of requests, or an ablation fine-tuning."""
+
+    TABLE = "table"
+    CONTINUOUS = "continuous"
+    ABLATION = "ablation"
+
+
+class TrainingVariant(str, Enum):
+    """How original and retrained models are trained (``robust`` suite, see robust_training.py)."""
+
+    STANDARD = "standard"
+    TRADES = "trades"
+    LIPSCHITZ = "lipschitz"
+
+
+class AdversarialSource(str, Enum):
+    """Where a method's D_A comes from: none (not used), the model being unlearned (``own``),
+    or an independently trained original model of another seed (``transfer``, App. E.4)."""
+
+    NONE = "none"
+    OWN = "own"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A registered component by name with its config options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """The recipe of original, retrained and RMIA reference models; ``trades`` and ``lipschitz``
+    hold the options of those variants (grid.variants picks which variants run)."""
+
+    recipe: TrainConfig = field(default_factory=TrainConfig)
+    trades: Mapping[str, Any] = field(default_factory=dict)
+    lipschitz: Mapping[str, Any] = field(default_factory=dict)
+
+    def variant_options(self, variant: str) -> dict[str, Any]:
+        """The options of training variant ``variant`` ({} for standard)."""
+        return {} if variant == TrainingVariant.STANDARD.value else dict(getattr(self, variant))
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The cells: training variants x original-model seeds x forget fractions x forget-set seeds x
+    settings x unlearning runs."""
+
+    variants: tuple[TrainingVariant, ...] = (TrainingVariant.STANDARD,)
+    original_seeds: tuple[int, ...] = (0,)
+    fractions: tuple[float, ...] = (0.1,)
+    forget_seeds: tuple[int, ...] = (0, 1, 2)
+    unlearn_seeds: tuple[int, ...] = (0,)
+    settings: tuple[str, ...] = SETTINGS
+
+    def __post_init__(self) -> None:
+        for key in ("variants", "original_seeds", "fractions", "forget_seeds", "unlearn_seeds", "settings"):
+            if not getattr(self, key):
+                raise InvalidInputError(f"grid.{key} must not be empty")
+        bad = [s for s in self.settings if s not in SETTINGS]
+        if bad:
+            raise InvalidInputError(f"grid.settings: unknown setting(s) {bad}; use {', '.join(SETTINGS)}")
+        if any(not 0.0 < f < 1.0 for f in self.fractions):
+            raise InvalidInputError(f"grid.fractions must lie in (0, 1), got {self.fractions}")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One unlearner of the suite: a registered name, a display label, fixed options, a tuning
+    grid (option -> candidate values; empty = not tuned), the settings it runs in (empty = every
+    grid setting it supports) and where its adversarial set comes from."""
+
+    name: str
+    label: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, Any] = field(default_factory=dict)
+    settings: tuple[str, ...] = ()
+    adversarial: AdversarialSource = AdversarialSource.NONE
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        for key, values in self.grid.items():
+            if not isinstance(values, (list, tuple)) or not values:
+                raise InvalidInputError(f"method {self.label!r}: grid.{key} must be a non-empty list of values")
+        bad = [s for s in self.settings if s not in SETTINGS]
+        if bad:
+            raise InvalidInputError(f"method {self.label!r}: unknown setting(s) {bad}; use {', '.join(SETTINGS)}")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A result table: its title, the metric used as the MIA term of Avg Gap (``evaluator.metric``,
+    e.g. ``rmia.FT_AUC``) and the other metric columns shown."""
+
+    title: str
+    mia: str
+    columns: tuple[str, ...] = ("accuracy.UA", "accuracy.RA", "accuracy.TA")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """Evaluators (registered names with options) run on every model; the tables reported.
+    ``reference`` configures the RMIA reference-model bank (trained once, cached, shared)."""
+
+    evaluators: tuple[ComponentSpec, ...] = (ComponentSpec("accuracy"), ComponentSpec("confidence_mia"))
+    tables: tuple[TableSpec, ...] = (TableSpec("confidence FT AUC", "confidence_mia.FT_AUC"),)
+    reference: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.evaluators or not self.tables:
+            raise InvalidInputError("evaluation needs at least one evaluator and one table")
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """Hyper-parameter selection on a separate forget subset of the same size (forget seed
+    ``forget_seed``), with the first original seed, by the Avg Gap of the first table."""
+
+    enabled: bool = True
+    forget_seed: int = 1000
+    unlearn_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ContinuousSpec:
+    """``requests`` consecutive requests of ``fraction`` of the train set each; ``retrain``: which
+    requests get a model retrained on the remaining data ("each", "last" or "none")."""
+
+    requests: int = 5
+    fraction: float = 0.02
+    retrain: str = "each"
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or not 0.0 < self.fraction * self.requests < 1.0:
+            raise InvalidInputError("continuous: requests >= 1 and 0 < requests * fraction < 1 are required")
+        if self.retrain not in ("each", "last", "none"):
+            raise InvalidInputError(f"continuous.retrain must be each, last or none, got {self.retrain!r}")
+
+
+@dataclass(frozen=True)
+class AblationSpec:
+    """Paper §6.2.1: fine-tune on D_A or a substitute, in three unions, recording test accuracy
+    per epoch. ``options``: the AMUN fine-tuning options (epochs, lr, ...)."""
+
+    variants: tuple[str, ...] = ("adv", "orig", "adv_rs", "adv_rl", "orig_rl", "orig_advl")
+    unions: tuple[str, ...] = ("all", "forget", "adversarial")
+    method: str = "amun"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Everything a suite run depends on. ``validation_size`` test samples (class-stratified) are
+    held out as DAU's validation set and left out of the audit's D_T; ``threads``: torch threads
+    per job; ``transfer_seed_offset``: D_A of ``adversarial: transfer`` comes from the original
+    model of seed + offset."""
+
+    name: str
+    kind: SuiteKind
+    dataset: ComponentSpec
+    model: ComponentSpec
+    description: str = ""
+    preset: str = ""
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    device: str = "cpu"
+    threads: int = 1
+    validation_size: int = 0
+    grid: GridSpec = field(default_factory=GridSpec)
+    methods: tuple[MethodSpec, ...] = ()
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    tuning: TuningSpec = field(default_factory=TuningSpec)
+    continuous: ContinuousSpec = field(default_factory=ContinuousSpec)
+    ablation: AblationSpec = field(default_factory=AblationSpec)
+    transfer_seed_offset: int = 100
+
+    def __post_init__(self) -> None:
+        labels = [m.label for m in self.methods]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise InvalidInputError(f"suite {self.name!r}: duplicate method label(s) {duplicates}; give each a label")
+        if self.kind is not SuiteKind.ABLATION and not self.methods:
+            raise InvalidInputError(f"suite {self.name!r} lists no methods")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML / JSON) that ``make_config(SuiteConfig, ...)`` reads back."""
+        return config_to_dict(self)
+
+    def with_runs(self, runs: int) -> "SuiteConfig":
+        """The same suite with ``runs`` forget-set seeds (0..runs-1) per original model."""
+        if runs < 1:
+            raise InvalidInputError(f"--runs must be >= 1, got {runs}")
+        grid = dataclasses.replace(self.grid, forget_seeds=tuple(range(runs)))
+        return dataclasses.replace(self, grid=grid)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``; nested mappings merge key by key, other values replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def suite_path(suite: str | Path) -> Path:
+    """A suite file: a path to a YAML file, or the name of one under ``benchmarks/suites``."""
+    path = Path(suite)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise InvalidInputError(f"suite file {path} not found")
+        return path
+    candidate = SUITES_DIR / f"{suite}.yaml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets")
+        raise InvalidInputError(f"unknown suite {suite!r}; known suites: {', '.join(known) or '(none)'}")
+    return candidate
+
+
+def load_suite(suite: str | Path, preset: str | None = None) -> SuiteConfig:
+    """Read a suite file (see the module docstring) and build its config for ``preset``."""
+    path = suite_path(suite)
+    raw = load_yaml(path)
+    unknown = sorted(set(raw) - _FILE_KEYS)
+    if unknown:
+        raise InvalidInputError(f"{path}: unknown top-level key(s) {unknown}; valid: {sorted(_FILE_KEYS)}")
+    presets = raw.get("presets") or {}
+    chosen = preset or raw.get("default_preset") or next(iter(presets), None)
+    if chosen is None or chosen not in presets:
+        raise InvalidInputError(f"{path}: unknown preset {chosen!r}; presets: {', '.join(presets) or '(none)'}")
+    merged: dict[str, Any] = {}
+    if raw.get("base_presets"):
+        shared = load_yaml(path.parent / str(raw["base_presets"]))
+        if chosen not in shared:
+            raise InvalidInputError(f"{raw['base_presets']}: has no preset {chosen!r}")
+        merged = deep_merge(merged, shared[chosen] or {})
+    merged = deep_merge(merged, raw.get("suite") or {})
+    merged = deep_merge(merged, presets[chosen] or {})
+    header = {"name": raw.get("name", path.stem), "kind": raw.get("kind", "table"),
+              "description": raw.get("description", ""), "preset": chosen}
+    return make_config(SuiteConfig, {**merged, **header})

@@ -1,0 +1,106 @@
+"""The ``continuous`` suite's cells (AMUN paper §6.3): a chain of forget requests handled by
+:class:`~amun_plugin.unlearn.continuous.ContinuousSession`, audited after every request.
+
+Requests: a seeded permutation of the train set cut into ``requests`` consecutive chunks of
+``round(fraction * N)`` samples. After request r the audit uses D_F = that request's samples,
+D_R = D minus everything forgotten so far, and D_T; the paper's Figure 2 quantity is
+FR AUC - FT AUC of the first table's MIA (higher = the forgotten samples look like test data).
+Methods that reuse D_A (``amun``) get it computed once on the original model for all requests
+up front (the paper's batched computation); ``amun_a`` recomputes it at each request.
+The Retrain chain retrains from scratch on each cumulative D_R (``retrain: each``), only for the
+last request (``last``) or never (``none``); Avg Gap is reported where a retrained model exists.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from amun_plugin.bench.cache import content_hash
+from amun_plugin.bench.workspace import Workspace
+from amun_plugin.data.splits import UnlearningSplit
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.unlearn.continuous import ContinuousSession
+
+__all__ = ["auc_keys", "chain_record", "cumulative_split", "request_chunks", "retrained_requests"]
+
+
+def request_chunks(ws: Workspace, forget_seed: int) -> list[np.ndarray]:
+    """The train indices of every request (sorted int64 arrays, disjoint)."""
+    spec, n = ws.config.continuous, len(ws.train)
+    size = round(spec.fraction * n)
+    if size < 1:
+        raise InvalidInputError(f"continuous.fraction {spec.fraction} of {n} samples is an empty request")
+    order = np.random.default_rng(forget_seed).permutation(n)
+    return [np.sort(order[r * size:(r + 1) * size]).astype(np.int64) for r in range(spec.requests)]
+
+
+def cumulative_split(ws: Workspace, forget_seed: int, upto: int) -> UnlearningSplit:
+    """D_F = the first ``upto`` requests together, D_R = the rest of the train set."""
+    forgotten = np.sort(np.concatenate(request_chunks(ws, forget_seed)[:upto]))
+    return UnlearningSplit(forgotten, np.setdiff1d(np.arange(len(ws.train), dtype=np.int64), forgotten))
+
+
+def retrained_requests(ws: Workspace) -> list[int]:
+    """The request numbers (1-based) that get a retrained reference model."""
+    spec = ws.config.continuous
+    return {"each": list(range(1, spec.requests + 1)), "last": [spec.requests], "none": []}[spec.retrain]
+
+
+def auc_keys(ws: Workspace) -> tuple[str, str]:
+    """(FR AUC key, FT AUC key) of the evaluator behind the first table's MIA metric."""
+    evaluator = ws.config.evaluation.tables[0].mia.split(".")[0]
+    return f"{evaluator}.FR_AUC", f"{evaluator}.FT_AUC"
+
+
+def _request_row(ws: Workspace, cell: Any, number: int, chunk: np.ndarray, model: Any) -> dict[str, Any]:
+    """Audit after request ``number`` (1-based), with Avg Gap where a retrained model exists."""
+    from amun_plugin.bench.cells import gaps_by_table
+
+    split = cumulative_split(ws, cell.forget_seed, number)
+    retain, forget = split.retain(ws.train), ws.train.subset(chunk, "forget")
+    fr, ft = auc_keys(ws)
+    row: dict[str, Any] = {"request": number}
+    retrain = None
+    if number in retrained_requests(ws):
+        reference, info = ws.retrained(cell.original_seed, split, cell.variant)
+        key = ws.model_key("retrain", cell.original_seed, cell.variant, split)
+        retrain = ws.audit(reference, retain, forget, {"model": key, "forget": content_hash(chunk)})
+        row["retrain_seconds"] = info["train_seconds"]
+    metrics = retrain if model is None else ws.audit(model, retain, forget)
+    if metrics is None:
+        return row
+    row.update(metrics=metrics, fr_minus_ft=metrics[fr] - metrics[ft])
+    if retrain is not None:
+        row["gaps"] = gaps_by_table(ws.config, metrics, retrain)
+    return row
+
+
+def chain_record(ws: Workspace, cell: Any) -> dict[str, Any]:
+    """Run the cell's method over every request (or the Retrain chain) and audit each step."""
+    from amun_plugin.bench.cells import method_spec
+
+    chunks = request_chunks(ws, cell.forget_seed)
+    if cell.method == "Retrain":
+        rows = [_request_row(ws, cell, r + 1, chunk, None) for r, chunk in enumerate(chunks)]
+        return {**cell.coords(), "requests": rows, "seconds": 0.0}
+    spec = method_spec(ws.config, cell.method)
+    original, _ = ws.original(cell.original_seed, cell.variant)
+    session = ContinuousSession(original, ws.train, spec.name, options=dict(cell.options),
+                                use_retain=cell.setting == "with_retain", validation=ws.validation,
+                                plugins=ws.plugins, device=ws.config.device, seed=cell.unlearn_seed,
+                                progress=ws.progress)
+    start = time.perf_counter()
+    if getattr(session.unlearner, "reuses_adversarial", False):
+        session.precompute_adversarial(np.concatenate(chunks))
+    precompute = time.perf_counter() - start
+    rows = []
+    for r, chunk in enumerate(chunks):
+        begin = time.perf_counter()
+        session.request(chunk)
+        seconds = time.perf_counter() - begin
+        rows.append({**_request_row(ws, cell, r + 1, chunk, session.model), "seconds": seconds})
+    return {**cell.coords(), "unlearner": spec.name, "requests": rows, "seconds_precompute": precompute,
+            "seconds": precompute + sum(row["seconds"] for row in rows)}

@@ -1,0 +1,112 @@
+"""PNG plots of a suite run: Avg Gap bars (tables), FR AUC − FT AUC per request (continuous,
+paper Figure 2) and test accuracy per epoch (ablation, paper Figure 1). Mean ± std over runs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from amun_plugin.bench.config import SuiteConfig, SuiteKind
+from amun_plugin.io import atomic_write
+
+__all__ = ["suite_plots"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    _pyplot().close(fig)
+    return path
+
+
+def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+    table = config.evaluation.tables[0]
+    groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r["kind"] == "unlearn":
+            groups[(r["variant"], r["fraction"], r["setting"])][r["method"]].append(r["gaps"][table.title])
+    if not groups:
+        return []
+    plt = _pyplot()
+    keys = sorted(groups)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        methods = [m.label for m in config.methods if m.label in groups[key]]
+        values = [groups[key][m] for m in methods]
+        ax.bar(range(len(methods)), [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0
+                                                                        for v in values], capsize=3)
+        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"forget {key[1]:.0%}, {key[2].replace('_', ' ')}" + ("" if key[0] == "standard"
+                                                                         else f", {key[0]}"), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"Avg Gap ({table.title}), lower is better")
+    fig.tight_layout()
+    return [_save(fig, folder / "avg_gap.png")]
+
+
+def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+    plt = _pyplot()
+    settings = list(config.grid.settings)
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 3.8), squeeze=False)
+    steps = np.arange(1, config.continuous.requests + 1)
+    for ax, setting in zip(axes[0], settings):
+        by_method: dict[str, list[list[float]]] = defaultdict(list)
+        for r in records:
+            if r["kind"] == "chain" and r["setting"] == setting and all("fr_minus_ft" in q for q in r["requests"]):
+                by_method[r["method"]].append([q["fr_minus_ft"] for q in r["requests"]])
+        for method, runs in by_method.items():
+            curves = np.asarray(runs)
+            ax.errorbar(steps, curves.mean(0), yerr=curves.std(0, ddof=1) if len(runs) > 1 else None,
+                        marker="o", capsize=3, label=method)
+        ax.set_xticks(steps)
+        ax.set_xlabel("unlearning request")
+        ax.set_title(setting.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("FR AUC − FT AUC (higher = better forgotten)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return [_save(fig, folder / "continuous_fr_minus_ft.png")]
+
+
+def _ablation(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+    plt = _pyplot()
+    unions = list(config.ablation.unions)
+    titles = {"all": "D ∪ X", "forget": "D_F ∪ X", "adversarial": "X alone"}
+    fig, axes = plt.subplots(1, len(unions), figsize=(4.6 * len(unions), 3.6), squeeze=False, sharey=True)
+    for ax, union in zip(axes[0], unions):
+        for variant in config.ablation.variants:
+            runs = [r["test_accuracy"] for r in records
+                    if r["kind"] == "ablation" and r["extra"] == {"variant": variant, "union": union}]
+            if runs:
+                curves = np.asarray(runs)
+                ax.plot(np.arange(curves.shape[1]), curves.mean(0), marker=".", label=variant)
+        ax.set_title(f"fine-tuning on {titles.get(union, union)}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return [_save(fig, folder / "ablation_test_accuracy.png")]
+
+
+def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
+    """Draw the suite's plots into ``folder``; returns the files written."""
+    folder = Path(folder)
+    if not records:
+        return []
+    if config.kind is SuiteKind.CONTINUOUS:
+        return _continuous(config, records, folder)
+    if config.kind is SuiteKind.ABLATION:
+        return _ablation(config, records, folder)
+    return _gap_bars(config, records, folder)

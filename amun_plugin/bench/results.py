@@ -1,0 +1,123 @@
+"""A run folder: ``config.yaml``, ``env.json``, ``results.jsonl`` (append-only, one record per
+finished cell), ``tuning.jsonl`` / ``tuning.json``, ``table.md`` and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.io import atomic_write_text
+
+__all__ = ["ResultLog", "environment", "write_config"]
+
+
+class ResultLog:
+    """Append-only JSON-lines records keyed by ``record["id"]``. A line cut short by a kill is
+    dropped when the log is opened (the cell is simply recomputed)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.records: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        good = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self.records[record["id"]] = record
+            good.append(line)
+        if len(good) != len(lines):
+            atomic_write_text(self.path, "".join(f"{line}\n" for line in good))
+
+    def __contains__(self, cell_id: str) -> bool:
+        return cell_id in self.records
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record durably (flush + fsync) before it counts as done."""
+        line = json.dumps(record, sort_keys=True, default=_json_default)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.records[record["id"]] = json.loads(line)
+
+    def values(self) -> list[dict[str, Any]]:
+        return list(self.records.values())
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config without its number of runs (more runs may be added to a folder later)."""
+    out = json.loads(json.dumps(config, default=_json_default))
+    out.get("grid", {}).pop("forget_seeds", None)
+    return out
+
+
+def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
+    """Write ``config.yaml``; a folder already holding another suite config is refused (results of
+    different configs never mix in one results.jsonl) — only the number of runs may change."""
+    import yaml
+
+    text = yaml.safe_dump(json.loads(json.dumps(config_dict, default=_json_default)), sort_keys=True)
+    path = folder / "config.yaml"
+    if path.exists() and _comparable(yaml.safe_load(path.read_text(encoding="utf-8"))) != _comparable(config_dict):
+        raise InvalidInputError(
+            f"{folder} holds results of a different suite configuration (config.yaml differs); "
+            "use another --output folder, or delete this one to start afresh")
+    atomic_write_text(path, text)
+
+
+def _command(args: list[str]) -> str | None:
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=True, cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(executor: str, device: str) -> dict[str, Any]:
+    """Versions, CPU / GPU, threads and the git commit the run used."""
+    lscpu = _command(["lscpu"]) or ""
+    cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
+               platform.processor() or "unknown")
+    commit = _command(["git", "rev-parse", "HEAD"])
+    status = _command(["git", "status", "--porcelain"]) if commit else None
+    packages = ("amun_plugin", "torch", "torchvision", "numpy", "torchattacks", "adversarial-robustness-toolbox",
+                "scikit-learn", "ray")
+    return {
+        "python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "device": device, "executor": executor,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "versions": {name: _version(name) for name in packages},
+        "git_commit": commit, "git_dirty": bool(status) if status is not None else None,
+    }

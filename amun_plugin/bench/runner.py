@@ -1,0 +1,275 @@
+"""``run_suite``: a suite's grid, resumable, on any :class:`~amun_plugin.executors.Executor`.
+
+Stages (each a batch of executor jobs, each skipping what is already done), after the RMIA
+reference bank (its models are jobs too), for one forget fraction after the other:
+  1. models — original models (per training variant and seed) and retrained models (per forget
+     split), cached by content hash;
+  2. adversarial sets — D_A of every split for the methods that use one, shared by all of them;
+  3. tuning — every grid point on the tuning split (``tuning.jsonl``), choice by Avg Gap
+     (``tuning.json``);
+  4. cells — every result of the grid (``results.jsonl``: one JSON line per finished cell);
+  5. report — ``table.md`` and PNG plots from every record so far.
+A run killed at any point resumes from its folder: finished cells are read back, cached
+artefacts reused, and every cell depends only on its coordinates and the cache (seeded), so the
+numbers are identical to an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from amun_plugin.bench.ablation import ablation_method
+from amun_plugin.bench.cache import CACHE_VERSION, ArtifactCache
+from amun_plugin.bench.cells import AdversarialJob, Cell, CellJob, Job, ModelJob, SplitRef, resolve_split
+from amun_plugin.bench.config import AdversarialSource, SuiteConfig, SuiteKind
+from amun_plugin.bench.continuous import retrained_requests
+from amun_plugin.bench.plots import suite_plots
+from amun_plugin.bench.results import ResultLog, environment, write_config
+from amun_plugin.bench.tables import suite_tables
+from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
+from amun_plugin.bench.workspace import Workspace
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.executors import Executor, LocalExecutor, Resources
+from amun_plugin.io import atomic_write_json, atomic_write_text
+
+__all__ = ["CACHE_ENV", "bench_command", "default_cache_dir", "default_output", "run_suite", "write_report"]
+
+CACHE_ENV = "AMUN_BENCH_CACHE"
+Echo = Callable[[str], Any]
+
+
+def default_cache_dir() -> Path:
+    """``$AMUN_BENCH_CACHE`` or ``~/.cache/amun_plugin/bench`` (on a cluster: a shared folder)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "amun_plugin" / "bench")
+
+
+def default_output(config: SuiteConfig) -> Path:
+    return Path("benchmarks") / "results" / f"{config.name}-{config.preset or 'custom'}"
+
+
+class _Run:
+    """The state of one ``run_suite`` call."""
+
+    def __init__(self, config: SuiteConfig, folder: Path, executor: Executor, cache_dir: Path, progress: bool,
+                 echo: Echo) -> None:
+        self.config, self.folder, self.executor, self.echo, self.progress = config, folder, executor, echo, progress
+        self.cache_dir = str(cache_dir.resolve())
+        torch.set_num_threads(max(1, int(config.threads)))  # also for jobs run in this process
+        inner = progress and isinstance(executor, LocalExecutor)
+        self.ws = Workspace(config, ArtifactCache(self.cache_dir), progress=inner)
+        self.inner = inner
+        gpus = 1.0 if config.device.startswith("cuda") else 0.0
+        self.resources = Resources(cpus=float(max(1, config.threads)), gpus=gpus)
+        self.settings_of = {m.label: supported_settings(config, m, self.ws.plugins.unlearners.get(m.name)
+                                                        .requires_retain) for m in config.methods}
+
+    def jobs(self, jobs: Sequence[Job], desc: str, on_result: Callable[[int, Any], None] | None = None) -> list:
+        """Run ``jobs`` on the executor with a progress bar."""
+        if not jobs:
+            return []
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(jobs), desc=desc, unit="job", disable=not self.progress) as bar:
+            def done(index: int, result: Any) -> None:
+                if on_result is not None:
+                    on_result(index, result)
+                bar.update(1)
+
+            return self.executor.run(list(jobs), self.resources, on_result=done)
+
+    def cells(self, cells: Sequence[Cell], log: ResultLog, desc: str) -> None:
+        """Compute the cells not yet in ``log``, appending each record as it finishes."""
+        unique = list({c.id: c for c in cells}.values())
+        todo = [c for c in unique if c.id not in log]
+        if len(todo) < len(unique):
+            self.echo(f"{desc}: {len(unique) - len(todo)} finished cell(s) reused, {len(todo)} to compute")
+        jobs = [CellJob(self.config, self.cache_dir, self.inner, cell) for cell in todo]
+        self.jobs(jobs, desc, on_result=lambda _i, record: log.append(record))
+
+    def job(self, kind: type[Job], **fields: Any) -> Job:
+        return kind(self.config, self.cache_dir, self.inner, **fields)
+
+
+def _splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]:
+    """(variant, original seed, random split) of every retrained model / D_A a table suite needs."""
+    grid, out = config.grid, []
+    for variant in grid.variants:
+        for seed in grid.original_seeds:
+            for fraction in grid.fractions:
+                out += [(variant.value, seed, ("random", fraction, f)) for f in grid.forget_seeds]
+        if tuned:
+            out += [(variant.value, grid.original_seeds[0], ("random", fr, config.tuning.forget_seed))
+                    for fr in grid.fractions]
+    return out
+
+
+def _model_jobs(run: _Run, tuned: bool) -> list[Job]:
+    config, ws = run.config, run.ws
+    grid, jobs = config.grid, []
+    transfer = any(m.adversarial is AdversarialSource.TRANSFER for m in config.methods)
+    for variant in grid.variants:
+        for seed in grid.original_seeds:
+            seeds = [seed] + ([seed + config.transfer_seed_offset] if transfer else [])
+            jobs += [run.job(ModelJob, seed=s, variant=variant.value) for s in seeds]
+    if config.kind is SuiteKind.ABLATION:
+        return _missing(ws, jobs)
+    splits = _splits(config, tuned)
+    if config.kind is SuiteKind.CONTINUOUS:
+        splits = [(v.value, s, ("continuous", f, r)) for v in grid.variants for s in grid.original_seeds
+                  for f in grid.forget_seeds for r in retrained_requests(ws)]
+    jobs += [run.job(ModelJob, seed=s, variant=v, split=ref) for v, s, ref in splits]
+    return _missing(ws, jobs)
+
+
+def _missing(ws: Workspace, jobs: list[Job]) -> list[Job]:
+    """The model jobs whose model is not cached yet (each once)."""
+    out = []
+    for job in jobs:
+        assert isinstance(job, ModelJob)
+        split = None if job.split is None else resolve_split(ws, job.split)
+        key = ws.model_key("original" if split is None else "retrain", job.seed, job.variant, split)
+        if not ws.cache.has("models", key, ".safetensors"):
+            out.append(job)
+    return list({repr((j.seed, j.variant, j.split)): j for j in out}.values())  # type: ignore[attr-defined]
+
+
+def _adversarial_jobs(run: _Run, tuned: bool) -> list[Job]:
+    """One job per distinct D_A (split x attack settings) the suite's methods use."""
+    config = run.config
+    if config.kind is SuiteKind.CONTINUOUS:
+        return []  # the continuous session computes its own, on the original or the current model
+    if config.kind is SuiteKind.ABLATION:
+        specs = [ablation_method(config)]
+    else:
+        specs = [m for m in config.methods if m.adversarial is not AdversarialSource.NONE]
+    jobs: dict[str, Job] = {}
+    for spec in specs:
+        for variant, seed, ref in _splits(config, tuned):
+            source = seed if spec.adversarial is AdversarialSource.OWN else seed + config.transfer_seed_offset
+            split = run.ws.split(float(ref[1]), int(ref[2]))
+            key = run.ws.adversarial_key(run.ws.model_key("original", source, variant), split, spec)
+            if key not in jobs and not run.ws.cache.has("adversarial", key, ".safetensors"):
+                jobs[key] = run.job(AdversarialJob, method=spec, variant=variant, original_seed=seed, split=ref)
+    return list(jobs.values())
+
+
+def _main_cells(run: _Run, choices: dict) -> list[Cell]:
+    grid, cells = run.config.grid, []
+    for variant in (v.value for v in grid.variants):
+        for seed in grid.original_seeds:
+            for fraction in grid.fractions:
+                for forget in grid.forget_seeds:
+                    cells += _cells_of_split(run, choices, variant, seed, fraction, forget)
+    return cells
+
+
+def _cells_of_split(run: _Run, choices: dict, variant: str, seed: int, fraction: float, forget: int) -> list[Cell]:
+    config, cells = run.config, []
+    if config.kind is SuiteKind.ABLATION:
+        spec = config.ablation
+        return [Cell("ablation", spec.method, variant, seed, fraction, forget, "with_retain", u,
+                     dict(spec.options), {"variant": x, "union": union})
+                for u in config.grid.unlearn_seeds for x in spec.variants for union in spec.unions]
+    kind = "chain" if config.kind is SuiteKind.CONTINUOUS else "unlearn"
+    if kind == "unlearn":
+        cells += [Cell("retrain", "Retrain", variant, seed, fraction, forget),
+                  Cell("original", "Original", variant, seed, fraction, forget)]
+    elif retrained_requests(run.ws):
+        cells.append(Cell("chain", "Retrain", variant, seed, fraction, forget))
+    for method in config.methods:
+        for setting in run.settings_of[method.label]:
+            options = resolved_options(config, method, choices, variant, fraction, setting)
+            cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options)
+                      for u in config.grid.unlearn_seeds]
+    return cells
+
+
+def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor: Executor | None = None,
+              cache_dir: str | Path | None = None, progress: bool = True, echo: Echo = print) -> Path:
+    """Run (or resume) ``config`` into ``output`` (default benchmarks/results/<suite>-<preset>)
+    with ``executor`` (default local); artefacts are cached in ``cache_dir`` (default
+    :func:`default_cache_dir`). Returns the run folder."""
+    folder = Path(output) if output is not None else default_output(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    executor = executor or LocalExecutor()
+    write_config(folder, config.to_dict())
+    run = _Run(config, folder, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo)
+    atomic_write_json(folder / "env.json", environment(executor.name, config.device))
+    _check_artefacts(folder, {"cache_version": CACHE_VERSION,
+                              "init_fingerprint": run.ws.init_fingerprint(config.grid.original_seeds[0])})
+    if config.kind is not SuiteKind.ABLATION:  # ablation cells report accuracies only
+        run.ws.bank(executor, run.resources)
+    for fraction in config.grid.fractions:  # one fraction at a time: its tables are complete early
+        run.config = dataclasses.replace(config, grid=dataclasses.replace(config.grid, fractions=(fraction,)))
+        log = _stages(run)
+        write_report(config, log.values(), folder)
+    run.config = config
+    echo(f"results in {folder}: table.md, results.jsonl, config.yaml, env.json")
+    return folder
+
+
+def _stages(run: _Run) -> ResultLog:
+    """Models, adversarial sets, tuning and cells of ``run.config``; returns the results log."""
+    config, folder = run.config, run.folder
+    tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
+    run.jobs(_model_jobs(run, tuned), "models")
+    run.jobs(_adversarial_jobs(run, tuned), "adversarial sets")
+    choices: dict = {}
+    if tuned:
+        tuning_log = ResultLog(folder / "tuning.jsonl")
+        run.cells(tuning_cells(config, run.settings_of), tuning_log, "tuning")
+        choices = choose(config, tuning_log.values())
+        atomic_write_json(folder / "tuning.json", [{"variant": k[0], "fraction": k[1], "setting": k[2],
+                                                    "method": k[3], **v} for k, v in sorted(choices.items())])
+    log = ResultLog(folder / "results.jsonl")
+    run.cells(_main_cells(run, choices), log, "cells")
+    return log
+
+
+def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:
+    """Refuse to resume results computed with other model code (``artefacts.json``)."""
+    path = folder / "artefacts.json"
+    if path.exists() and json.loads(path.read_text(encoding="utf-8")) != identity:
+        raise InvalidInputError(
+            f"the results in {folder} were computed with other model code or cache version "
+            f"({path} differs: {identity}); use another --output folder, or delete this one to start afresh")
+    atomic_write_json(path, identity)
+
+
+def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:
+    """Write ``table.md`` and the plots from ``records``; returns the Markdown."""
+    plots = suite_plots(config, records, folder)
+    body = suite_tables(config, records)
+    images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
+    text = (f"# {config.name} ({config.preset})\n\n{config.description}\n\n"
+            f"Dataset `{config.dataset.name}`, model `{config.model.name}`; mean ± std over runs; "
+            "the lowest Avg Gap of each table in bold.\n\n" + body + images)
+    atomic_write_text(folder / "table.md", text)
+    return text
+
+
+def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
+                  output: str | None = None, runs: int | None = None, echo: Echo = print) -> Path:
+    """What ``amun bench`` does: load the suite, pick the executor, run, print the table."""
+    from amun_plugin.bench.config import load_suite
+
+    config = load_suite(suite, preset)
+    if runs is not None:
+        config = config.with_runs(runs)
+    if executor == "ray":
+        from amun_plugin.bench.ray_executor import RayExecutor
+
+        chosen: Executor = RayExecutor(address=address)
+    elif address is not None:
+        raise InvalidInputError("--address is only used with --executor ray")
+    else:
+        chosen = LocalExecutor()
+    folder = run_suite(config, output, executor=chosen, echo=echo)
+    echo((folder / "table.md").read_text(encoding="utf-8"))
+    return folder

@@ -1,0 +1,71 @@
+"""Hyper-parameter selection as the AMUN paper does it (App. C): every method's small grid
+(learning rate, schedule, SalUn ratio, ...) is tried on a separate forget subset of the same size
+(forget seed ``tuning.forget_seed``, the first original model), and the grid point with the lowest
+Avg Gap (the first table's MIA term) is used for every run of that method in that setting."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any, Mapping, Sequence
+
+from amun_plugin.bench.cells import Cell
+from amun_plugin.bench.config import MethodSpec, SuiteConfig
+
+__all__ = ["Choice", "choose", "grid_points", "resolved_options", "supported_settings", "tuning_cells"]
+
+Choice = tuple[str, float, str, str]
+"""(training variant, fraction, setting, method label)."""
+
+
+def grid_points(method: MethodSpec) -> list[dict[str, Any]]:
+    """Every combination of the method's grid values ([{}] when it has no grid)."""
+    keys = sorted(method.grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(method.grid[k] for k in keys))]
+
+
+def supported_settings(config: SuiteConfig, method: MethodSpec, requires_retain: bool) -> list[str]:
+    """The grid settings a method runs in: its own list, or every grid setting it supports."""
+    if method.settings:
+        return [s for s in config.grid.settings if s in method.settings]
+    return [s for s in config.grid.settings if not (requires_retain and s == "without_retain")]
+
+
+def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]]) -> list[Cell]:
+    """One cell per grid point of every tuned method, setting, fraction and training variant."""
+    if not config.tuning.enabled:
+        return []
+    cells = []
+    for variant in config.grid.variants:
+        for fraction in config.grid.fractions:
+            for method in config.methods:
+                if not method.grid:
+                    continue
+                for setting in settings_of[method.label]:
+                    for point in grid_points(method):
+                        cells.append(Cell("tune", method.label, variant.value, config.grid.original_seeds[0],
+                                          fraction, config.tuning.forget_seed, setting, config.tuning.unlearn_seed,
+                                          {**method.options, **point}))
+    return cells
+
+
+def choose(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> dict[Choice, dict[str, Any]]:
+    """The grid point of lowest Avg Gap per (variant, fraction, setting, method); ties are broken
+    by the options' canonical JSON, so the choice never depends on the order records finished."""
+    title = config.evaluation.tables[0].title
+    best: dict[Choice, dict[str, Any]] = {}
+    for record in records:
+        key = (record["variant"], record["fraction"], record["setting"], record["method"])
+        rank = (record["gaps"][title], json.dumps(record["options"], sort_keys=True))
+        if key not in best or rank < best[key]["rank"]:
+            best[key] = {"options": dict(record["options"]), "avg_gap": rank[0], "rank": rank}
+    for value in best.values():
+        value.pop("rank")
+    return best
+
+
+def resolved_options(config: SuiteConfig, method: MethodSpec, choices: Mapping[Choice, Mapping[str, Any]],
+                     variant: str, fraction: float, setting: str) -> dict[str, Any]:
+    """The options a method runs with: its fixed options updated by the tuned choice, if any."""
+    chosen = choices.get((variant, fraction, setting, method.label))
+    return dict(chosen["options"]) if chosen is not None else dict(method.options)

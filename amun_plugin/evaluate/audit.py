@@ -1,0 +1,167 @@
+"""``amun_plugin.audit``: run evaluators on a model (and its retrained / original references) and
+write a report folder a person reads at a glance.
+
+    report = amun_plugin.audit(unlearned, retain, forget, test, retrained=retrained, original=original,
+                               out_dir="audit/amun", reference_bank="banks/fmnist")
+
+Each audited model gets one folder with ``metrics.json``, ``report.md`` (every metric, the retrained
+model beside it, Avg Gap) and PNGs (confidence histograms before / after, ROC curves on log-log
+axes). Every model is evaluated once, however many folders show it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.base import AuditData, Evaluator
+from amun_plugin.evaluate.reference import ReferenceBank
+from amun_plugin.evaluate.report import ModelAudit, write_report
+from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
+from amun_plugin.evaluate.signals import logit_scaled_confidence
+from amun_plugin.models.inference import predict_logits
+from amun_plugin.plugins import PluginHost, get_plugin_manager
+
+__all__ = ["DEFAULT_AUDIT_EVALUATORS", "audit", "audit_many", "make_evaluators"]
+
+DEFAULT_AUDIT_EVALUATORS: tuple[str, ...] = ("accuracy", "confidence_mia", "mis", "art_blackbox", "art_rule_based")
+EvaluatorSpec = str | Evaluator
+
+
+def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
+          evaluators: Sequence[EvaluatorSpec] | None = None, *, retrained: nn.Module | None = None,
+          original: nn.Module | None = None, out_dir: str | Path | None = None, name: str = "model",
+          reference_bank: ReferenceBank | str | Path | None = None,
+          evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
+          num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
+          plugins: PluginHost | None = None, plots: bool = True) -> dict[str, Any]:
+    """Audit one model; write its folder to ``out_dir`` when given.
+
+    Args:
+        model: the audited classifier (logits for inputs in [0, 1]); not modified.
+        retain, forget, test: D_R, D_F, D_T as LabeledData, (x, y) pairs or torch Datasets.
+        evaluators: registered names or Evaluator instances; default DEFAULT_AUDIT_EVALUATORS plus
+            "rmia" when ``reference_bank`` is given.
+        retrained: the model retrained without D_F (shown beside, and the Avg Gap reference).
+        original: the model before unlearning ("before" histograms).
+        reference_bank: a ReferenceBank or its folder, for "rmia".
+        evaluator_options: evaluator name -> config mapping (e.g. {"mis": {"max_shadow": 2000}}).
+        mia_metric: the MIA term of Avg Gap (default: the first of gap.MIA_CANDIDATES computed).
+        plots: write the PNGs (matplotlib is slow to start; False skips them).
+
+    Returns:
+        {"model": name, "metrics": {...}, "avg_gap": float | None, "paths": {...}} (paths when written).
+    """
+    reports = audit_many({name: model}, retain, forget, test, evaluators, retrained=retrained, original=original,
+                         out_dir=out_dir, reference_bank=reference_bank, evaluator_options=evaluator_options,
+                         mia_metric=mia_metric, num_classes=num_classes, device=device, seed=seed, plugins=plugins,
+                         nested=False, plots=plots)
+    return reports[name]
+
+
+def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: Any,
+               evaluators: Sequence[EvaluatorSpec] | None = None, *, retrained: nn.Module | None = None,
+               original: nn.Module | None = None, out_dir: str | Path | None = None,
+               reference_bank: ReferenceBank | str | Path | None = None,
+               evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
+               num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
+               plugins: PluginHost | None = None, nested: bool = True, plots: bool = True,
+               ) -> dict[str, dict[str, Any]]:
+    """:func:`audit` for several models: folder ``out_dir/<name>`` each (``nested``), every model
+    (including ``retrained`` and ``original``) evaluated once. Returns name -> result."""
+    if not models:
+        raise InvalidInputError("audit needs at least one model")
+    data = _audit_data(retain, forget, test, num_classes, next(iter(models.values())))
+    instances = make_evaluators(evaluators, reference_bank, evaluator_options, plugins)
+    cache: dict[int, ModelAudit] = {}
+
+    def evaluated(label: str, model: nn.Module) -> ModelAudit:
+        if id(model) not in cache:
+            cache[id(model)] = _evaluate(label, model, data, instances, device, seed)
+        return cache[id(model)]
+
+    settings = {"evaluators": {e.name: config_to_dict(e.config) for e in instances}, "seed": seed,
+                "sizes": {"retain": len(data.retain), "forget": len(data.forget), "test": len(data.test)}}
+    results = {}
+    for label, model in models.items():
+        audited = evaluated(label, model)
+        ref = None if retrained is None or retrained is model else evaluated("retrained", retrained)
+        before = None if original is None or original is model else evaluated("original", original)
+        result: dict[str, Any] = {"model": label, "metrics": audited.metrics, "seconds": audited.seconds}
+        if out_dir is not None:
+            folder = Path(out_dir) / label if nested else Path(out_dir)
+            result.update(write_report(folder, audited, retrained=ref, original=before, mia_metric=mia_metric,
+                                       settings=settings, plots=plots))
+        results[label] = result
+    return results
+
+
+def make_evaluators(specs: Sequence[EvaluatorSpec] | None, reference_bank: ReferenceBank | str | Path | None = None,
+                    options: Mapping[str, Mapping[str, Any]] | None = None,
+                    plugins: PluginHost | None = None) -> list[Evaluator]:
+    """Evaluator instances from names (looked up in the plugin registry, configured from
+    ``options[name]``) or instances; RMIA evaluators get ``reference_bank``."""
+    if specs is None:
+        specs = DEFAULT_AUDIT_EVALUATORS + (("rmia",) if reference_bank is not None else ())
+    host = plugins or get_plugin_manager()
+    options = dict(options or {})
+    unknown = sorted(set(options) - {s for s in specs if isinstance(s, str)})
+    if unknown:
+        raise InvalidInputError(f"evaluator_options given for evaluator(s) not run: {', '.join(unknown)}")
+    out: list[Evaluator] = []
+    for spec in specs:
+        if isinstance(spec, Evaluator):
+            out.append(spec)
+        elif isinstance(spec, str):
+            out.append(_named_evaluator(host, spec, dict(options.get(spec, {})), reference_bank))
+        else:
+            raise InvalidInputError(f"an evaluator must be a registered name or an Evaluator, "
+                                    f"got {type(spec).__name__}")
+    names = [e.name for e in out]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"each evaluator may run once per audit, got {names}")
+    return out
+
+
+def _named_evaluator(host: PluginHost, name: str, config: dict[str, Any],
+                     bank: ReferenceBank | str | Path | None) -> Evaluator:
+    cls = host.evaluators.get(name)
+    if bank is None or not issubclass(cls, RMIAEvaluator):
+        return cls(config)
+    if isinstance(bank, ReferenceBank):
+        return cls(config, bank=bank)
+    return cls({**config, "bank_dir": str(bank)})
+
+
+def _audit_data(retain: Any, forget: Any, test: Any, num_classes: int | None, model: nn.Module) -> AuditData:
+    if num_classes is None and not isinstance(forget, LabeledData):
+        from amun_plugin.api import infer_num_classes
+
+        num_classes = infer_num_classes(model, forget)
+    parts = [as_labeled_data(d, num_classes, name) for d, name in ((retain, "retain"), (forget, "forget"),
+                                                                  (test, "test"))]
+    return AuditData(*parts)
+
+
+def _evaluate(label: str, model: nn.Module, data: AuditData, evaluators: list[Evaluator],
+              device: str | torch.device, seed: int) -> ModelAudit:
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"{label}: expected a torch.nn.Module, got {type(model).__name__}")
+    audit = ModelAudit(label, {})
+    audit.confidence = {name: logit_scaled_confidence(predict_logits(model, part.x, device=device), part.y).numpy()
+                        for name, part in (("retain", data.retain), ("forget", data.forget), ("test", data.test))}
+    for evaluator in evaluators:
+        start = time.perf_counter()
+        result = evaluator.evaluate(model, data, device=device, seed=seed)
+        audit.seconds[evaluator.name] = time.perf_counter() - start
+        audit.metrics.update({f"{evaluator.name}.{k}": float(v) for k, v in result.metrics.items()})
+        if result.scores:
+            audit.scores[evaluator.name] = result.scores
+    return audit

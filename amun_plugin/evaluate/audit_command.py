@@ -1,0 +1,87 @@
+"""What ``amun audit`` does (the CLI only parses and prints): load checkpoints and their data,
+open or build the reference bank, audit every checkpoint and write one report folder each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from amun_plugin.config import make_config
+from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.audit import DEFAULT_AUDIT_EVALUATORS, audit_many
+from amun_plugin.evaluate.reference import ReferenceBank, build_reference_bank, concat_population
+from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.models.checkpoint import CheckpointMetadata
+from amun_plugin.plugins import PluginHost, get_plugin_manager
+from amun_plugin.training import TrainConfig
+from amun_plugin.workflow import load_dataset, load_model, make_architecture
+
+__all__ = ["audit_command", "SUMMARY_COLUMNS"]
+
+SUMMARY_COLUMNS = ("model", "accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC",
+                   "confidence_mia.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC", "avg_gap")
+
+
+def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original: str | None,
+                  split: SplitConfig | None, evaluators: Sequence[str], evaluator_options: Mapping[str, Any],
+                  bank_dir: str | None, reference_models: int | None, seed: int, device: str, out: str,
+                  echo: Callable[[str], Any], plots: bool = True) -> dict[str, Any]:
+    """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside.
+
+    The data is the checkpoint's dataset; the forget split is ``split`` or, when None, the split
+    recorded by ``amun unlearn`` in the checkpoint. With ``bank_dir`` RMIA runs; a missing bank is
+    built there when ``reference_models`` (K) is given, with the recipe recorded in the original
+    (else the first) checkpoint.
+    """
+    if not checkpoints:
+        raise InvalidInputError("name at least one checkpoint to audit")
+    host = get_plugin_manager()
+    loaded = {Path(p).stem: load_model(p, host, device=device) for p in checkpoints}
+    if len(loaded) != len(checkpoints):
+        raise InvalidInputError("checkpoints to audit must have distinct file names (one report folder each)")
+    first_meta = next(iter(loaded.values()))[1]
+    if first_meta.dataset is None:
+        raise InvalidInputError(f"{checkpoints[0]} does not record its dataset; train it with `amun train`")
+    bundle = load_dataset(host, first_meta.dataset, first_meta.dataset_config)
+    chosen = _split(bundle.train, split, first_meta)
+    references = {role: load_model(path, host, device=device) if path else None
+                  for role, path in (("retrained", retrained), ("original", original))}
+    bank = _bank(host, bank_dir, reference_models, bundle, references["original"] or (None, first_meta), seed, device)
+    names = list(evaluators) or list(DEFAULT_AUDIT_EVALUATORS) + (["rmia"] if bank is not None else [])
+    results = audit_many({name: model for name, (model, _) in loaded.items()}, chosen.retain(bundle.train),
+                         chosen.forget(bundle.train), bundle.test, names,
+                         retrained=references["retrained"][0] if references["retrained"] else None,
+                         original=references["original"][0] if references["original"] else None,
+                         out_dir=out, reference_bank=bank, evaluator_options=evaluator_options, device=device,
+                         seed=seed, plugins=host, plots=plots)
+    rows = [{"model": name, **r["metrics"], "avg_gap": r.get("avg_gap")} for name, r in results.items()]
+    echo(markdown_table(rows, [c for c in SUMMARY_COLUMNS if any(c in row for row in rows)]))
+    echo(f"reports written under {out}/ ({', '.join(results)})")
+    return results
+
+
+def _split(train: Any, split: SplitConfig | None, metadata: CheckpointMetadata) -> UnlearningSplit:
+    if split is not None:
+        return make_split(train, split)
+    recorded = (metadata.extra.get("unlearned") or {}).get("split")
+    if recorded is None:
+        raise InvalidInputError("the checkpoint records no forget split (it was not made by `amun unlearn`): "
+                                "give --forget-fraction, --forget-indices or --forget-classes")
+    return UnlearningSplit.from_dict(recorded)
+
+
+def _bank(host: PluginHost, bank_dir: str | None, reference_models: int | None, bundle: Any,
+          recipe_source: tuple[Any, CheckpointMetadata], seed: int, device: str) -> ReferenceBank | None:
+    """Open the bank in ``bank_dir``, or build it there when K is given and it does not exist yet."""
+    if bank_dir is None:
+        if reference_models is not None:
+            raise InvalidInputError("--reference-models needs --bank-dir (where the reference models are stored)")
+        return None
+    if reference_models is None:
+        return ReferenceBank.open(bank_dir)
+    metadata = recipe_source[1]
+    recipe = make_config(TrainConfig, {k: v for k, v in metadata.recipe.items() if k != "seed"})
+    architecture = make_architecture(host, metadata.architecture, metadata.architecture_config)
+    return build_reference_bank(bank_dir, concat_population(bundle.train, bundle.test), architecture, recipe,
+                                num_models=reference_models, seed=seed, device=device)

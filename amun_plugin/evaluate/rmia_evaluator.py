@@ -1,0 +1,187 @@
+"""``rmia``: the RMIA membership attack (Zarifzadeh et al., ICML 2024) with a reference bank.
+
+How the evaluator gets its reference models: through a :class:`ReferenceBank`, either
+  * ``RMIAEvaluator({"bank_dir": "path/to/bank"})`` — the bank is opened from disk (this is how
+    the plugin registry, ``amun_plugin.audit`` and ``amun audit --bank-dir`` use it), or
+  * ``RMIAEvaluator(config, bank=bank)`` — an already opened / just built bank object.
+Build the bank once per population with
+``build_reference_bank(dir, population=D_R ∪ D_F ∪ D_T, architecture, recipe, num_models=K)``
+(:mod:`amun_plugin.evaluate.reference`); every model audited on that population reuses it. The
+audited D_R ∪ D_F ∪ D_T must be exactly the bank's population (any order, any forget split),
+otherwise :class:`PopulationMismatchError` is raised.
+
+Per audited model: Pr(x|target) on every population point, Pr(x) from the bank (online: all K
+models; offline: the K/2 OUT models and the ``a`` correction, ``a`` optionally tuned by attacking
+reference model 0 with the others), r(x), and score(x) against Z = the whole population
+(:mod:`amun_plugin.evaluate.rmia`).
+
+Metrics (percent): FT_AUC (D_F positive vs D_T), FR_AUC (D_R positive vs D_F), RT_AUC (D_R vs
+D_T) on equal-size subsamples averaged over ``subsample_seeds`` draws; FT_TPR@0.1%FPR,
+FT_TPR@1%FPR, RT_TPR@0.1%FPR, RT_TPR@1%FPR on the full sets; ``offline_a`` in offline mode.
+Scores: the RMIA score in [0, 1] of each point of "retain", "forget" and "test".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
+from amun_plugin.evaluate.confidence_mia import balanced_auc
+from amun_plugin.evaluate.reference import ReferenceBank, concat_population
+from amun_plugin.evaluate.rmia import (
+    likelihood_ratio,
+    offline_reference,
+    online_reference,
+    rmia_scores,
+    taylor_softmax_signal,
+)
+from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr
+from amun_plugin.models.inference import predict_logits
+
+__all__ = ["RMIAConfig", "RMIAEvaluator", "RMIAMode", "membership_tpr_metrics", "tune_offline_a"]
+
+LOW_FPRS = (0.001, 0.01)
+
+
+class RMIAMode(str, Enum):
+    """online: Pr(x) over all reference models; offline: OUT models only, with the a correction."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class RMIAConfig:
+    """Options of :class:`RMIAEvaluator`.
+
+    bank_dir: folder of the reference bank (unless a bank object is given).
+    mode: online | offline.  temperature, margin, order: the Taylor soft-margin signal.
+    gamma: the score's ratio threshold.  offline_a: the offline correction a in [0, 1].
+    tune_a: choose a in {0, 0.05, ..., 1} by attacking reference model 0 (offline, K >= 4).
+    trim: fraction cut from each end before averaging reference signals (RMIA authors: 0.2).
+    subsample_seeds: equal-size subsample draws the AUCs are averaged over.
+    floor: probabilities are floored at this value before r = ratio (must be > 0).
+    """
+
+    bank_dir: str | None = None
+    mode: RMIAMode = RMIAMode.ONLINE
+    temperature: float = 2.0
+    margin: float = 0.6
+    order: int = 4
+    gamma: float = 2.0
+    offline_a: float = 0.3
+    tune_a: bool = False
+    trim: float = 0.0
+    subsample_seeds: int = 3
+    floor: float = 1e-12
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", RMIAMode(self.mode))
+        checks = [
+            (self.temperature > 0, "temperature must be > 0"), (self.gamma > 0, "gamma must be > 0"),
+            (int(self.order) == self.order and self.order >= 1, "order must be a positive integer"),
+            (0.0 <= self.offline_a <= 1.0, "offline_a must lie in [0, 1]"),
+            (0.0 <= self.trim < 0.5, "trim must lie in [0, 0.5)"),
+            (self.subsample_seeds >= 1, "subsample_seeds must be >= 1"), (self.floor > 0, "floor must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def signal(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Pr(x|theta) of logits (..., N, C) with labels (N,): the configured Taylor signal."""
+        return taylor_softmax_signal(logits, y, self.temperature, self.margin, int(self.order))
+
+
+class RMIAEvaluator(Evaluator):
+    name = "rmia"
+    config_class: ClassVar[type] = RMIAConfig
+    description = "RMIA with reference models: FT / FR / RT AUC and TPR at 0.1% / 1% FPR (needs a reference bank)"
+
+    def __init__(self, config: Mapping[str, Any] | Any | None = None, *, bank: ReferenceBank | None = None) -> None:
+        super().__init__(config)
+        if bank is not None and not isinstance(bank, ReferenceBank):
+            raise InvalidInputError(f"bank must be a ReferenceBank, got {type(bank).__name__}")
+        self._bank = bank
+
+    @property
+    def bank(self) -> ReferenceBank:
+        """The reference bank (opened from ``bank_dir`` on first use)."""
+        if self._bank is None:
+            if not self.config.bank_dir:
+                raise UnsupportedSettingError(
+                    "the rmia evaluator needs a reference bank: build one with "
+                    "amun_plugin.evaluate.reference.build_reference_bank(dir, population, architecture, recipe) "
+                    "and pass bank_dir=dir (or bank=ReferenceBank.open(dir))")
+            self._bank = ReferenceBank.open(Path(self.config.bank_dir))
+        return self._bank
+
+    def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
+        config: RMIAConfig = self.config
+        bank = self.bank
+        population = concat_population(data.retain, data.forget, data.test)
+        rows = bank.check_population(population)
+        y = population.y.cpu().numpy()
+        target = config.signal(predict_logits(model, population.x, device=device).numpy(), y)
+        references = config.signal(bank.logits[:, rows], y)
+        metrics: dict[str, float] = {}
+        if config.mode is RMIAMode.ONLINE:
+            pr_x = online_reference(references, config.trim)
+        else:
+            a = tune_offline_a(bank, config) if config.tune_a else config.offline_a
+            metrics["offline_a"] = float(a)
+            pr_x = offline_reference(references, ~bank.membership[:, rows], a, config.trim)
+        ratio = likelihood_ratio(target, pr_x, config.floor)
+        scores = rmia_scores(ratio, ratio, config.gamma)
+        sizes = np.cumsum([len(data.retain), len(data.forget)])
+        parts = dict(zip(("retain", "forget", "test"), np.split(scores, sizes)))
+        metrics.update(_auc_metrics(parts, seed, config.subsample_seeds))
+        metrics.update(membership_tpr_metrics(parts))
+        return EvaluationResult(metrics, parts)
+
+
+def _auc_metrics(parts: dict[str, np.ndarray], seed: int, rounds: int) -> dict[str, float]:
+    def auc(pos: str, neg: str) -> float:
+        return balanced_auc(parts[pos], parts[neg], sizes_from=parts, seed=seed, rounds=rounds)
+
+    return {"FT_AUC": auc("forget", "test"), "FR_AUC": auc("retain", "forget"), "RT_AUC": auc("retain", "test")}
+
+
+def membership_tpr_metrics(parts: Mapping[str, np.ndarray], fprs: tuple[float, ...] = LOW_FPRS) -> dict[str, float]:
+    """TPR (%) at each FPR for forget vs test ("FT_TPR@1%FPR") and retain vs test ("RT_TPR@...")
+    on the full sets; ``parts`` maps "retain"/"forget"/"test" to (N,) scores, higher = member."""
+    out = {}
+    for prefix, positive in (("FT", "forget"), ("RT", "retain")):
+        for fpr in fprs:
+            out[f"{prefix}_TPR@{100 * fpr:g}%FPR"] = tpr_at_fpr(parts[positive], parts["test"], fpr)
+    return out
+
+
+def tune_offline_a(bank: ReferenceBank, config: RMIAConfig, grid: np.ndarray | None = None) -> float:
+    """The offline a (from ``grid``, default 0, 0.05, ..., 1) with the best AUC when reference model 0
+    is attacked as the target with models 1..K-1 as its references (members = its training half)."""
+    if bank.num_models < 4:
+        raise UnsupportedSettingError(
+            f"tuning the offline a attacks one reference model with the others and needs >= 4 models; "
+            f"this bank has {bank.num_models}: set tune_a=False and give offline_a")
+    y = bank.labels
+    signals = config.signal(bank.logits, y)
+    members = bank.membership[0]
+    best_a, best_auc = 0.0, -1.0
+    for a in np.linspace(0.0, 1.0, 21) if grid is None else grid:
+        reference = offline_reference(signals[1:], ~bank.membership[1:], float(a), config.trim)
+        ratio = likelihood_ratio(signals[0], reference, config.floor)
+        scores = rmia_scores(ratio, ratio, config.gamma)
+        auc = roc_auc(scores[members], scores[~members])
+        if auc > best_auc:
+            best_a, best_auc = float(a), auc
+    return best_a
+

@@ -1,0 +1,239 @@
+"""Benchmark: the audit (RMIA with reference models, MIS, ART) of AMUN on a memorising Fashion-MNIST CNN.
+
+Trains (or loads from ``--cache-dir``) the CNN of REFERENCE.md (10k train samples, 40 epochs, SGD, no
+weight decay: train accuracy ~100%), a model retrained without a random 10% forget set, AMUN with and
+without D_R, and a bank of ``--reference-models`` reference models on the population train ∪ test.
+Then audits the four models with ``amun_plugin.evaluate.audit.audit_many`` (accuracy, RMIA online,
+MIS, ART black-box and rule-based) plus RMIA offline with a tuned ``a``, and writes under ``--out``:
+
+    results.json, results.md, env.json, and one report folder per model (metrics.json, report.md,
+    confidence_histograms.png, roc_curves.png).
+
+    python benchmarks/audit_fmnist.py            # the full run (an hour or more on 2 shared CPU cores)
+    python benchmarks/audit_fmnist.py --quick    # a tiny smoke run (results under the cache dir)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from amun_plugin.api import unlearn
+from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import LabeledData
+from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
+from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.evaluate.audit import audit_many
+from amun_plugin.evaluate.base import AuditData
+from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
+from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
+from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.training import TrainConfig, train_model
+
+HERE = Path(__file__).resolve().parent
+EVALUATORS = ("accuracy", "rmia", "mis", "art_blackbox", "art_rule_based")
+COLUMNS = ("model", "UA", "RA", "TA", "RT AUC", "FT AUC", "FR AUC", "FT TPR@1%", "RT TPR@1%", "FT AUC offline",
+           "MIS", "ART BB FT AUC", "ART RB FT AUC", "Avg Gap", "seconds")
+KEYS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "RT AUC": "rmia.RT_AUC",
+        "FT AUC": "rmia.FT_AUC", "FR AUC": "rmia.FR_AUC", "FT TPR@1%": "rmia.FT_TPR@1%FPR",
+        "RT TPR@1%": "rmia.RT_TPR@1%FPR", "FT AUC offline": "rmia_offline.FT_AUC", "MIS": "mis.MIS",
+        "ART BB FT AUC": "art_blackbox.FT_AUC", "ART RB FT AUC": "art_rule_based.FT_AUC"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", default=DEFAULT_ROOT)
+    p.add_argument("--cache-dir", default=str(HERE / "cache" / "audit_fmnist"))
+    p.add_argument("--out", default=None, help="default benchmarks/results/audit_fmnist (quick: under the cache)")
+    p.add_argument("--train-size", type=int, default=10_000)
+    p.add_argument("--test-size", type=int, default=None, help="test samples (default: all 10000)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--forget-fraction", type=float, default=0.1)
+    p.add_argument("--reference-models", type=int, default=8)
+    p.add_argument("--amun-epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quick", action="store_true", help="600 train / 300 test samples, 3 epochs, 2 reference models")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_size, args.test_size, args.epochs, args.reference_models, args.amun_epochs = 600, 300, 3, 2, 1
+        args.cache_dir = str(Path(args.cache_dir) / "quick")
+    if args.out is None:
+        args.out = str(Path(args.cache_dir) / "results" if args.quick else HERE / "results" / "audit_fmnist")
+    return args
+
+
+def cached_model(path: Path, make: Callable[[], tuple[nn.Module, dict[str, Any]]], meta: CheckpointMetadata,
+                 device: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The checkpoint at ``path`` if present, else ``make()`` saved there with its info in ``extra``."""
+    if path.exists():
+        model, loaded = load_checkpoint(path, lambda m: CNN().build(m.num_classes, m.input_shape), device=device)
+        return model.eval(), dict(loaded.extra, cached=True)
+    model, info = make()
+    save_checkpoint(path, model, dataclasses.replace(meta, extra=info))
+    return model.eval(), dict(info, cached=False)
+
+
+def train_fn(data: LabeledData, recipe: TrainConfig, seed: int, device: str, label: str) -> Callable[..., Any]:
+    def make() -> tuple[nn.Module, dict[str, Any]]:
+        model = build_model(CNN(), data.num_classes, data.input_shape, seed)
+        stats = train_model(model, data, recipe, device=device, seed=seed, progress=label)
+        return model, {"seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+    return make
+
+
+def unlearn_fn(original: nn.Module, forget: LabeledData, retain: LabeledData | None, args: argparse.Namespace,
+               ) -> Callable[..., Any]:
+    def make() -> tuple[nn.Module, dict[str, Any]]:
+        result = unlearn(original, forget, retain, method="amun", seed=args.seed, device=args.device,
+                         progress=True, epochs=args.amun_epochs)
+        stats = {k: v for k, v in result.stats.items() if isinstance(v, (int, float, str, bool))}
+        return result.model, {"seconds": round(float(result.stats["seconds_total"]), 2), "stats": stats}
+    return make
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
+    import art
+    import sklearn
+
+    def run(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).splitlines()
+                if line.startswith("Model name")), platform.processor() or "unknown")
+    return {"python": sys.version.split()[0], "torch": torch.__version__,
+            "adversarial_robustness_toolbox": art.__version__, "scikit_learn": sklearn.__version__,
+            "platform": platform.platform(), "cpu": cpu,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": args.device,
+            "git_commit": run(["git", "rev-parse", "HEAD"]), "git_dirty": bool(run(["git", "status", "--porcelain"]))}
+
+
+def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[str, nn.Module], dict[str, Any]]:
+    """Original, retrained, AMUN with / without D_R (all cached)."""
+    cache = Path(args.cache_dir)
+    recipe = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, weight_decay=0.0)
+    forget, retain = split.forget(bundle.train), split.retain(bundle.train)
+    meta = CheckpointMetadata(architecture="cnn", architecture_config=config_to_dict(CNN().config),
+                              num_classes=bundle.num_classes, input_shape=bundle.input_shape, dataset="fashion_mnist",
+                              dataset_config={"train_size": args.train_size, "seed": args.seed},
+                              recipe=config_to_dict(recipe))
+    tag = (f"n{args.train_size}_t{args.test_size}_e{args.epochs}_lr{args.lr:g}_b{args.batch_size}_s{args.seed}"
+           f"_f{args.forget_fraction:g}")
+    models, info = {}, {}
+    models["original"], info["original"] = cached_model(
+        cache / f"original_{tag}.safetensors", train_fn(bundle.train, recipe, args.seed, args.device, "original"),
+        meta, args.device)
+    models["retrain"], info["retrain"] = cached_model(
+        cache / f"retrain_{tag}.safetensors", train_fn(retain, recipe, args.seed, args.device, "retrain"),
+        meta, args.device)
+    for label, retain_set in (("amun_with_dr", retain), ("amun_without_dr", None)):
+        models[label], info[label] = cached_model(
+            cache / f"{label}_{tag}_ae{args.amun_epochs}.safetensors",
+            unlearn_fn(models["original"], forget, retain_set, args), meta, args.device)
+    for label, model in models.items():
+        info[label]["train_accuracy"] = accuracy(model, bundle.train, device=args.device)
+    return models, {"recipe": config_to_dict(recipe), "tag": tag, "models": info}
+
+
+def run_audit(args: argparse.Namespace, bundle: Any, split: Any, models: dict[str, nn.Module],
+              bank: Any) -> dict[str, dict[str, Any]]:
+    forget, retain = split.forget(bundle.train), split.retain(bundle.train)
+    results = audit_many(models, retain, forget, bundle.test, EVALUATORS, retrained=models["retrain"],
+                         original=models["original"], out_dir=args.out, reference_bank=bank,
+                         mia_metric="rmia.FT_AUC", device=args.device, seed=args.seed)
+    offline = RMIAEvaluator({"mode": "offline", "tune_a": args.reference_models >= 4}, bank=bank)
+    data = AuditData(retain, forget, bundle.test)
+    for label, model in models.items():
+        start = time.perf_counter()
+        metrics = offline.evaluate(model, data, device=args.device, seed=args.seed).metrics
+        results[label]["metrics"].update({f"rmia_offline.{k}": v for k, v in metrics.items()})
+        results[label]["seconds"]["rmia_offline"] = time.perf_counter() - start
+    return results
+
+
+def timing_summary(results: dict[str, dict[str, Any]], ref_seconds: list[float], bank_wall: float) -> dict[str, Any]:
+    """Reference-model training time (from the bank) and each evaluator's time per model."""
+    def mean(key: str) -> float:
+        return sum(r["seconds"][key] for r in results.values()) / len(results)
+
+    return {"reference_models_train_seconds": sum(ref_seconds), "reference_model_seconds": ref_seconds,
+            "reference_model_mean_seconds": sum(ref_seconds) / len(ref_seconds), "bank_wall_seconds": bank_wall,
+            "rmia_seconds": {k: r["seconds"]["rmia"] for k, r in results.items()},
+            "rmia_seconds_mean": mean("rmia"), "rmia_offline_seconds_mean": mean("rmia_offline"),
+            "evaluator_seconds": {k: r["seconds"] for k, r in results.items()}}
+
+
+def markdown(rows: list[dict[str, Any]], setup: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |")
+    t = setup["timing"]
+    return (
+        "# Audit of AMUN on a memorising Fashion-MNIST CNN\n\n"
+        f"{setup['train_size']} train samples ({setup['forget_size']} forgotten at random), {setup['test_size']} test; "
+        f"CNN, {setup['recipe']['epochs']} epochs, lr {setup['recipe']['lr']}, batch {setup['recipe']['batch_size']}, "
+        "no weight decay. RMIA online with "
+        f"{setup['reference_models']} reference models on train ∪ test (T=2, m=0.6, order 4, gamma=2); offline with "
+        f"a tuned on reference model 0. AUCs in %, equal-size subsamples, 3 seeds. TPR@1% = TPR (%) at 1% FPR. "
+        "MIS = % of D_F the SVC calls non-member. Avg Gap over UA, RA, TA, RMIA FT AUC. seconds = the model's "
+        "training / unlearning time.\n\n" + "\n".join(lines) + "\n\n"
+        f"Reference models: {t['reference_models_train_seconds']:.0f} s of training in total "
+        f"({t['reference_model_mean_seconds']:.0f} s each; bank wall time this run {t['bank_wall_seconds']:.0f} s). "
+        f"RMIA run (online, one model, incl. population hashing and target predictions): "
+        f"{t['rmia_seconds_mean']:.2f} s on average; offline with tuning: {t['rmia_offline_seconds_mean']:.2f} s.\n"
+    )
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "test_size": args.test_size,
+                                 "seed": args.seed}).load()
+    split = make_split(bundle.train, SplitConfig(fraction=args.forget_fraction, seed=args.seed))
+    models, setup = train_all(args, bundle, split)
+    start = time.perf_counter()
+    bank = build_reference_bank(Path(args.cache_dir) / f"bank_{setup['tag']}_k{args.reference_models}",
+                                concat_population(bundle.train, bundle.test), CNN(),
+                                TrainConfig(**setup["recipe"]), num_models=args.reference_models, seed=args.seed,
+                                device=args.device)
+    bank_wall = time.perf_counter() - start
+    results = run_audit(args, bundle, split, models, bank)
+    rows = [{"model": label, **{c: r["metrics"].get(k) for c, k in KEYS.items()}, "Avg Gap": r.get("avg_gap"),
+             "seconds": setup["models"][label]["seconds"]} for label, r in results.items()]
+    setup.update(train_size=len(bundle.train), test_size=len(bundle.test), forget_size=len(split.forget_indices),
+                 reference_models=args.reference_models, evaluators=list(EVALUATORS),
+                 timing=timing_summary(results, reference_train_seconds(bank.directory), bank_wall))
+    out = Path(args.out)
+    atomic_write_json(out / "results.json", {"setup": setup, "rows": rows,
+                                             "metrics": {k: r["metrics"] for k, r in results.items()}})
+    atomic_write_json(out / "env.json", environment(args))
+    table = markdown(rows, setup)
+    atomic_write_text(out / "results.md", table)
+    print(table)
+    print(f"wrote {out}/results.json, results.md, env.json and one report folder per model")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

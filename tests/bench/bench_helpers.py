@@ -1,0 +1,38 @@
+"""A tiny benchmark suite (digits, small MLP) that runs in seconds on one CPU thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amun_plugin.bench.config import SuiteConfig, deep_merge
+from amun_plugin.config import make_config
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "kind": "table",
+    "preset": "test",
+    "dataset": {"name": "digits", "options": {"test_fraction": 0.5}},
+    "model": {"name": "mlp", "options": {"hidden": [32]}},
+    "training": {"recipe": {"epochs": 3, "batch_size": 64, "lr": 0.1, "weight_decay": 0.0}},
+    "evaluation": {"evaluators": [{"name": "accuracy"}, {"name": "confidence_mia"}],
+                   "tables": [{"title": "conf", "mia": "confidence_mia.FT_AUC"}]},
+    "grid": {"fractions": [0.05], "forget_seeds": [0, 1], "settings": ["with_retain"]},
+    "tuning": {"enabled": False},
+    "methods": [
+        {"name": "ft", "label": "FT", "options": {"epochs": 1, "batch_size": 64}},
+        {"name": "amun", "label": "AMUN", "adversarial": "own",
+         "options": {"epochs": 1, "batch_size": 64, "search": {"max_doublings": 6, "refine_steps": 2}}},
+    ],
+}
+
+
+def tiny_suite(**overrides: Any) -> SuiteConfig:
+    """The tiny suite with ``overrides`` merged in (nested mappings key by key)."""
+    return make_config(SuiteConfig, deep_merge(TINY, overrides))
+
+
+
+
+def metric_view(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Records by id without wall-clock fields: what must be identical across runs."""
+    return {r["id"]: (r["metrics"], r["gaps"]) for r in records}

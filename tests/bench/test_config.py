@@ -1,0 +1,74 @@
+"""Suite YAML: strict validation, presets, and every shipped suite loads for every preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from bench_helpers import tiny_suite
+
+from amun_plugin.bench.config import SUITES_DIR, SuiteKind, load_suite
+from amun_plugin.errors import InvalidInputError
+
+SUITE = {
+    "name": "s", "kind": "table", "default_preset": "a",
+    "suite": {"dataset": {"name": "digits"}, "model": {"name": "mlp"},
+              "methods": [{"name": "ft", "options": {"epochs": 1}}], "grid": {"fractions": [0.1]}},
+    "presets": {"a": {}, "b": {"grid": {"forget_seeds": [7]}, "methods": [{"name": "amun", "label": "A"}]}},
+}
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_presets_merge_over_the_common_part(tmp_path: Path) -> None:
+    path = write(tmp_path, SUITE)
+    a, b = load_suite(path), load_suite(path, "b")
+    assert a.preset == "a" and a.grid.fractions == (0.1,) and a.methods[0].label == "ft"
+    assert b.grid.forget_seeds == (7,) and b.grid.fractions == (0.1,)
+    assert [m.label for m in b.methods] == ["A"]
+
+
+@pytest.mark.parametrize("where, patch", [
+    ("top", {"colour": 1}),
+    ("suite", {"suite": {**SUITE["suite"], "learning_rate": 0.1}}),
+    ("grid", {"suite": {**SUITE["suite"], "grid": {"fractionz": [0.1]}}}),
+    ("method", {"suite": {**SUITE["suite"], "methods": [{"name": "ft", "optons": {}}]}}),
+    ("recipe", {"suite": {**SUITE["suite"], "training": {"recipe": {"epoch": 3}}}}),
+])
+def test_unknown_keys_are_refused(tmp_path: Path, where: str, patch: dict) -> None:
+    bad = "colour" if where == "top" else {"suite": "learning_rate", "grid": "fractionz", "method": "optons",
+                                           "recipe": "epoch"}[where]
+    with pytest.raises(InvalidInputError, match=bad):
+        load_suite(write(tmp_path, {**SUITE, **patch}))
+
+
+def test_bad_values_and_unknown_presets_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="preset"):
+        load_suite(write(tmp_path, SUITE), "nope")
+    with pytest.raises(InvalidInputError, match="setting"):
+        tiny_suite(grid={"settings": ["with_retian"]})
+    with pytest.raises(InvalidInputError, match="duplicate method label"):
+        tiny_suite(methods=[{"name": "ft"}, {"name": "ft"}])
+    with pytest.raises(InvalidInputError, match="unknown suite"):
+        load_suite("no_such_suite")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "cifar10-resnet18"])
+def test_every_shipped_suite_loads(name: str, preset: str) -> None:
+    config = load_suite(name, preset)
+    assert config.name == name and config.preset == preset
+    assert config.kind in SuiteKind
+    if config.kind is not SuiteKind.ABLATION:
+        assert config.methods
+
+
+def test_with_runs_sets_the_forget_seeds() -> None:
+    assert tiny_suite().with_runs(3).grid.forget_seeds == (0, 1, 2)
+    with pytest.raises(InvalidInputError):
+        tiny_suite().with_runs(0)

@@ -1,0 +1,130 @@
+"""The runner: resume after a kill without recomputing finished cells, identical numbers, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pytest
+from bench_helpers import metric_view, tiny_suite
+
+from amun_plugin.bench import cells as cells_module
+from amun_plugin.bench import workspace as workspace_module
+from amun_plugin.bench.runner import run_suite
+from amun_plugin.bench.tables import format_mean_std, table_rows
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.executors import LocalExecutor, Resources
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL / Ctrl-C in the middle of a run."""
+
+
+class KillingExecutor(LocalExecutor):
+    """Runs ``budget`` jobs in total (over all stages), then dies before the next one."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def run(self, jobs: Sequence[Callable[[], Any]], resources: Resources = Resources(),
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        results = []
+        for index, job in enumerate(jobs):
+            if self.budget == 0:
+                raise Killed()
+            self.budget -= 1
+            results.append(job())
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
+
+
+def read(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def counters(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"train": 0, "unlearn": 0}
+    train, unlearn = workspace_module.train_original, cells_module.unlearn
+
+    def counting_train(*args: Any, **kwargs: Any) -> Any:
+        counts["train"] += 1
+        return train(*args, **kwargs)
+
+    def counting_unlearn(*args: Any, **kwargs: Any) -> Any:
+        counts["unlearn"] += 1
+        return unlearn(*args, **kwargs)
+
+    monkeypatch.setattr(workspace_module, "train_original", counting_train)
+    monkeypatch.setattr(cells_module, "unlearn", counting_unlearn)
+    return counts
+
+
+def test_a_killed_run_resumes_with_identical_numbers(tmp_path: Path, counters: dict[str, int]) -> None:
+    config = tiny_suite(tuning={"enabled": True}, methods=[
+        {"name": "ft", "label": "FT", "options": {"epochs": 1}, "grid": {"lr": [0.01, 0.05]}},
+        {"name": "amun", "label": "AMUN", "adversarial": "own", "options": {"epochs": 1, "search": {
+            "max_doublings": 6, "refine_steps": 2}}}])
+    clean = run_suite(config, tmp_path / "clean", cache_dir=tmp_path / "cache_clean", progress=False, echo=print)
+    clean_counts = dict(counters)
+    # 1 original + 2 retrains + 1 tuning retrain; 2 tuning points + 2 splits x 2 methods.
+    assert clean_counts == {"train": 4, "unlearn": 6}
+
+    counters.update(train=0, unlearn=0)
+    # jobs: 4 models, 3 adversarial sets, 2 tuning cells, then die after 2 of the 6 main cells
+    with pytest.raises(Killed):
+        run_suite(config, tmp_path / "run", executor=KillingExecutor(11), cache_dir=tmp_path / "cache",
+                  progress=False, echo=print)
+    finished = read(tmp_path / "run")
+    assert len(finished) == 2
+    before = dict(counters)
+    run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    resumed = {k: counters[k] - before[k] for k in counters}
+    unlearn_done = sum(r["kind"] == "unlearn" for r in finished)
+    assert resumed == {"train": 0, "unlearn": 4 - unlearn_done}  # nothing finished is recomputed
+    assert metric_view(read(tmp_path / "run")) == metric_view(read(clean))
+    tuning = json.loads((tmp_path / "run" / "tuning.json").read_text())
+    assert tuning == json.loads((clean / "tuning.json").read_text()) and tuning[0]["method"] == "FT"
+
+
+def test_a_finished_run_recomputes_nothing(tmp_path: Path, counters: dict[str, int]) -> None:
+    config = tiny_suite(grid={"forget_seeds": [0]})
+    folder = run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    first = dict(counters)
+    assert first == {"train": 2, "unlearn": 2}  # the original and the retrained model, once each
+    run_suite(config, folder, cache_dir=tmp_path / "cache", progress=False, echo=print)
+    assert counters == first
+    table = (folder / "table.md").read_text()
+    assert "| Retrain |" in table and "| AMUN |" in table and (folder / "env.json").exists()
+    assert json.loads((folder / "env.json").read_text())["versions"]["torch"]
+
+
+def test_another_config_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    config = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "ft", "options": {"epochs": 1}}])
+    run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    changed = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "ft", "options": {"epochs": 2}}])
+    with pytest.raises(InvalidInputError, match="different suite configuration"):
+        run_suite(changed, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+
+
+def _record(method: str, seed: int, ua: float, gap: float) -> dict[str, Any]:
+    return {"kind": "retrain" if method == "Retrain" else "unlearn", "method": method, "variant": "standard",
+            "fraction": 0.1, "setting": "with_retain", "forget_seed": seed, "seconds": 1.0,
+            "metrics": {"accuracy.UA": ua, "accuracy.RA": 100.0, "accuracy.TA": 90.0, "confidence_mia.FT_AUC": 50.0},
+            "gaps": {"conf": gap}}
+
+
+def test_tables_show_mean_and_std_and_bold_the_best_avg_gap() -> None:
+    assert format_mean_std([1.0, 3.0]) == "2.00 ± 1.41"
+    assert format_mean_std([2.5]) == "2.50 ± 0.00"
+    assert format_mean_std([1.0, 1.0], bold=True) == "**1.00 ± 0.00**"
+    records = [_record("Retrain", s, 90.0, 0.0) for s in (0, 1)]
+    records += [_record("FT", s, 95.0 + s, 3.0 + s) for s in (0, 1)]
+    records += [_record("AMUN", s, 91.0, 1.0 + s) for s in (0, 1)]
+    rows = {row["method"]: row for row in table_rows(tiny_suite(), records)}
+    assert list(rows) == ["Retrain", "FT", "AMUN"]
+    assert rows["FT"]["UA"] == "95.50 ± 0.71" and rows["FT"]["Avg Gap"] == "3.50 ± 0.71"
+    assert rows["AMUN"]["Avg Gap"] == "**1.50 ± 0.71**"
+    assert rows["Retrain"]["Avg Gap"] == "0.00 ± 0.00" and rows["AMUN"]["runs"] == 2
