@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from amun_plugin.api import unlearn
@@ -43,7 +44,8 @@ _METRICS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "FT_A
 class DemoConfig:
     """The demo's recipe. No weight decay, 100 epochs and a 50% test pool make the original MLP
     memorise (train accuracy 100%, RMIA RT AUC ~60); ``reference_models`` RMIA reference models
-    are trained once and kept in ``<output>/reference_bank`` for later runs."""
+    are trained once and kept in ``<output>/reference_bank`` for later runs. ``threads``: torch
+    CPU threads (one is fastest for these small models, and robust on a busy machine)."""
 
     dataset: str = "digits"
     test_fraction: float = 0.5
@@ -59,6 +61,7 @@ class DemoConfig:
     reference_models: int = 8
     output: str = "amun-demo-report"
     device: str = "cpu"
+    threads: int = 1
 
     def recipe(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -73,7 +76,15 @@ def run_demo(
     echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     """Run the demo and write its report under ``config.output``; returns the table rows by model."""
-    host = plugins or get_plugin_manager()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run(config, plugins or get_plugin_manager(), progress, echo)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(config: DemoConfig, host: PluginHost, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
     bundle = load_dataset(host, config.dataset, {"seed": config.seed, "test_fraction": config.test_fraction})
     split = make_split(bundle.train, SplitConfig(fraction=config.forget_fraction, seed=config.seed))
     data = AuditData(split.retain(bundle.train), split.forget(bundle.train), bundle.test)
