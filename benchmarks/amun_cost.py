@@ -12,13 +12,15 @@ their ratio to the retraining time, and UA / RA / TA / forget-vs-test AUC next t
 model's. Writes results.json, results.md and env.json under ``--out``.
 
     python benchmarks/amun_cost.py                 # the full run (background it: ~tens of minutes)
-    python benchmarks/amun_cost.py --models-only   # train and cache the original / retrained models
+    python benchmarks/amun_cost.py --models-only   # train and cache the original model only
     python benchmarks/amun_cost.py --quick         # a tiny smoke run (results under the cache dir)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -60,8 +62,8 @@ _DEFAULT = AmunConfig()
 SEARCH_MODES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "reference": ("native_pgd_l2", {"loss": "ce"}, {"eps_init": 0.04}),
     "pgd_margin": ("native_pgd_l2", {"loss": "margin"}, {"eps_init": 0.04}),
-    "pgd_margin_auto_eps": ("native_pgd_l2", {"loss": "margin"}, {"eps_init": None}),
-    "min_norm_no_boundary": ("native_min_norm", {"boundary_steps": 0}, {"eps_init": None}),
+    "min_norm_first_crossing": ("native_min_norm", {"boundary_steps": 0}, {"eps_init": None}),
+    "min_norm_eps_ladder": ("native_min_norm", {}, {"eps_init": 0.04}),
     "default": (_DEFAULT.attack, dict(_DEFAULT.attack_options), config_to_dict(_DEFAULT.search)),
 }
 # Fine-tuning recipes (AmunConfig options); "paper" is the paper's, "default" AmunConfig()'s.
@@ -69,8 +71,9 @@ FINETUNE = {
     "paper": {"epochs": 10, "retain_ratio": None},
     "default": {"epochs": _DEFAULT.epochs, "retain_ratio": _DEFAULT.retain_ratio},
 }
-# AMUN runs per setting: (search mode, fine-tuning recipe); ("default", "default") runs end to end.
-AMUN_RUNS = [("reference", "paper"), ("reference", "default"), ("default", "paper"), ("default", "default")]
+# AMUN runs per setting: (search mode, fine-tuning recipe); ("reference", "paper") is the paper's
+# AMUN, ("default", "default") AmunConfig()'s, run end to end (search inside the timed call).
+AMUN_RUNS = [("reference", "paper"), ("reference", "default"), ("default", "default")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,9 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--forget-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for everything timed")
-    p.add_argument("--models-only", action="store_true", help="train / cache the two models and stop")
+    p.add_argument("--models-only", action="store_true", help="train / cache the original model and stop")
     p.add_argument("--reuse-retrain-time", action="store_true",
                    help="take the retraining time from the cache instead of retraining in this run")
+    p.add_argument("--fresh", action="store_true", help="ignore the phases a killed earlier run finished")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 2000 train samples, 8 epochs, 100 forget")
     args = p.parse_args(argv)
     if args.quick:
@@ -108,8 +112,19 @@ def forget_split(train: LabeledData, size: int, seed: int) -> tuple[LabeledData,
             train.subset(order[size:].sort().values, name="retain"))
 
 
+def init_fingerprint(data: LabeledData, seed: int) -> str:
+    """8 hex digits of a hash of the CNN's seeded initial weights: a cached model trained from a
+    different initialisation (the architecture's code changed) is not reused."""
+    model = build_model(CNN(), data.num_classes, data.input_shape, seed=seed)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:8]
+
+
 def _checkpoint_path(args: argparse.Namespace, role: str) -> Path:
-    stem = f"cnn_fmnist_n{args.train_size}_e{args.epochs}_lr{args.lr:g}_s{args.seed}"
+    stem = f"cnn_fmnist_n{args.train_size}_e{args.epochs}_lr{args.lr:g}_s{args.seed}_init{args.init_fingerprint}"
     if role != "original":
         stem += f"_{role}_f{args.forget_size}"
     return Path(args.cache_dir) / f"{stem}.safetensors"
@@ -153,6 +168,7 @@ def load_setup(args: argparse.Namespace) -> dict[str, Any]:
     """Data, the forget / retain split and the original (memorising) model."""
     bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
     forget, retain = forget_split(bundle.train, args.forget_size, args.seed)
+    args.init_fingerprint = init_fingerprint(bundle.train, args.seed)
     original, original_info = train_or_load(args, bundle.train, "original")
     return {"bundle": bundle, "forget": forget, "retain": retain, "original": original,
             "original_info": original_info}
@@ -169,18 +185,55 @@ def saturated_fraction(model: torch.nn.Module, data: LabeledData) -> float:
     return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
 
 
-def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData,
-                 modes: list[str]) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
+class PhaseStore:
+    """Finished phases of this benchmark, kept under the cache dir so that a run killed half-way
+    (the machine is shared) resumes where it stopped: JSON rows and adversarial sets (tensors
+    only, loaded with ``weights_only``). Each row records when and under which load it ran."""
+
+    def __init__(self, directory: Path, enabled: bool) -> None:
+        self.directory, self.enabled = directory, enabled
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def row(self, key: str) -> dict[str, Any] | None:
+        path = self.directory / f"{key}.json"
+        return json.loads(path.read_text()) if self.enabled and path.exists() else None
+
+    def save_row(self, key: str, row: dict[str, Any]) -> None:
+        row.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        (self.directory / f"{key}.json").write_text(json.dumps(row, indent=1))
+
+    def adversarial(self, key: str) -> AdversarialSet | None:
+        path = self.directory / f"{key}.pt"
+        if not (self.enabled and path.exists()):
+            return None
+        return AdversarialSet(**torch.load(path, weights_only=True))
+
+    def save_adversarial(self, key: str, adv: AdversarialSet) -> None:
+        torch.save({f.name: getattr(adv, f.name) for f in dataclasses.fields(adv)}, self.directory / f"{key}.pt")
+
+
+def _digest(value: Any) -> str:
+    """6 hex digits naming a configuration, so a finished phase is reused only for the same one."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData, modes: list[str],
+                 store: PhaseStore) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
     """Every search mode on the same model and forget set: its summary row and its D_A."""
     rows, sets = [], {}
     for mode in modes:
-        attack, options, search = SEARCH_MODES[mode]
-        backend = host.attacks.get(attack)(options)
-        load_before = _load()
-        adv = nearest_adversarial(model, forget, backend, SearchConfig(**search), progress=True)
-        summary = adv.summary()
-        summary.update(mode=mode, attack=attack, attack_options=options, search=search,
-                       loadavg_before=load_before, loadavg_after=_load())
+        key = f"search_{mode}_{_digest(SEARCH_MODES[mode])}"
+        summary, adv = store.row(key), store.adversarial(key)
+        if summary is None or adv is None:
+            attack, options, search = SEARCH_MODES[mode]
+            backend = host.attacks.get(attack)(options)
+            load_before = _load()
+            adv = nearest_adversarial(model, forget, backend, SearchConfig(**search), progress=True)
+            summary = adv.summary()
+            summary.update(mode=mode, attack=attack, attack_options=options, search=search,
+                           loadavg_before=load_before, loadavg_after=_load())
+            store.save_adversarial(key, adv)
+            store.save_row(key, summary)
         rows.append(summary)
         sets[mode] = adv
         print(f"search {mode}: {summary['mean_grad_evals']:.1f} grad evals/sample, {summary['seconds']:.1f} s, "
@@ -191,6 +244,17 @@ def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData,
         row["x_seconds"] = row["seconds"] / ref["seconds"]
         row["x_median_l2"] = row["median_l2"] / ref["median_l2"] if row["median_l2"] else None
     return rows, sets
+
+
+def retrain_phase(args: argparse.Namespace, retain: LabeledData,
+                  store: PhaseStore) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The retrained model, timed in this run (once: a resumed run reuses the phase's timing)."""
+    info = store.row("retrain")
+    model, trained = train_or_load(args, retain, "retrain", force=info is None and not args.reuse_retrain_time)
+    if info is None:
+        info = trained
+        store.save_row("retrain", info)
+    return model, info
 
 
 def quality(host: PluginHost, model: torch.nn.Module, audit: AuditData, seed: int) -> dict[str, float]:
@@ -205,16 +269,23 @@ def quality(host: PluginHost, model: torch.nn.Module, audit: AuditData, seed: in
 
 
 def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str, Any]],
-             sets: dict[str, AdversarialSet], audit: AuditData, args: argparse.Namespace) -> list[dict[str, Any]]:
+             sets: dict[str, AdversarialSet], audit: AuditData, args: argparse.Namespace,
+             store: PhaseStore) -> list[dict[str, Any]]:
     """AMUN in both settings for every (search mode, fine-tuning recipe) of AMUN_RUNS."""
     seconds_search = {row["mode"]: row["seconds"] for row in search_rows}
     rows = []
     for setting in ("with_retain", "without_retain"):
         retain = setup["retain"] if setting == "with_retain" else None
         for mode, recipe_name in AMUN_RUNS:
+            key = f"amun_{setting}_{mode}_{recipe_name}_{_digest([SEARCH_MODES[mode], FINETUNE[recipe_name]])}"
+            if (done := store.row(key)) is not None:
+                rows.append(done)
+                continue
             end_to_end = (mode, recipe_name) == ("default", "default")
             attack, options, search = SEARCH_MODES[mode]
-            config = dict(FINETUNE[recipe_name], attack=attack, attack_options=options, search=search)
+            # the end-to-end row passes no option at all: AmunConfig()'s defaults, as a user gets them
+            config = {} if end_to_end else dict(FINETUNE[recipe_name], attack=attack, attack_options=options,
+                                                 search=search)
             load_before = _load()
             start = time.perf_counter()
             result = amun_plugin.unlearn(setup["original"], setup["forget"], retain, method="amun", plugins=host,
@@ -228,6 +299,7 @@ def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str
                    "grad_evals_per_sample": result.stats["adversarial"]["mean_grad_evals"],
                    "loadavg_before": load_before, "loadavg_after": _load(),
                    **quality(host, result.model, audit, args.seed)}
+            store.save_row(key, row)
             rows.append(row)
             print(f"AMUN {setting} search={mode} finetune={recipe_name}: {total:.1f} s, UA {row['UA']:.2f} "
                   f"TA {row['TA']:.2f} FT_AUC {row['FT_AUC']:.2f}", flush=True)
@@ -313,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     setup = load_setup(args)
     if args.models_only:
-        train_or_load(args, setup["retain"], "retrain")
         return 0
     host = get_plugin_manager()
     bundle, forget, retain = setup["bundle"], setup["forget"], setup["retain"]
@@ -330,10 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     if info["original"]["train_acc"] < 99.0:
         print(f"WARNING: train accuracy {info['original']['train_acc']:.2f}% < 99%: the model does not memorise",
               file=sys.stderr)
-    search_rows, sets = run_searches(host, original, forget, list(SEARCH_MODES))
-    retrained, retrain_info = train_or_load(args, retain, "retrain", force=not args.reuse_retrain_time)
+    store = PhaseStore(Path(args.cache_dir) / f"phases_{_checkpoint_path(args, 'original').stem}_f{args.forget_size}",
+                       enabled=not args.fresh)
+    search_rows, sets = run_searches(host, original, forget, list(SEARCH_MODES), store)
+    retrained, retrain_info = retrain_phase(args, retain, store)
     print(f"retrain: {retrain_info['seconds']} s", flush=True)
-    amun_rows = run_amun(host, setup, search_rows, sets, audit, args)
+    amun_rows = run_amun(host, setup, search_rows, sets, audit, args, store)
     for row in amun_rows:
         row["x_retrain"] = row["seconds_total"] / retrain_info["seconds"]
     result = {"setup": info, "search": search_rows, "retrain": retrain_info, "amun": amun_rows,

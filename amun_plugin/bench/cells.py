@@ -20,11 +20,13 @@ from amun_plugin.api import unlearn
 from amun_plugin.bench.cache import ArtifactCache, content_hash
 from amun_plugin.bench.config import AdversarialSource, MethodSpec, SuiteConfig
 from amun_plugin.bench.workspace import Workspace, split_key
+from amun_plugin.config import config_to_dict
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.gap import DEFAULT_GAP_KEYS, avg_gap
 
-__all__ = ["AdversarialJob", "Cell", "CellJob", "Job", "ModelJob", "SplitRef", "gaps_by_table", "method_spec"]
+__all__ = ["AdversarialJob", "Cell", "CellJob", "Job", "ModelJob", "SplitRef", "gaps_by_table", "method_spec",
+           "resolved_hash"]
 
 SplitRef = tuple[Any, ...]
 """("random", fraction, seed) | ("continuous", seed, number of requests forgotten)."""
@@ -32,8 +34,9 @@ SplitRef = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class Cell:
-    """Coordinates of one result; ``options`` are the method's resolved options, ``extra`` any
-    other coordinate (ablation variant and union)."""
+    """Coordinates of one result; ``options`` are the method's options, ``extra`` any other
+    coordinate (ablation variant and union), ``resolved`` the hash of the method's full config
+    (its defaults included), so a changed default yields new cells instead of stale reuse."""
 
     kind: str
     method: str = "Retrain"
@@ -45,6 +48,7 @@ class Cell:
     unlearn_seed: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    resolved: str = ""
 
     @property
     def id(self) -> str:
@@ -52,6 +56,11 @@ class Cell:
 
     def coords(self) -> dict[str, Any]:
         return {"id": self.id, **dataclasses.asdict(self)}
+
+
+def resolved_hash(ws: Workspace, name: str, options: Mapping[str, Any]) -> str:
+    """Content hash of unlearner ``name``'s full config for ``options`` (defaults included)."""
+    return content_hash(config_to_dict(ws.plugins.unlearners.get(name)(dict(options)).config))
 
 
 def method_spec(config: SuiteConfig, label: str) -> MethodSpec:

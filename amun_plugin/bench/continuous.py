@@ -2,8 +2,9 @@
 :class:`~amun_plugin.unlearn.continuous.ContinuousSession`, audited after every request.
 
 Requests: a seeded permutation of the train set cut into ``requests`` consecutive chunks of
-``round(fraction * N)`` samples. After request r the audit uses D_F = that request's samples,
-D_R = D minus everything forgotten so far, and D_T; the paper's Figure 2 quantity is
+``round(fraction * N)`` samples. After request r the audit uses D_F = every sample forgotten so
+far (requests 1..r), D_R = the rest of D, and D_T — the RMIA reference bank is trained on the
+population D ∪ D_T, so the audited sets must cover it exactly; the paper's Figure 2 quantity is
 FR AUC - FT AUC of the first table's MIA (higher = the forgotten samples look like test data).
 Methods that reuse D_A (``amun``) get it computed once on the original model for all requests
 up front (the paper's batched computation); ``amun_a`` recomputes it at each request.
@@ -18,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from amun_plugin.bench.cache import content_hash
-from amun_plugin.bench.workspace import Workspace
+from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.unlearn.continuous import ContinuousSession
@@ -55,19 +55,19 @@ def auc_keys(ws: Workspace) -> tuple[str, str]:
     return f"{evaluator}.FR_AUC", f"{evaluator}.FT_AUC"
 
 
-def _request_row(ws: Workspace, cell: Any, number: int, chunk: np.ndarray, model: Any) -> dict[str, Any]:
+def _request_row(ws: Workspace, cell: Any, number: int, model: Any) -> dict[str, Any]:
     """Audit after request ``number`` (1-based), with Avg Gap where a retrained model exists."""
     from amun_plugin.bench.cells import gaps_by_table
 
     split = cumulative_split(ws, cell.forget_seed, number)
-    retain, forget = split.retain(ws.train), ws.train.subset(chunk, "forget")
+    retain, forget = split.retain(ws.train), split.forget(ws.train)
     fr, ft = auc_keys(ws)
     row: dict[str, Any] = {"request": number}
     retrain = None
     if number in retrained_requests(ws):
         reference, info = ws.retrained(cell.original_seed, split, cell.variant)
         key = ws.model_key("retrain", cell.original_seed, cell.variant, split)
-        retrain = ws.audit(reference, retain, forget, {"model": key, "forget": content_hash(chunk)})
+        retrain = ws.audit(reference, retain, forget, {"model": key, "forget": split_key(split)})
         row["retrain_seconds"] = info["train_seconds"]
     metrics = retrain if model is None else ws.audit(model, retain, forget)
     if metrics is None:
@@ -84,7 +84,7 @@ def chain_record(ws: Workspace, cell: Any) -> dict[str, Any]:
 
     chunks = request_chunks(ws, cell.forget_seed)
     if cell.method == "Retrain":
-        rows = [_request_row(ws, cell, r + 1, chunk, None) for r, chunk in enumerate(chunks)]
+        rows = [_request_row(ws, cell, r + 1, None) for r in range(len(chunks))]
         return {**cell.coords(), "requests": rows, "seconds": 0.0}
     spec = method_spec(ws.config, cell.method)
     original, _ = ws.original(cell.original_seed, cell.variant)
@@ -101,6 +101,6 @@ def chain_record(ws: Workspace, cell: Any) -> dict[str, Any]:
         begin = time.perf_counter()
         session.request(chunk)
         seconds = time.perf_counter() - begin
-        rows.append({**_request_row(ws, cell, r + 1, chunk, session.model), "seconds": seconds})
+        rows.append({**_request_row(ws, cell, r + 1, session.model), "seconds": seconds})
     return {**cell.coords(), "unlearner": spec.name, "requests": rows, "seconds_precompute": precompute,
             "seconds": precompute + sum(row["seconds"] for row in rows)}

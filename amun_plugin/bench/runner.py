@@ -26,7 +26,16 @@ import torch
 
 from amun_plugin.bench.ablation import ablation_method
 from amun_plugin.bench.cache import CACHE_VERSION, ArtifactCache
-from amun_plugin.bench.cells import AdversarialJob, Cell, CellJob, Job, ModelJob, SplitRef, resolve_split
+from amun_plugin.bench.cells import (
+    AdversarialJob,
+    Cell,
+    CellJob,
+    Job,
+    ModelJob,
+    SplitRef,
+    resolve_split,
+    resolved_hash,
+)
 from amun_plugin.bench.config import AdversarialSource, SuiteConfig, SuiteKind
 from amun_plugin.bench.continuous import retrained_requests
 from amun_plugin.bench.plots import suite_plots
@@ -64,6 +73,7 @@ class _Run:
         inner = progress and isinstance(executor, LocalExecutor)
         self.ws = Workspace(config, ArtifactCache(self.cache_dir), progress=inner)
         self.inner = inner
+        self.choices: dict[Any, dict[str, Any]] = {}
         gpus = 1.0 if config.device.startswith("cuda") else 0.0
         self.resources = Resources(cpus=float(max(1, config.threads)), gpus=gpus)
         self.settings_of = {m.label: supported_settings(config, m, self.ws.plugins.unlearners.get(m.name)
@@ -83,14 +93,19 @@ class _Run:
 
             return self.executor.run(list(jobs), self.resources, on_result=done)
 
-    def cells(self, cells: Sequence[Cell], log: ResultLog, desc: str) -> None:
-        """Compute the cells not yet in ``log``, appending each record as it finishes."""
+    def cells(self, cells: Sequence[Cell], log: ResultLog, desc: str) -> list[dict[str, Any]]:
+        """Compute the cells not yet in ``log``, appending each record as it finishes; returns
+        the records of ``cells`` (not those of cells the suite no longer has)."""
         unique = list({c.id: c for c in cells}.values())
         todo = [c for c in unique if c.id not in log]
         if len(todo) < len(unique):
             self.echo(f"{desc}: {len(unique) - len(todo)} finished cell(s) reused, {len(todo)} to compute")
         jobs = [CellJob(self.config, self.cache_dir, self.inner, cell) for cell in todo]
         self.jobs(jobs, desc, on_result=lambda _i, record: log.append(record))
+        return [log.records[c.id] for c in unique]
+
+    def resolve(self, name: str, options: Any) -> str:
+        return resolved_hash(self.ws, name, options)
 
     def job(self, kind: type[Job], **fields: Any) -> Job:
         return kind(self.config, self.cache_dir, self.inner, **fields)
@@ -173,8 +188,9 @@ def _cells_of_split(run: _Run, choices: dict, variant: str, seed: int, fraction:
     config, cells = run.config, []
     if config.kind is SuiteKind.ABLATION:
         spec = config.ablation
+        resolved = run.resolve(spec.method, spec.options)
         return [Cell("ablation", spec.method, variant, seed, fraction, forget, "with_retain", u,
-                     dict(spec.options), {"variant": x, "union": union})
+                     dict(spec.options), {"variant": x, "union": union}, resolved)
                 for u in config.grid.unlearn_seeds for x in spec.variants for union in spec.unions]
     kind = "chain" if config.kind is SuiteKind.CONTINUOUS else "unlearn"
     if kind == "unlearn":
@@ -185,7 +201,8 @@ def _cells_of_split(run: _Run, choices: dict, variant: str, seed: int, fraction:
     for method in config.methods:
         for setting in run.settings_of[method.label]:
             options = resolved_options(config, method, choices, variant, fraction, setting)
-            cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options)
+            resolved = run.resolve(method.name, options)
+            cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options, resolved=resolved)
                       for u in config.grid.unlearn_seeds]
     return cells
 
@@ -205,17 +222,18 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
                               "init_fingerprint": run.ws.init_fingerprint(config.grid.original_seeds[0])})
     if config.kind is not SuiteKind.ABLATION:  # ablation cells report accuracies only
         run.ws.bank(executor, run.resources)
+    records: list[dict[str, Any]] = []
     for fraction in config.grid.fractions:  # one fraction at a time: its tables are complete early
         run.config = dataclasses.replace(config, grid=dataclasses.replace(config.grid, fractions=(fraction,)))
-        log = _stages(run)
-        write_report(config, log.values(), folder)
+        records += _stages(run)
+        write_report(config, records, folder)
     run.config = config
     echo(f"results in {folder}: table.md, results.jsonl, config.yaml, env.json")
     return folder
 
 
-def _stages(run: _Run) -> ResultLog:
-    """Models, adversarial sets, tuning and cells of ``run.config``; returns the results log."""
+def _stages(run: _Run) -> list[dict[str, Any]]:
+    """Models, adversarial sets, tuning and cells of ``run.config``; returns their records."""
     config, folder = run.config, run.folder
     tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
     run.jobs(_model_jobs(run, tuned), "models")
@@ -223,13 +241,12 @@ def _stages(run: _Run) -> ResultLog:
     choices: dict = {}
     if tuned:
         tuning_log = ResultLog(folder / "tuning.jsonl")
-        run.cells(tuning_cells(config, run.settings_of), tuning_log, "tuning")
-        choices = choose(config, tuning_log.values())
+        tuning = run.cells(tuning_cells(config, run.settings_of, run.resolve), tuning_log, "tuning")
+        choices = choose(config, tuning)
+        run.choices.update(choices)
         atomic_write_json(folder / "tuning.json", [{"variant": k[0], "fraction": k[1], "setting": k[2],
-                                                    "method": k[3], **v} for k, v in sorted(choices.items())])
-    log = ResultLog(folder / "results.jsonl")
-    run.cells(_main_cells(run, choices), log, "cells")
-    return log
+                                                    "method": k[3], **v} for k, v in sorted(run.choices.items())])
+    return run.cells(_main_cells(run, choices), ResultLog(folder / "results.jsonl"), "cells")
 
 
 def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from amun_plugin.bench.cells import Cell
 from amun_plugin.bench.config import MethodSpec, SuiteConfig
@@ -31,8 +31,10 @@ def supported_settings(config: SuiteConfig, method: MethodSpec, requires_retain:
     return [s for s in config.grid.settings if not (requires_retain and s == "without_retain")]
 
 
-def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]]) -> list[Cell]:
-    """One cell per grid point of every tuned method, setting, fraction and training variant."""
+def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
+                 resolve: Callable[[str, Mapping[str, Any]], str]) -> list[Cell]:
+    """One cell per grid point of every tuned method, setting, fraction and training variant;
+    ``resolve(name, options)`` hashes the method's full config (see :class:`Cell`)."""
     if not config.tuning.enabled:
         return []
     cells = []
@@ -43,9 +45,10 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]]) 
                     continue
                 for setting in settings_of[method.label]:
                     for point in grid_points(method):
+                        options = {**method.options, **point}
                         cells.append(Cell("tune", method.label, variant.value, config.grid.original_seeds[0],
                                           fraction, config.tuning.forget_seed, setting, config.tuning.unlearn_seed,
-                                          {**method.options, **point}))
+                                          options, resolved=resolve(method.name, options)))
     return cells
 
 

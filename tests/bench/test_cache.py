@@ -60,3 +60,15 @@ def test_models_and_adversarial_sets_are_shared_by_content_hash(tmp_path: Path, 
     second = ws.adversarial(model, key, split, amun)
     assert ws.cache.created["adversarial"] == 1 and ws.cache.hits["adversarial"] == 1
     assert torch.equal(first.x_adv, second.x_adv) and len(first) == len(split.forget_indices)
+
+
+def test_cells_are_named_by_the_methods_full_config(tmp_path: Path) -> None:
+    from amun_plugin.bench.cells import Cell, resolved_hash
+    from amun_plugin.unlearn.finetune import FinetuneConfig
+
+    ws = Workspace(tiny_suite(), ArtifactCache(tmp_path))
+    default_lr = resolved_hash(ws, "ft", {})
+    assert resolved_hash(ws, "ft", {"lr": FinetuneConfig().lr}) == default_lr  # defaults count, not spelling
+    assert resolved_hash(ws, "ft", {"lr": 0.5}) != default_lr
+    cell = Cell("unlearn", "FT", resolved=default_lr)
+    assert Cell("unlearn", "FT", resolved=resolved_hash(ws, "ft", {"lr": 0.5})).id != cell.id

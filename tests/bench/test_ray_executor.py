@@ -38,7 +38,10 @@ def test_ray_gives_the_local_executors_numbers(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     from amun_plugin.bench.ray_executor import RayExecutor
 
-    config = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "ft", "options": {"epochs": 1}}])
+    config = tiny_suite(  # RMIA: the reference models are Ray tasks too
+        grid={"forget_seeds": [0]}, methods=[{"name": "ft", "options": {"epochs": 1}}],
+        evaluation={"evaluators": [{"name": "accuracy"}, {"name": "rmia"}], "reference": {"num_models": 2},
+                    "tables": [{"title": "RMIA", "mia": "rmia.FT_AUC"}]})
     local = run_suite(config, tmp_path / "local", cache_dir=tmp_path / "cache_local", progress=False, echo=print)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -52,4 +55,5 @@ def test_ray_gives_the_local_executors_numbers(tmp_path: Path) -> None:
     assert json.loads((remote / "env.json").read_text())["executor"] == "ray"
     records = read(remote)
     assert len(records) == 3 and metric_view(records) == metric_view(read(local))
+    assert len(list((tmp_path / "cache_ray" / "banks").glob("*/logits_*.safetensors"))) == 2
 
