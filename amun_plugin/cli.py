@@ -184,13 +184,15 @@ def plugins(as_json: bool) -> None:
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
 @click.option("--output", default=None, help="run folder (default benchmarks/results/SUITE-PRESET); resumes if present")
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
+@click.option("--fraction", "fractions", type=float, multiple=True,
+              help="forget fraction(s) to run, overriding the suite's (repeat the option for several)")
 def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
-          runs: int | None) -> None:
+          runs: int | None, fractions: tuple[float, ...]) -> None:
     """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
     from amun_plugin.bench.runner import bench_command
 
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
-                  echo=click.echo)
+                  fractions=fractions or None, echo=click.echo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json"]
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it, then rename it over
     ``path`` (``os.replace`` is atomic on POSIX and Windows). The temporary file is removed if
     ``write`` fails."""

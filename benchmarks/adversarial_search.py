@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -36,6 +33,7 @@ from amun_plugin.attacks import (
     TorchattacksPGDL2,
     nearest_adversarial,
 )
+from amun_plugin.bench.results import environment as bench_environment
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
@@ -145,26 +143,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
-    import art
-    import torchattacks
-
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-
-    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).splitlines()
-                if line.startswith("Model name")), platform.processor() or "unknown")
-    return {
-        "python": sys.version.split()[0], "torch": torch.__version__, "torchattacks": torchattacks.__version__,
-        "adversarial_robustness_toolbox": art.__version__, "platform": platform.platform(), "cpu": cpu,
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": args.device,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "git_commit": run(["git", "rev-parse", "HEAD"]),
-        "git_dirty": bool(run(["git", "status", "--porcelain"])) if run(["git", "rev-parse", "HEAD"]) != "unknown"
-        else None,
-    }
+    """Versions, CPU / GPU, threads and git commit of this run."""
+    return bench_environment("local", args.device)
 
 
 def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:

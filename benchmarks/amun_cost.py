@@ -23,8 +23,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ import torch
 
 import amun_plugin
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
+from amun_plugin.bench.results import environment as bench_environment
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
@@ -307,21 +306,8 @@ def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str
 
 
 def environment(notes: dict[str, Any]) -> dict[str, Any]:
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-
-    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).splitlines()
-                if line.startswith("Model name")), platform.processor() or "unknown")
-    commit = run(["git", "rev-parse", "HEAD"])
-    return {
-        "python": sys.version.split()[0], "torch": torch.__version__, "platform": platform.platform(),
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": "cpu",
-        "git_commit": commit, "git_dirty": bool(run(["git", "status", "--porcelain"])) if commit != "unknown" else None,
-        **notes,
-    }
+    """Versions, CPU, threads and git commit of this run, with ``notes``."""
+    return {**bench_environment("local", "cpu"), **notes}
 
 
 def _f(value: Any, digits: int = 2) -> str:

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +25,7 @@ import torch
 from torch import nn
 
 from amun_plugin.api import unlearn
+from amun_plugin.bench.results import environment as bench_environment
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
@@ -107,22 +104,8 @@ def unlearn_fn(original: nn.Module, forget: LabeledData, retain: LabeledData | N
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
-    import art
-    import sklearn
-
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-
-    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).splitlines()
-                if line.startswith("Model name")), platform.processor() or "unknown")
-    return {"python": sys.version.split()[0], "torch": torch.__version__,
-            "adversarial_robustness_toolbox": art.__version__, "scikit_learn": sklearn.__version__,
-            "platform": platform.platform(), "cpu": cpu,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": args.device,
-            "git_commit": run(["git", "rev-parse", "HEAD"]), "git_dirty": bool(run(["git", "status", "--porcelain"]))}
+    """Versions, CPU / GPU, threads and git commit of this run."""
+    return bench_environment("local", args.device)
 
 
 def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[str, nn.Module], dict[str, Any]]:

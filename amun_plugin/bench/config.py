@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from amun_plugin.config import config_to_dict, load_yaml, make_config
 from amun_plugin.errors import InvalidInputError
@@ -249,6 +249,10 @@ class SuiteConfig:
             raise InvalidInputError(f"--runs must be >= 1, got {runs}")
         grid = dataclasses.replace(self.grid, forget_seeds=tuple(range(runs)))
         return dataclasses.replace(self, grid=grid)
+
+    def with_fractions(self, fractions: Sequence[float]) -> "SuiteConfig":
+        """The same suite forgetting only the given fractions of the training set."""
+        return make_config(SuiteConfig, deep_merge(self.to_dict(), {"grid": {"fractions": list(fractions)}}))
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -272,13 +272,16 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
 
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
-                  output: str | None = None, runs: int | None = None, echo: Echo = print) -> Path:
+                  output: str | None = None, runs: int | None = None,
+                  fractions: Sequence[float] | None = None, echo: Echo = print) -> Path:
     """What ``amun bench`` does: load the suite, pick the executor, run, print the table."""
     from amun_plugin.bench.config import load_suite
 
     config = load_suite(suite, preset)
     if runs is not None:
         config = config.with_runs(runs)
+    if fractions is not None:
+        config = config.with_fractions(fractions)
     if executor == "ray":
         from amun_plugin.bench.ray_executor import RayExecutor
 

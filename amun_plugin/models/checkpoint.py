@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -22,6 +21,7 @@ from torch import Tensor, nn
 
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import CheckpointError
+from amun_plugin.io import atomic_write
 
 __all__ = [
     "CheckpointMetadata",
@@ -232,19 +232,8 @@ def _state_tensors(model: nn.Module) -> dict[str, Tensor]:
 
 
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``target``, fsync it, then rename it over
-    ``target``; on any failure the temporary file is removed and ``target`` is untouched."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """:func:`amun_plugin.io.atomic_write`, then fsync the directory so the rename survives a crash."""
+    atomic_write(target, write)
     _fsync_directory(target.parent)
 
 

@@ -72,3 +72,10 @@ def test_with_runs_sets_the_forget_seeds() -> None:
     assert tiny_suite().with_runs(3).grid.forget_seeds == (0, 1, 2)
     with pytest.raises(InvalidInputError):
         tiny_suite().with_runs(0)
+
+
+def test_with_fractions_replaces_the_grid_and_validates() -> None:
+    suite = tiny_suite().with_fractions([0.1])
+    assert suite.grid.fractions == (0.1,) and suite.methods == tiny_suite().methods
+    with pytest.raises(InvalidInputError, match="fractions"):
+        tiny_suite().with_fractions([1.5])
