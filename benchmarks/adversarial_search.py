@@ -15,7 +15,6 @@ samples from its training set for every backend, runs ``nearest_adversarial`` wi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -37,6 +36,7 @@ from amun_plugin.bench.results import environment as bench_environment
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
+from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
 from amun_plugin.training import TrainConfig, train_model
 
@@ -202,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     add_ratios(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"setup": info, "results": rows}, indent=2) + "\n")
-    (out / "env.json").write_text(json.dumps(environment(args), indent=2) + "\n")
+    atomic_write_json(out / "results.json", {"setup": info, "results": rows})
+    atomic_write_json(out / "env.json", environment(args))
     table = markdown(rows, info)
-    (out / "results.md").write_text(table)
+    atomic_write_text(out / "results.md", table)
     print(table)
     print(f"wrote {out}/results.json, results.md, env.json")
     return 0
