@@ -37,6 +37,7 @@ from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
 from amun_plugin.training import TrainConfig, train_model
+from amun_plugin.unlearn.amun import AmunConfig
 
 HERE = Path(__file__).resolve().parent
 EVALUATORS = ("accuracy", "rmia", "mis", "art_blackbox", "art_rule_based")
@@ -61,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--forget-fraction", type=float, default=0.1)
     p.add_argument("--reference-models", type=int, default=8)
     p.add_argument("--amun-epochs", type=int, default=10)
+    p.add_argument("--amun-lr", type=float, default=AmunConfig.lr, help="AMUN's fine-tuning learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
@@ -97,7 +99,7 @@ def unlearn_fn(original: nn.Module, forget: LabeledData, retain: LabeledData | N
                ) -> Callable[..., Any]:
     def make() -> tuple[nn.Module, dict[str, Any]]:
         result = unlearn(original, forget, retain, method="amun", seed=args.seed, device=args.device,
-                         progress=True, epochs=args.amun_epochs)
+                         progress=True, epochs=args.amun_epochs, lr=args.amun_lr)
         stats = {k: v for k, v in result.stats.items() if isinstance(v, (int, float, str, bool))}
         return result.model, {"seconds": round(float(result.stats["seconds_total"]), 2), "stats": stats}
     return make
@@ -128,7 +130,7 @@ def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[s
         meta, args.device)
     for label, retain_set in (("amun_with_dr", retain), ("amun_without_dr", None)):
         models[label], info[label] = cached_model(
-            cache / f"{label}_{tag}_ae{args.amun_epochs}.safetensors",
+            cache / f"{label}_{tag}_ae{args.amun_epochs}_alr{args.amun_lr:g}.safetensors",
             unlearn_fn(models["original"], forget, retain_set, args), meta, args.device)
     for label, model in models.items():
         info[label]["train_accuracy"] = accuracy(model, bundle.train, device=args.device)
@@ -172,7 +174,8 @@ def markdown(rows: list[dict[str, Any]], setup: dict[str, Any]) -> str:
         "# Audit of AMUN on a memorising Fashion-MNIST CNN\n\n"
         f"{setup['train_size']} train samples ({setup['forget_size']} forgotten at random), {setup['test_size']} test; "
         f"CNN, {setup['recipe']['epochs']} epochs, lr {setup['recipe']['lr']}, batch {setup['recipe']['batch_size']}, "
-        "no weight decay. RMIA online with "
+        f"no weight decay. AMUN: {setup['amun']['epochs']} epochs, lr {setup['amun']['lr']:g} (otherwise "
+        "AmunConfig's defaults). RMIA online with "
         f"{setup['reference_models']} reference models on train ∪ test (T=2, m=0.6, order 4, gamma=2); offline with "
         f"a tuned on reference model 0. AUCs in %, equal-size subsamples, 3 seeds. TPR@1% = TPR (%) at 1% FPR. "
         "MIS = % of D_F the SVC calls non-member. Avg Gap over UA, RA, TA, RMIA FT AUC. seconds = the model's "
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
              "seconds": setup["models"][label]["seconds"]} for label, r in results.items()]
     setup.update(train_size=len(bundle.train), test_size=len(bundle.test), forget_size=len(split.forget_indices),
                  reference_models=args.reference_models, evaluators=list(EVALUATORS),
+                 amun={"epochs": args.amun_epochs, "lr": args.amun_lr},
                  timing=timing_summary(results, reference_train_seconds(bank.directory), bank_wall))
     out = Path(args.out)
     atomic_write_json(out / "results.json", {"setup": setup, "rows": rows,
