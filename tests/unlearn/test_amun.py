@@ -100,3 +100,17 @@ def test_unknown_options_and_methods_are_refused(host, tiny_model, tiny_data) ->
         amun_plugin.unlearn(tiny_model, tiny_data.subset([0]), plugins=host, epoch=3)
     with pytest.raises(InvalidInputError, match="unknown unlearner"):
         amun_plugin.unlearn(tiny_model, tiny_data.subset([0]), plugins=host, method="nope")
+
+
+def test_paper_settings_select_algorithm_1_exactly(host, tiny_model, tiny_data) -> None:
+    from amun_plugin.unlearn.amun import PAPER_SETTINGS, AmunConfig
+
+    default = host.unlearners.get("amun")({}).config
+    paper = host.unlearners.get("amun")(dict(PAPER_SETTINGS)).config
+    assert (default.attack, default.search.eps_init, default.epochs) == ("native_min_norm", None, 2)
+    assert (paper.attack, dict(paper.attack_options), paper.search.eps_init, paper.epochs) == (
+        "native_pgd_l2", {"loss": "ce"}, 0.04, 10)
+    assert paper.lr == default.lr == AmunConfig().lr
+    result = amun_plugin.unlearn(tiny_model, forget=tiny_data.subset(range(0, 8)), plugins=host,
+                                 **{**PAPER_SETTINGS, "epochs": 1})
+    assert result.stats["adversarial"]["backend"] == "native_pgd_l2" and result.stats["adversarial"]["failures"] == 0
