@@ -128,3 +128,18 @@ def test_tables_show_mean_and_std_and_bold_the_best_avg_gap() -> None:
     assert rows["FT"]["UA"] == "95.50 ± 0.71" and rows["FT"]["Avg Gap"] == "3.50 ± 0.71"
     assert rows["AMUN"]["Avg Gap"] == "**1.50 ± 0.71**"
     assert rows["Retrain"]["Avg Gap"] == "0.00 ± 0.00" and rows["AMUN"]["runs"] == 2
+
+
+def test_continuous_table_times_retrain_by_its_retrainings() -> None:
+    from amun_plugin.bench.config import SuiteKind
+    from amun_plugin.bench.tables import _continuous_suite
+
+    config = tiny_suite(kind=SuiteKind.CONTINUOUS.value, continuous={"requests": 2, "fraction": 0.05})
+    last = {"fr_minus_ft": 10.0, "gaps": {config.evaluation.tables[0].title: 0.0}}
+    records = [{"kind": "chain", "setting": "with_retain", "method": "Retrain", "seconds": 0.0,
+                "requests": [{"request": 1}, {**last, "request": 2, "retrain_seconds": 42.0}]},
+               {"kind": "chain", "setting": "with_retain", "method": "AMUN", "seconds": 3.0,
+                "requests": [{"request": 1, "fr_minus_ft": 1.0}, {**last, "request": 2, "fr_minus_ft": 4.0}]}]
+    table = _continuous_suite(config, records)
+    assert "| Retrain | — | 10.00 ± 0.00 | 0.00 ± 0.00 | 42.0 ± 0.0 | 1 |" in table
+    assert "| AMUN | 1.00 ± 0.00 | 4.00 ± 0.00 | 0.00 ± 0.00 | 3.0 ± 0.0 | 1 |" in table
