@@ -26,6 +26,7 @@ import torch
 from amun_plugin.attacks import (
     ArtPGDL2,
     AttackBackend,
+    NativeMinNormL2,
     NativePGDL2,
     SearchConfig,
     TorchattacksFFGSM,
@@ -48,6 +49,7 @@ BACKENDS: dict[str, Any] = {
     "torchattacks_pgd_l2": lambda: TorchattacksPGDL2(),
     "art_pgd_l2": lambda: ArtPGDL2(),
     "torchattacks_ffgsm": lambda: TorchattacksFFGSM(),
+    "native_min_norm": lambda: NativeMinNormL2(),
 }
 REFERENCE = "native_pgd_l2"
 

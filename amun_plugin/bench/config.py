@@ -123,9 +123,10 @@ class GridSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One unlearner of the suite: a registered name, a display label, fixed options, a tuning
-    grid (option -> candidate values; empty = not tuned), the settings it runs in (empty = every
-    grid setting it supports) and where its adversarial set comes from."""
+    """One unlearner of the suite: a registered name, a display label, fixed options, options
+    that override them in one setting (``setting_options``: setting -> options, e.g. a lower lr
+    without D_R), a tuning grid (option -> candidate values; empty = not tuned), the settings it
+    runs in (empty = every grid setting it supports) and where its adversarial set comes from."""
 
     name: str
     label: str = ""
@@ -133,6 +134,7 @@ class MethodSpec:
     grid: Mapping[str, Any] = field(default_factory=dict)
     settings: tuple[str, ...] = ()
     adversarial: AdversarialSource = AdversarialSource.NONE
+    setting_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -140,9 +142,13 @@ class MethodSpec:
         for key, values in self.grid.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise InvalidInputError(f"method {self.label!r}: grid.{key} must be a non-empty list of values")
-        bad = [s for s in self.settings if s not in SETTINGS]
+        bad = [s for s in (*self.settings, *self.setting_options) if s not in SETTINGS]
         if bad:
             raise InvalidInputError(f"method {self.label!r}: unknown setting(s) {bad}; use {', '.join(SETTINGS)}")
+
+    def options_in(self, setting: str) -> dict[str, Any]:
+        """The fixed options in ``setting``: ``options`` updated by ``setting_options[setting]``."""
+        return {**self.options, **self.setting_options.get(setting, {})}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
                     continue
                 for setting in settings_of[method.label]:
                     for point in grid_points(method):
-                        options = {**method.options, **point}
+                        options = {**method.options_in(setting), **point}
                         cells.append(Cell("tune", method.label, variant.value, config.grid.original_seeds[0],
                                           fraction, config.tuning.forget_seed, setting, config.tuning.unlearn_seed,
                                           options, resolved=resolve(method.name, options)))
@@ -71,4 +71,4 @@ def resolved_options(config: SuiteConfig, method: MethodSpec, choices: Mapping[C
                      variant: str, fraction: float, setting: str) -> dict[str, Any]:
     """The options a method runs with: its fixed options updated by the tuned choice, if any."""
     chosen = choices.get((variant, fraction, setting, method.label))
-    return dict(chosen["options"]) if chosen is not None else dict(method.options)
+    return dict(chosen["options"]) if chosen is not None else method.options_in(setting)

@@ -79,3 +79,15 @@ def test_with_fractions_replaces_the_grid_and_validates() -> None:
     assert suite.grid.fractions == (0.1,) and suite.methods == tiny_suite().methods
     with pytest.raises(InvalidInputError, match="fractions"):
         tiny_suite().with_fractions([1.5])
+
+
+def test_setting_options_override_the_fixed_options_in_their_setting_only() -> None:
+    from amun_plugin.bench.tuning import resolved_options
+
+    suite = tiny_suite(methods=[{"name": "ft", "options": {"epochs": 1, "lr": 0.1},
+                                 "setting_options": {"without_retain": {"lr": 0.01}}}])
+    method = suite.methods[0]
+    assert resolved_options(suite, method, {}, "standard", 0.1, "with_retain") == {"epochs": 1, "lr": 0.1}
+    assert resolved_options(suite, method, {}, "standard", 0.1, "without_retain") == {"epochs": 1, "lr": 0.01}
+    with pytest.raises(InvalidInputError, match="unknown setting"):
+        tiny_suite(methods=[{"name": "ft", "setting_options": {"sometimes": {"lr": 1.0}}}])
