@@ -69,10 +69,11 @@ def _json_default(value: Any) -> Any:
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config without its number of runs (more runs may be added to a folder later) and its
-    description."""
+    """A config without its number of runs and forget fractions (more of either may be added to
+    a folder later: every record carries its own) and its description."""
     out = json.loads(json.dumps(config, default=_json_default))
     out.get("grid", {}).pop("forget_seeds", None)
+    out.get("grid", {}).pop("fractions", None)
     out.pop("description", None)
     return out
 

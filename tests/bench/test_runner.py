@@ -109,6 +109,17 @@ def test_another_config_in_the_same_folder_is_refused(tmp_path: Path) -> None:
         run_suite(changed, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
 
 
+def test_a_folder_takes_more_forget_fractions_later(tmp_path: Path, counters: dict[str, int]) -> None:
+    config = tiny_suite(grid={"forget_seeds": [0], "fractions": [0.1]},
+                        methods=[{"name": "ft", "options": {"epochs": 1}}])
+    run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    first = counters["unlearn"]
+    wider = config.with_fractions([0.1, 0.2])
+    run_suite(wider, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    assert counters["unlearn"] == 2 * first  # only the new fraction's cells ran
+    assert {r["fraction"] for r in read(tmp_path / "run")} == {0.1, 0.2}
+
+
 def _record(method: str, seed: int, ua: float, gap: float) -> dict[str, Any]:
     return {"kind": "retrain" if method == "Retrain" else "unlearn", "method": method, "variant": "standard",
             "fraction": 0.1, "setting": "with_retain", "forget_seed": seed, "seconds": 1.0,
