@@ -78,6 +78,19 @@ def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _normalised(stored: Any) -> Any:
+    """A stored suite config read back through SuiteConfig, so that a field added to the config
+    classes since (with its default) does not make an old folder look different."""
+    from amun_plugin.bench.config import SuiteConfig
+    from amun_plugin.config import make_config
+    from amun_plugin.errors import AmunError
+
+    try:
+        return make_config(SuiteConfig, stored).to_dict()
+    except (AmunError, TypeError, ValueError):
+        return stored
+
+
 def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
     """Write ``config.yaml``; a folder already holding another suite config is refused (results of
     different configs never mix in one results.jsonl) — only the number of runs may change."""
@@ -85,7 +98,8 @@ def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
 
     text = yaml.safe_dump(json.loads(json.dumps(config_dict, default=_json_default)), sort_keys=True)
     path = folder / "config.yaml"
-    if path.exists() and _comparable(yaml.safe_load(path.read_text(encoding="utf-8"))) != _comparable(config_dict):
+    if path.exists() and _comparable(_normalised(yaml.safe_load(path.read_text(encoding="utf-8")))) != _comparable(
+            config_dict):
         raise InvalidInputError(
             f"{folder} holds results of a different suite configuration (config.yaml differs); "
             "use another --output folder, or delete this one to start afresh")
