@@ -19,7 +19,6 @@ model's. Writes results.json, results.md and env.json under ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from phase_store import PhaseStore, config_digest
 
 import amun_plugin
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
@@ -37,7 +37,7 @@ from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.evaluate.base import AuditData
-from amun_plugin.io import atomic_write, atomic_write_json, atomic_write_text
+from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import (
     CNN,
     CheckpointMetadata,
@@ -189,45 +189,12 @@ def saturated_fraction(model: torch.nn.Module, data: LabeledData) -> float:
     return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
 
 
-class PhaseStore:
-    """Finished phases of this benchmark, kept under the cache dir so that a run killed half-way
-    (the machine is shared) resumes where it stopped: JSON rows and adversarial sets (tensors
-    only, loaded with ``weights_only``). Each row records when and under which load it ran."""
-
-    def __init__(self, directory: Path, enabled: bool) -> None:
-        self.directory, self.enabled = directory, enabled
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def row(self, key: str) -> dict[str, Any] | None:
-        path = self.directory / f"{key}.json"
-        return json.loads(path.read_text()) if self.enabled and path.exists() else None
-
-    def save_row(self, key: str, row: dict[str, Any]) -> None:
-        row.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        atomic_write_json(self.directory / f"{key}.json", row)
-
-    def adversarial(self, key: str) -> AdversarialSet | None:
-        path = self.directory / f"{key}.pt"
-        if not (self.enabled and path.exists()):
-            return None
-        return AdversarialSet(**torch.load(path, weights_only=True))
-
-    def save_adversarial(self, key: str, adv: AdversarialSet) -> None:
-        tensors = {f.name: getattr(adv, f.name) for f in dataclasses.fields(adv)}
-        atomic_write(self.directory / f"{key}.pt", lambda tmp: torch.save(tensors, tmp))
-
-
-def _digest(value: Any) -> str:
-    """6 hex digits naming a configuration, so a finished phase is reused only for the same one."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:6]
-
-
 def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData, modes: list[str],
                  store: PhaseStore) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
     """Every search mode on the same model and forget set: its summary row and its D_A."""
     rows, sets = [], {}
     for mode in modes:
-        key = f"search_{mode}_{_digest(SEARCH_MODES[mode])}"
+        key = f"search_{mode}_{config_digest(SEARCH_MODES[mode])}"
         summary, adv = store.row(key), store.adversarial(key)
         if summary is None or adv is None:
             attack, options, search = SEARCH_MODES[mode]
@@ -282,7 +249,7 @@ def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str
     for setting in ("with_retain", "without_retain"):
         retain = setup["retain"] if setting == "with_retain" else None
         for mode, recipe_name in AMUN_RUNS:
-            key = f"amun_{setting}_{mode}_{recipe_name}_{_digest([SEARCH_MODES[mode], FINETUNE[recipe_name]])}"
+            key = f"amun_{setting}_{mode}_{recipe_name}_{config_digest([SEARCH_MODES[mode], FINETUNE[recipe_name]])}"
             if (done := store.row(key)) is not None:
                 rows.append(done)
                 continue
