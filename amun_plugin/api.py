@@ -23,6 +23,7 @@ def unlearn(
     *,
     method: str = "amun",
     validation: Any = None,
+    holdout: Any = None,
     adversarial: Any = None,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
@@ -40,6 +41,9 @@ def unlearn(
         retain: D_R in the same forms, or None for the "without D_R" setting.
         method: a registered unlearner name (``amun plugins`` lists them).
         validation: held-out non-members (methods that need them, e.g. DAU).
+        holdout: held-out samples the model never trained on (a validation or test split, same
+            forms as ``forget``); AMUN, AMUN+SalUn and AMUN-A calibrate their fine-tuning on them
+            (``amun_plugin.unlearn.calibration``). Without it they run their fixed defaults.
         adversarial: a precomputed ``AdversarialSet`` of ``forget`` for AMUN (reuse / transfer).
         num_classes: defaults to the width of the model's output.
         device: "cpu", "cuda", "cuda:N" or "auto".  seed: all randomness.  progress: tqdm bars.
@@ -59,6 +63,7 @@ def unlearn(
         retain=None if retain is None else as_labeled_data(retain, num_classes, name="retain"),
         validation=None if validation is None else as_labeled_data(validation, num_classes, name="validation"),
         adversarial=adversarial,
+        holdout=None if holdout is None else as_labeled_data(holdout, num_classes, name="holdout"),
     )
     return unlearner.run(model, request, plugins=host, device=device, seed=seed, progress=progress)
 

@@ -28,7 +28,9 @@ class ForgetRequest:
     """What to forget and what the unlearner may use.
 
     forget: D_F, the samples to remove.  retain: D_R (None in the "without D_R" setting).
-    validation: held-out non-member samples (used by DAU).  All share input shape and classes.
+    validation: held-out non-member samples (used by DAU).
+    holdout: held-out samples the model never trained on (a validation or test split); AMUN's
+    calibration compares D_F with them (``unlearn/calibration.py``). All share input shape and classes.
     adversarial: a precomputed adversarial set of ``forget`` (AMUN reuses it across requests,
     or takes it from another model: the transferred variant); None = compute it.
     """
@@ -37,13 +39,14 @@ class ForgetRequest:
     retain: LabeledData | None = None
     validation: LabeledData | None = None
     adversarial: "AdversarialSet | None" = None
+    holdout: LabeledData | None = None
 
     def __post_init__(self) -> None:
         if self.adversarial is not None and len(self.adversarial.y_true) != len(self.forget):
             raise InvalidInputError(
                 f"the adversarial set has {len(self.adversarial.y_true)} samples, the forget set {len(self.forget)}"
             )
-        for part in (self.retain, self.validation):
+        for part in (self.retain, self.validation, self.holdout):
             if part is None:
                 continue
             if part.input_shape != self.forget.input_shape:
