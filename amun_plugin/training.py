@@ -198,6 +198,7 @@ def train_model(
     loss_fn: LossFn | None = None,
     before_step: Callable[[nn.Module], None] | None = None,
     epoch_end: Callable[[int, nn.Module], None] | None = None,
+    step_end: Callable[[int, nn.Module], bool] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     progress: bool | str = False,
 ) -> TrainStats:
@@ -213,6 +214,8 @@ def train_model(
             indices (B,) (CPU, long) point into ``data`` so callers can relabel or weight samples.
         before_step: called as ``before_step(model)`` after backward, before ``optimizer.step()``.
         epoch_end: called as ``epoch_end(epoch, model)`` after each epoch (epoch counts from 0).
+        step_end: called as ``step_end(step, model)`` after each optimizer step (step counts from
+            1 over the whole run); returning True ends training there (an early stop).
         optimizer: used instead of the config's SGD (its own lr is then the schedule's start).
         progress: show a tqdm bar; a string is the bar's description.
     """
@@ -224,7 +227,7 @@ def train_model(
     scheduler = make_scheduler(optimizer, config)
     runner = _EpochRunner(
         model, data, config, target, torch.Generator().manual_seed(int(seed)), _check_mask(augment_mask, len(data)),
-        loss_fn if loss_fn is not None else _cross_entropy, before_step, optimizer,
+        loss_fn if loss_fn is not None else _cross_entropy, before_step, step_end, optimizer,
         _progress_bar(progress, config.epochs * _num_batches(len(data), config.batch_size)),
     )
     stats = TrainStats(epochs=0, steps=0, seconds=0.0, final_loss=float("nan"))
@@ -239,6 +242,8 @@ def train_model(
                 stats.epochs += 1
                 if epoch_end is not None:
                     epoch_end(epoch, model)
+                if runner.stopped:
+                    break
     finally:
         if runner.bar is not None:
             runner.bar.close()
@@ -259,14 +264,17 @@ class _EpochRunner:
     mask: Tensor | None
     loss_fn: LossFn
     before_step: Callable[[nn.Module], None] | None
+    step_end: Callable[[int, nn.Module], bool] | None
     optimizer: torch.optim.Optimizer
     bar: Any
+    stopped: bool = False
 
     def run_epoch(self, stats: TrainStats) -> None:
         """One pass; appends the epoch's mean loss and running accuracy (%) to ``stats``."""
         n = len(self.data)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
         for indices in _batches(n, self.config.batch_size, self.generator):
             x, y = self._batch(indices)
             logits = self.model(x)
@@ -279,10 +287,14 @@ class _EpochRunner:
             stats.steps += 1
             loss_sum += loss.detach() * y.shape[0]
             correct += (logits.detach().argmax(dim=1) == y).sum()
+            seen += y.shape[0]
             if self.bar is not None:
                 self.bar.update(1)
-        stats.loss_per_epoch.append(float(loss_sum.item()) / n)
-        stats.train_accuracy_per_epoch.append(100.0 * float(correct.item()) / n)
+            if self.step_end is not None and self.step_end(stats.steps, self.model):
+                self.stopped = True
+                break
+        stats.loss_per_epoch.append(float(loss_sum.item()) / seen)
+        stats.train_accuracy_per_epoch.append(100.0 * float(correct.item()) / seen)
         if self.bar is not None:
             mean_loss, acc = stats.loss_per_epoch[-1], stats.train_accuracy_per_epoch[-1]
             self.bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{acc:.1f}")

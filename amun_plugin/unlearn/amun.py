@@ -17,11 +17,19 @@ in ``benchmarks/results/amun_cost``) at the same unlearning quality:
     - 2 epochs instead of 10: with lr x0.1 every epoch, epochs 3+ run at lr <= 1e-4; measured,
       UA / TA / membership AUC moved by at most 0.4 point.
 ``PAPER_SETTINGS`` holds the paper's choices: ``unlearn(model, forget, **PAPER_SETTINGS)``.
+
+With held-out data (``holdout=``: samples the model never trained on) the fine-tuning is
+**calibrated** without any retrained model (:mod:`amun_plugin.unlearn.calibration`): a constant
+lr climbs a short ladder, the estimated Avg Gap (D_F against held-out data) is checked every
+quarter epoch and the best state is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma`` are then
+replaced by the calibration's choice (in ``stats["calibration"]``). Without held-out data the
+fixed defaults run, with a warning that they may not forget on a strongly memorising model.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Mapping
@@ -34,6 +42,7 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.training import Augment, Schedule, TrainConfig, train_model
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
+from amun_plugin.unlearn.calibration import CalibrationConfig, calibrated_finetune, check_holdout, retain_probe
 
 __all__ = ["PAPER_SETTINGS", "Amun", "AmunConfig", "AmunVariant", "build_adversarial_set", "finetune_on_union"]
 
@@ -67,6 +76,8 @@ class AmunConfig:
             cheaper, at some cost in unlearning quality (not benchmarked). (Default: None = all)
         attack, attack_options: the backend finding D_A. (Default: "native_min_norm", {})
         search: Algorithm 1's settings. (Default: automatic eps_init from a 100-sample probe)
+        calibration: how the fine-tuning is calibrated when held-out data is given (see
+            :class:`~amun_plugin.unlearn.calibration.CalibrationConfig`); None = never calibrate.
     """
 
     epochs: int = 2
@@ -82,6 +93,7 @@ class AmunConfig:
     attack: str = "native_min_norm"
     attack_options: Mapping[str, Any] = field(default_factory=dict)
     search: SearchConfig = field(default_factory=lambda: SearchConfig(eps_init=None))
+    calibration: CalibrationConfig | None = field(default_factory=CalibrationConfig)
 
     def __post_init__(self) -> None:
         ratio = self.retain_ratio
@@ -103,6 +115,11 @@ class Amun(Unlearner):
     reuses_adversarial: ClassVar[bool] = True
     """A continuous-unlearning session hands this method D_A computed once on the original model."""
 
+    def check_request(self, request: ForgetRequest) -> None:
+        super().check_request(request)
+        if request.holdout is not None:
+            check_holdout(request.holdout, request.forget, request.retain)
+
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         config: AmunConfig = self.config
         start = time.perf_counter()
@@ -112,7 +129,13 @@ class Amun(Unlearner):
         search_seconds = time.perf_counter() - start
         retain = request.retain if self.uses_retain else None
         before_step, hook_stats = self._finetune_hook(model, request, ctx)
-        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step)
+        calibrate = request.holdout is not None and config.calibration is not None
+        if not calibrate and request.holdout is None:
+            warnings.warn(f"{self.name}: no holdout given, so the fixed defaults run (lr {config.lr:g}); on a strongly "
+                          "memorising model they may not forget; pass holdout=<samples never trained on> to "
+                          "calibrate", stacklevel=3)
+        holdout = request.holdout if calibrate else None
+        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout)
         return {
             **hook_stats,
             "seconds_search": search_seconds if request.adversarial is None else 0.0,
@@ -145,9 +168,11 @@ def finetune_on_union(
     config: AmunConfig,
     ctx: UnlearnContext,
     before_step: Callable[[nn.Module], None] | None = None,
+    holdout: LabeledData | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place on the variant's union; D_A is not augmented.
-    ``before_step(model)`` runs between backward and each optimizer step (e.g. a SalUn mask)."""
+    ``before_step(model)`` runs between backward and each optimizer step (e.g. a SalUn mask).
+    With ``holdout`` (and ``config.calibration``), the fine-tuning is calibrated on it."""
     if len(adversarial.y_true) != len(forget):
         raise InvalidInputError(
             f"the adversarial set has {len(adversarial.y_true)} samples but the forget set has {len(forget)}"
@@ -166,16 +191,26 @@ def finetune_on_union(
         union = union.concat(part, name="union")
     augment_mask = torch.cat([torch.full((len(part),), flag) for part, flag in parts])
     start = time.perf_counter()
-    train_stats = train_model(
-        model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
-        augment_mask=augment_mask, before_step=before_step, progress="AMUN fine-tuning" if ctx.progress else False,
-    )
+    progress = "AMUN fine-tuning" if ctx.progress else False
+    out: dict[str, Any] = {}
+    if holdout is not None and config.calibration is not None:
+        probes = (forget, holdout, retain_probe(retain, len(holdout), ctx.seed))
+        out = calibrated_finetune(model, union, augment_mask, probes, config.train_config(), config.calibration,
+                                  device=ctx.device, seed=ctx.seed, before_step=before_step, progress=progress)
+        chosen = out["calibration"]["chosen"]
+        out.update({"calibrated_lr": chosen["lr"], "calibrated_step": chosen["step"],
+                    "calibration_estimated_gap": chosen["estimated_gap"],
+                    "calibration_checks": out["calibration"]["checks"], "calibration_steps": out["calibration"]["steps"]})
+    else:
+        train_stats = train_model(model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
+                                  augment_mask=augment_mask, before_step=before_step, progress=progress)
+        out["finetune_final_loss"] = train_stats.final_loss
     return {
         "seconds_finetune": time.perf_counter() - start,
         "finetune_size": len(union),
         "retain_used": len(parts[0][0]) if retain is not None else 0,
         "adversarial_used": int(adversarial.found.sum()),
-        "finetune_final_loss": train_stats.final_loss,
+        **out,
     }
 
 

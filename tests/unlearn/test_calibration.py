@@ -1,0 +1,130 @@
+"""AMUN's retrain-free calibration: the estimated gap, the lr ramp, and AMUN with held-out data on
+a memorising digits model (both settings), never reading a retrained model."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import amun_plugin
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.training import TrainConfig
+from amun_plugin.unlearn.calibration import (
+    CalibrationConfig,
+    ProxyMeasure,
+    estimated_gap,
+    measure_proxy,
+    within_budget,
+)
+from amun_plugin.unlearn.retrain import Retrain
+from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
+
+
+@pytest.fixture(scope="module")
+def host():
+    return get_plugin_manager(autoload=False)
+
+
+@pytest.fixture(scope="module")
+def memorised(host):
+    """An MLP that memorises 200 digits (train 100%, held-out ~94%, forget-vs-held-out AUC ~64)."""
+    bundle = load_dataset(host, "digits", {})
+    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))[:200].sort().values
+    train = bundle.train.subset(order)
+    torch.set_num_threads(1)
+    model = train_classifier(make_architecture(host, "mlp", {"hidden": [256, 256]}), train,
+                             TrainConfig(epochs=100, batch_size=16, lr=0.05, schedule="cosine"), seed=0)
+    forget, retain = train.subset(range(0, 40), "forget"), train.subset(range(40, 200), "retain")
+    return model, forget, retain, bundle.test.subset(range(0, 200), "holdout")
+
+
+def test_estimated_gap_matches_a_hand_computed_example() -> None:
+    original = ProxyMeasure(forget_accuracy=100.0, holdout_accuracy=90.0, forget_holdout_auc=64.0, retain_accuracy=99.0)
+    current = ProxyMeasure(forget_accuracy=94.0, holdout_accuracy=88.0, forget_holdout_auc=47.0, retain_accuracy=98.0)
+    gap, terms = estimated_gap(current, original)
+    assert terms == {"UA": 4.0, "TA": 2.0, "MIA": 3.0, "RA": 1.0}
+    assert gap == pytest.approx(2.5)
+    without_retain = ProxyMeasure(94.0, 88.0, 47.0)
+    assert estimated_gap(without_retain, original)[0] == pytest.approx(3.0)  # no RA term without D_R
+    assert estimated_gap(original, original)[0] == pytest.approx((10.0 + 0.0 + 14.0 + 0.0) / 4)
+    assert within_budget(current, original, 2.0) and not within_budget(current, original, 1.5)
+
+
+def test_the_learning_rate_rises_geometrically_then_holds() -> None:
+    config = CalibrationConfig(lr_min=0.01, lr_max=0.16)
+    assert config.lr_at(1, 5) == pytest.approx(0.01)
+    assert config.lr_at(3, 5) == pytest.approx(0.04)
+    assert config.lr_at(5, 5) == pytest.approx(0.16) and config.lr_at(50, 5) == pytest.approx(0.16)
+    with pytest.raises(InvalidInputError, match="lr_min <= lr_max"):
+        CalibrationConfig(lr_min=0.2, lr_max=0.1)
+
+
+def test_measure_proxy_auc_is_50_for_identical_sets(host, memorised) -> None:
+    model, forget, _, _ = memorised
+    measure = measure_proxy(model, forget, forget)
+    assert measure.forget_holdout_auc == pytest.approx(50.0)
+    assert measure.forget_accuracy == measure.holdout_accuracy
+
+
+@pytest.mark.parametrize("with_retain", [True, False])
+def test_calibrated_amun_makes_the_forget_set_look_held_out_where_the_default_does_not(
+        host, memorised, with_retain, monkeypatch) -> None:
+    model, forget, retain, holdout = memorised
+    retain_arg = retain if with_retain else None
+    before = measure_proxy(model, forget, holdout, retain)
+    assert before.forget_holdout_auc > 58  # the fixture memorises
+
+    def no_retrained_model(*_args, **_kwargs):
+        raise AssertionError("calibration must never read or train a retrained model")
+
+    monkeypatch.setattr("amun_plugin.models.checkpoint.load_checkpoint", no_retrained_model)
+    monkeypatch.setattr("amun_plugin.workflow.load_model", no_retrained_model)
+    monkeypatch.setattr(Retrain, "run", no_retrained_model)
+    with pytest.warns(UserWarning, match="no holdout given"):
+        fixed = amun_plugin.unlearn(model, forget, retain_arg, plugins=host, seed=0)
+    calibrated = amun_plugin.unlearn(model, forget, retain_arg, holdout=holdout, plugins=host, seed=0)
+    after_fixed = measure_proxy(fixed.model, forget, holdout, retain)
+    after = measure_proxy(calibrated.model, forget, holdout, retain)
+    assert after_fixed.forget_holdout_auc > 58  # the fixed default barely moves
+    assert abs(after.forget_holdout_auc - 50) < 4
+    assert after.holdout_accuracy >= before.holdout_accuracy - 5.0  # the stated accuracy budget
+    assert after.retain_accuracy >= before.retain_accuracy - 5.0
+    stats = calibrated.stats
+    chosen = stats["calibration"]["chosen"]
+    assert chosen["within_budget"] and stats["calibration_estimated_gap"] == chosen["estimated_gap"]
+    assert chosen["estimated_gap"] < stats["calibration"]["original"]["estimated_gap"]
+    assert 0.01 <= stats["calibrated_lr"] <= 0.1 and stats["calibration_checks"] >= 1
+
+
+def test_calibration_is_deterministic_for_a_seed(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    first = amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host, seed=3)
+    second = amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host, seed=3)
+    assert first.stats["calibration"]["chosen"] == second.stats["calibration"]["chosen"]
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key])
+
+
+def test_calibration_none_runs_the_fixed_defaults_silently_with_holdout(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = amun_plugin.unlearn(model, forget, retain, holdout=holdout, calibration=None, plugins=host)
+    assert "calibration" not in result.stats
+
+
+@pytest.mark.parametrize("case, message", [
+    ("forget", "shares 40 sample"),
+    ("retain", "shares 10 sample"),
+    ("empty", "holdout is empty|empty"),
+    ("shape", "input shape"),
+])
+def test_bad_holdout_is_refused_before_any_work(host, memorised, case, message) -> None:
+    model, forget, retain, holdout = memorised
+    bad = {"forget": forget, "retain": retain.subset(range(10)).concat(holdout, name="holdout"),
+           "empty": (holdout.x[:0], holdout.y[:0]), "shape": (torch.zeros(5, 1, 4, 4), torch.zeros(5, dtype=torch.long))}
+    with pytest.raises(InvalidInputError, match=message):
+        amun_plugin.unlearn(model, forget, retain, holdout=bad[case], plugins=host)
