@@ -136,7 +136,8 @@ def report(records, original_info):
                          + f" | {fmt(gaps)} | {fmt([row['estimated_gap'] for row in rows])} | "
                          f"{fmt([row['time_ratio'] for row in rows], 3)} | {delta} |")
             table["rows"].append({"setting": setting, "method": label, "avg_gap": mean_ci(gaps),
-                                  "delta_vs_fixed": [mean, half], "time_ratio": mean_ci([r["time_ratio"] for r in rows]),
+                                  "delta_vs_fixed": [mean, half],
+                                  "time_ratio": mean_ci([r["time_ratio"] for r in rows]),
                                   "n": len(rows)})
         lines.append("")
     lines.append("`*`: the 95% CI of the paired difference (same forget sets) excludes 0.")

@@ -200,7 +200,8 @@ def finetune_on_union(
         chosen = out["calibration"]["chosen"]
         out.update({"calibrated_lr": chosen["lr"], "calibrated_step": chosen["step"],
                     "calibration_estimated_gap": chosen["estimated_gap"],
-                    "calibration_checks": out["calibration"]["checks"], "calibration_steps": out["calibration"]["steps"]})
+                    "calibration_checks": out["calibration"]["checks"],
+                    "calibration_steps": out["calibration"]["steps"]})
     else:
         train_stats = train_model(model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
                                   augment_mask=augment_mask, before_step=before_step, progress=progress)

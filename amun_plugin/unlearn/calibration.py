@@ -121,7 +121,8 @@ def check_holdout(holdout: LabeledData, forget: LabeledData, retain: LabeledData
     """Refuse held-out data that is empty, or shares a sample (an identical image) with D_F or D_R:
     samples the model trained on cannot stand for unseen data."""
     if len(holdout) == 0:
-        raise InvalidInputError("holdout is empty: pass samples the model never trained on (a validation or test split)")
+        raise InvalidInputError("holdout is empty: pass samples the model never trained on "
+                                "(a validation or test split)")
     seen = _row_keys(holdout.x)
     for part in (forget, retain):
         if part is None:

@@ -125,6 +125,7 @@ def test_calibration_none_runs_the_fixed_defaults_silently_with_holdout(host, me
 def test_bad_holdout_is_refused_before_any_work(host, memorised, case, message) -> None:
     model, forget, retain, holdout = memorised
     bad = {"forget": forget, "retain": retain.subset(range(10)).concat(holdout, name="holdout"),
-           "empty": (holdout.x[:0], holdout.y[:0]), "shape": (torch.zeros(5, 1, 4, 4), torch.zeros(5, dtype=torch.long))}
+           "empty": (holdout.x[:0], holdout.y[:0]),
+           "shape": (torch.zeros(5, 1, 4, 4), torch.zeros(5, dtype=torch.long))}
     with pytest.raises(InvalidInputError, match=message):
         amun_plugin.unlearn(model, forget, retain, holdout=bad[case], plugins=host)
