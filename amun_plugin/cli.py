@@ -110,19 +110,25 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
 @click.option("--no-retain", is_flag=True, help="the setting without access to D_R")
 @click.option("--validation-size", type=int, default=0, show_default=True,
               help="hold out this many test samples as non-member validation data (DAU needs it)")
+@click.option("--holdout-size", type=int, default=None,
+              help="hold out this many test samples (never trained on) to calibrate AMUN; default: 20%% of "
+                   "the test split for the AMUN family, 0 = none")
+@click.option("--holdout-file", type=click.Path(exists=True, dir_okay=False),
+              help="held-out samples for the calibration instead: a .npz with arrays x (N, ...) in [0, 1] and y (N,)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
-                validation_size: int, seed: int, device: str, out: str) -> None:
+                validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
+                out: str) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
     from amun_plugin.commands import unlearn_command
 
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
-                    validation_size=validation_size)
+                    validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file)
 
 
 @cli.command()
@@ -186,13 +192,15 @@ def plugins(as_json: bool) -> None:
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
 @click.option("--fraction", "fractions", type=float, multiple=True,
               help="forget fraction(s) to run, overriding the suite's (repeat the option for several)")
+@click.option("--methods", default=None, help="comma-separated method labels to run (default: all of the suite's)")
 def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
-          runs: int | None, fractions: tuple[float, ...]) -> None:
+          runs: int | None, fractions: tuple[float, ...], methods: str | None) -> None:
     """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
     from amun_plugin.bench.runner import bench_command
 
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
-                  fractions=fractions or None, echo=click.echo)
+                  fractions=fractions or None, echo=click.echo,
+                  methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
 def main(argv: list[str] | None = None) -> int:

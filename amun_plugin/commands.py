@@ -10,7 +10,7 @@ import numpy as np
 
 from amun_plugin.api import unlearn
 from amun_plugin.config import make_config
-from amun_plugin.data.base import LabeledData
+from amun_plugin.data.base import LabeledData, as_labeled_data
 from amun_plugin.data.splits import SplitConfig, make_split, stratified_indices
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
@@ -18,6 +18,7 @@ from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig
+from amun_plugin.unlearn.amun import Amun
 from amun_plugin.workflow import (
     audit_models,
     checkpoint_metadata,
@@ -57,12 +58,16 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
 
 def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
-                    validation_size: int = 0) -> Path:
+                    validation_size: int = 0, holdout_size: int | None = None,
+                    holdout_file: str | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
     A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
     recipe. ``validation_size`` > 0 holds out that many class-stratified test samples as the
     validation set (non-members) for methods that need one (DAU); they leave the audited test set.
+    Held-out data for AMUN's calibration comes from ``holdout_file`` (.npz: x, y) or is
+    ``holdout_size`` class-stratified test samples (default: 20% of the test split for the AMUN
+    family, none otherwise); held-out test samples leave the audited test set too.
     """
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
@@ -74,9 +79,13 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
+    test, holdout = _held_out_for_calibration(host, method, test, holdout_size, holdout_file, bundle.num_classes, seed)
     result = unlearn(model, forget, retain if use_retain else None, method=method, plugins=host,
-                     validation=validation, device=device, seed=seed, progress=True,
+                     validation=validation, holdout=holdout, device=device, seed=seed, progress=True,
                      **_recipe_defaults(host, method, metadata), **options)
+    if "calibrated_lr" in result.stats:
+        echo(f"calibrated on {len(holdout)} held-out samples: lr {result.stats['calibrated_lr']:.4g} at step "
+             f"{result.stats['calibrated_step']}, estimated gap {result.stats['calibration_estimated_gap']:.2f}")
     results = audit_models({"before": model, "after": result.model},
                            AuditData(retain, forget, test), plugins=host, device=device, seed=seed)
     rows = [{"model": name, **r.metrics} for name, r in results.items()]
@@ -106,6 +115,30 @@ def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[Label
     held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
     rest = np.setdiff1d(np.arange(len(test)), held)
     return test.subset(rest, name="test"), test.subset(held, name="validation")
+
+
+def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: int | None, path: str | None,
+                              num_classes: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
+    """(audited test set, held-out data for AMUN's calibration or None); see unlearn_command."""
+    if path is not None:
+        if size:
+            raise InvalidInputError("give either --holdout-file or --holdout-size, not both")
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                x, y = arrays["x"], arrays["y"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidInputError(f"--holdout-file {path}: expected a .npz with arrays x and y ({exc})") from exc
+        return test, as_labeled_data((x, y), num_classes, name="holdout")
+    if size is None:
+        size = len(test) // 5 if issubclass(host.unlearners.get(method), Amun) else 0
+    if size < 0:
+        raise InvalidInputError(f"--holdout-size must be >= 0, got {size}")
+    if size == 0:
+        return test, None
+    if size >= len(test):
+        raise InvalidInputError(f"--holdout-size {size} must be smaller than the test set left ({len(test)})")
+    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
+    return test.subset(np.setdiff1d(np.arange(len(test)), held), name="test"), test.subset(held, name="holdout")
 
 
 def plugins_listing() -> dict[str, Any]:

@@ -93,3 +93,30 @@ def test_retrain_uses_the_checkpoint_recipe_and_dau_gets_a_validation_split(orig
     dau = tmp_path / "dau.safetensors"
     assert main(["unlearn", str(original), "--method", "dau", "--forget-fraction", "0.05", "--validation-size", "40",
                  "--option", "epochs=1", "--option", "attacker_layers=1", "--out", str(dau)]) == 0
+
+
+def test_unlearn_calibrates_amun_on_a_held_out_part_of_the_test_split(original: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "calibrated.safetensors"
+    assert main(["unlearn", str(original), "--forget-fraction", "0.05", "--holdout-size", "60",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "calibrated on 60 held-out samples" in printed
+    assert read_checkpoint_metadata(out).extra["unlearned"]["config"]["calibration"]["lr_max"] == 0.1
+
+
+def test_unlearn_reads_held_out_samples_from_a_npz_file(original: Path, tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from amun_plugin.data.digits import DigitsSource
+
+    test = DigitsSource().load().test
+    path = tmp_path / "holdout.npz"
+    np.savez(path, x=test.x[:50].numpy(), y=test.y[:50].numpy())
+    out = tmp_path / "from_file.safetensors"
+    assert main(["unlearn", str(original), "--forget-fraction", "0.05", "--holdout-file", str(path),
+                 "--out", str(out)]) == 0
+    assert "calibrated on 50 held-out samples" in capsys.readouterr().out
+    np.savez(path, images=test.x[:5].numpy())
+    assert main(["unlearn", str(original), "--forget-fraction", "0.05", "--holdout-file", str(path),
+                 "--out", str(tmp_path / "bad.safetensors")]) == 2
+    assert "expected a .npz with arrays x and y" in capsys.readouterr().err

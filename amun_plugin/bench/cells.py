@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -24,6 +25,7 @@ from amun_plugin.config import config_to_dict
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.gap import DEFAULT_GAP_KEYS, avg_gap
+from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
 
 __all__ = ["AdversarialJob", "Cell", "CellJob", "Job", "ModelJob", "SplitRef", "gaps_by_table", "method_spec",
            "resolved_hash"]
@@ -210,17 +212,35 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     model, _ = ws.original(cell.original_seed, cell.variant)
     adversarial = adversarial_for(ws, spec, cell.variant, cell.original_seed, split)
     forget, retain = split.forget(ws.train), split.retain(ws.train)
+    mode = cell.extra.get("tuning_mode", "oracle")
+    holdout = ws.validation if mode == "retrain_free" else None
+    with_retain = cell.setting == "with_retain"
     start = time.perf_counter()
-    result = unlearn(model, forget, retain if cell.setting == "with_retain" else None, method=spec.name,
-                     validation=ws.validation, adversarial=adversarial, device=ws.config.device,
-                     seed=cell.unlearn_seed, plugins=ws.plugins, progress=ws.progress, **dict(cell.options))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*no holdout given.*")  # oracle mode runs fixed options on purpose
+        result = unlearn(model, forget, retain if with_retain else None, method=spec.name,
+                         validation=ws.validation, holdout=holdout, adversarial=adversarial, device=ws.config.device,
+                         seed=cell.unlearn_seed, plugins=ws.plugins, progress=ws.progress, **dict(cell.options))
     wall = time.perf_counter() - start
     metrics = ws.audit(result.model, retain, forget)
     retrain, info = retrained_metrics(ws, cell, split)
     search = float(adversarial.seconds) if adversarial is not None else 0.0
-    return {**cell.coords(), "unlearner": spec.name, "metrics": metrics,
-            "gaps": gaps_by_table(ws.config, metrics, retrain), "seconds": wall + search,
-            "seconds_search": search, "retrain_seconds": info["train_seconds"], "stats": _scalars(result.stats)}
+    record = {**cell.coords(), "unlearner": spec.name, "tuning_mode": mode, "metrics": metrics,
+              "gaps": gaps_by_table(ws.config, metrics, retrain), "seconds": wall + search,
+              "seconds_search": search, "retrain_seconds": info["train_seconds"], "stats": _scalars(result.stats)}
+    if ws.validation is not None:
+        record["proxy"] = retrain_free_estimate(ws, model, result.model, forget, retain if with_retain else None)
+    return record
+
+
+def retrain_free_estimate(ws: Workspace, original: Any, unlearned: Any, forget: Any, retain: Any) -> dict[str, Any]:
+    """The estimated Avg Gap of ``unlearned`` on the validation hold-out (what the retrain-free
+    tuning mode minimises; no retrained model is read)."""
+    probe = retain_probe(retain, len(ws.validation), 0)
+    before = measure_proxy(original, forget, ws.validation, probe, device=ws.config.device)
+    after = measure_proxy(unlearned, forget, ws.validation, probe, device=ws.config.device)
+    gap, terms = estimated_gap(after, before)
+    return {"estimated_gap": gap, "terms": terms, "measure": after.as_dict()}
 
 
 def _scalars(stats: Mapping[str, Any]) -> dict[str, Any]:

@@ -175,14 +175,26 @@ class EvaluationSpec:
             raise InvalidInputError("evaluation needs at least one evaluator and one table")
 
 
+TUNING_MODES = ("oracle", "retrain_free")
+
+
 @dataclass(frozen=True)
 class TuningSpec:
     """Hyper-parameter selection on a separate forget subset of the same size (forget seed
-    ``forget_seed``), with the first original seed, by the Avg Gap of the first table."""
+    ``forget_seed``), with the first original seed. ``modes``: "oracle" selects by the Avg Gap
+    of the first table (against retrained models, as the paper does); "retrain_free" selects every
+    method by the estimated Avg Gap on the validation hold-out (no retrained model,
+    ``unlearn/calibration.py``) and runs the AMUN family calibrated on that hold-out."""
 
     enabled: bool = True
     forget_seed: int = 1000
     unlearn_seed: int = 0
+    modes: tuple[str, ...] = ("oracle",)
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in TUNING_MODES]
+        if bad or not self.modes:
+            raise InvalidInputError(f"tuning.modes must be a non-empty list of {', '.join(TUNING_MODES)}; got {bad}")
 
 
 @dataclass(frozen=True)
@@ -255,6 +267,14 @@ class SuiteConfig:
             raise InvalidInputError(f"--runs must be >= 1, got {runs}")
         grid = dataclasses.replace(self.grid, forget_seeds=tuple(range(runs)))
         return dataclasses.replace(self, grid=grid)
+
+    def with_methods(self, labels: Sequence[str]) -> "SuiteConfig":
+        """The same suite running only the methods labelled ``labels`` (in the suite's order)."""
+        known = [m.label for m in self.methods]
+        unknown = [label for label in labels if label not in known]
+        if unknown or not labels:
+            raise InvalidInputError(f"--methods: unknown method label(s) {unknown}; this suite has {', '.join(known)}")
+        return dataclasses.replace(self, methods=tuple(m for m in self.methods if m.label in labels))
 
     def with_fractions(self, fractions: Sequence[float]) -> "SuiteConfig":
         """The same suite forgetting only the given fractions of the training set."""

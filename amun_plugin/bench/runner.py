@@ -5,8 +5,8 @@ reference bank (its models are jobs too), for one forget fraction after the othe
   1. models — original models (per training variant and seed) and retrained models (per forget
      split), cached by content hash;
   2. adversarial sets — D_A of every split for the methods that use one, shared by all of them;
-  3. tuning — every grid point on the tuning split (``tuning.jsonl``), choice by Avg Gap
-     (``tuning.json``);
+  3. tuning — every grid point on the tuning split (``tuning.jsonl``), choice per tuning mode
+     (``tuning.json``: by Avg Gap to the retrained model, and/or retrain-free, ``bench/tuning.py``);
   4. cells — every result of the grid (``results.jsonl``: one JSON line per finished cell);
   5. report — ``table.md`` and PNG plots from every record so far.
 A run killed at any point resumes from its folder: finished cells are read back, cached
@@ -73,7 +73,7 @@ class _Run:
         inner = progress and isinstance(executor, LocalExecutor)
         self.ws = Workspace(config, ArtifactCache(self.cache_dir), progress=inner)
         self.inner = inner
-        self.choices: dict[Any, dict[str, Any]] = {}
+        self.choices: dict[tuple[str, Any], dict[str, Any]] = {}  # (mode, Choice) -> choice
         gpus = 1.0 if config.device.startswith("cuda") else 0.0
         self.resources = Resources(cpus=float(max(1, config.threads)), gpus=gpus)
         self.settings_of = {m.label: supported_settings(config, m, self.ws.plugins.unlearners.get(m.name)
@@ -106,6 +106,10 @@ class _Run:
 
     def resolve(self, name: str, options: Any) -> str:
         return resolved_hash(self.ws, name, options)
+
+    def calibrates(self, name: str) -> bool:
+        """Whether unlearner ``name`` calibrates itself on held-out data (the AMUN family)."""
+        return bool(getattr(self.ws.plugins.unlearners.get(name), "calibrates", False))
 
     def job(self, kind: type[Job], **fields: Any) -> Job:
         return kind(self.config, self.cache_dir, self.inner, **fields)
@@ -174,7 +178,7 @@ def _adversarial_jobs(run: _Run, tuned: bool) -> list[Job]:
     return list(jobs.values())
 
 
-def _main_cells(run: _Run, choices: dict) -> list[Cell]:
+def _main_cells(run: _Run, choices: dict[str, dict]) -> list[Cell]:
     grid, cells = run.config.grid, []
     for variant in (v.value for v in grid.variants):
         for seed in grid.original_seeds:
@@ -184,7 +188,8 @@ def _main_cells(run: _Run, choices: dict) -> list[Cell]:
     return cells
 
 
-def _cells_of_split(run: _Run, choices: dict, variant: str, seed: int, fraction: float, forget: int) -> list[Cell]:
+def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int, fraction: float,
+                    forget: int) -> list[Cell]:
     config, cells = run.config, []
     if config.kind is SuiteKind.ABLATION:
         spec = config.ablation
@@ -198,12 +203,17 @@ def _cells_of_split(run: _Run, choices: dict, variant: str, seed: int, fraction:
                   Cell("original", "Original", variant, seed, fraction, forget)]
     elif retrained_requests(run.ws):
         cells.append(Cell("chain", "Retrain", variant, seed, fraction, forget))
-    for method in config.methods:
-        for setting in run.settings_of[method.label]:
-            options = resolved_options(config, method, choices, variant, fraction, setting)
-            resolved = run.resolve(method.name, options)
-            cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options, resolved=resolved)
-                      for u in config.grid.unlearn_seeds]
+    modes = config.tuning.modes if kind == "unlearn" else ("oracle",)
+    for mode in modes:
+        extra = {} if mode == "oracle" else {"tuning_mode": mode}
+        for method in config.methods:
+            calibrated = mode == "retrain_free" and run.calibrates(method.name)
+            for setting in run.settings_of[method.label]:
+                options = (method.options_in(setting) if calibrated
+                           else resolved_options(config, method, choices.get(mode, {}), variant, fraction, setting))
+                resolved = run.resolve(method.name, options)
+                cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options, extra,
+                               resolved) for u in config.grid.unlearn_seeds]
     return cells
 
 
@@ -238,14 +248,15 @@ def _stages(run: _Run) -> list[dict[str, Any]]:
     tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
     run.jobs(_model_jobs(run, tuned), "models")
     run.jobs(_adversarial_jobs(run, tuned), "adversarial sets")
-    choices: dict = {}
+    choices: dict[str, dict] = {}
     if tuned:
         tuning_log = ResultLog(folder / "tuning.jsonl")
         tuning = run.cells(tuning_cells(config, run.settings_of, run.resolve), tuning_log, "tuning")
-        choices = choose(config, tuning)
-        run.choices.update(choices)
-        atomic_write_json(folder / "tuning.json", [{"variant": k[0], "fraction": k[1], "setting": k[2],
-                                                    "method": k[3], **v} for k, v in sorted(run.choices.items())])
+        for mode in config.tuning.modes:
+            choices[mode] = choose(config, tuning, mode)
+            run.choices.update({(mode, k): v for k, v in choices[mode].items()})
+        atomic_write_json(folder / "tuning.json", [{"mode": m, "variant": k[0], "fraction": k[1], "setting": k[2],
+                                                    "method": k[3], **v} for (m, k), v in sorted(run.choices.items())])
     return run.cells(_main_cells(run, choices), ResultLog(folder / "results.jsonl"), "cells")
 
 
@@ -273,7 +284,8 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
                   output: str | None = None, runs: int | None = None,
-                  fractions: Sequence[float] | None = None, echo: Echo = print) -> Path:
+                  fractions: Sequence[float] | None = None, echo: Echo = print,
+                  methods: Sequence[str] | None = None) -> Path:
     """What ``amun bench`` does: load the suite, pick the executor, run, print the table."""
     from amun_plugin.bench.config import load_suite
 
@@ -282,6 +294,8 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
         config = config.with_runs(runs)
     if fractions is not None:
         config = config.with_fractions(fractions)
+    if methods is not None:
+        config = config.with_methods(methods)
     if executor == "ray":
         from amun_plugin.bench.ray_executor import RayExecutor
 

@@ -1,7 +1,13 @@
-"""Hyper-parameter selection as the AMUN paper does it (App. C): every method's small grid
-(learning rate, schedule, SalUn ratio, ...) is tried on a separate forget subset of the same size
-(forget seed ``tuning.forget_seed``, the first original model), and the grid point with the lowest
-Avg Gap (the first table's MIA term) is used for every run of that method in that setting."""
+"""Hyper-parameter selection. Every method's small grid (learning rate, schedule, SalUn ratio, ...)
+is tried on a separate forget subset of the same size (forget seed ``tuning.forget_seed``, the
+first original model), and one grid point is used for every run of that method in that setting:
+
+- ``oracle`` (the AMUN paper, App. C): the point of lowest Avg Gap to the retrained model (the
+  first table's MIA term);
+- ``retrain_free``: the point of lowest *estimated* Avg Gap on the validation hold-out
+  (``unlearn/calibration.py``: D_F against held-out data, no retrained model), the same rule for
+  every method; the AMUN family is not grid-tuned there but calibrated by the same rule.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from amun_plugin.bench.cells import Cell
 from amun_plugin.bench.config import MethodSpec, SuiteConfig
+from amun_plugin.errors import InvalidInputError
 
-__all__ = ["Choice", "choose", "grid_points", "resolved_options", "supported_settings", "tuning_cells"]
+__all__ = ["Choice", "choose", "grid_points", "resolved_options", "selection_score", "supported_settings",
+           "tuning_cells"]
 
 Choice = tuple[str, float, str, str]
 """(training variant, fraction, setting, method label)."""
@@ -52,16 +60,29 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
     return cells
 
 
-def choose(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> dict[Choice, dict[str, Any]]:
-    """The grid point of lowest Avg Gap per (variant, fraction, setting, method); ties are broken
-    by the options' canonical JSON, so the choice never depends on the order records finished."""
-    title = config.evaluation.tables[0].title
+def selection_score(config: SuiteConfig, record: Mapping[str, Any], mode: str = "oracle") -> float:
+    """What a tuning mode minimises for one tuning record: the Avg Gap to the retrained model
+    (``oracle``) or the estimated Avg Gap on the hold-out (``retrain_free``)."""
+    if mode == "oracle":
+        return float(record["gaps"][config.evaluation.tables[0].title])
+    if "proxy" not in record:
+        raise InvalidInputError(
+            f"tuning record of {record['method']} has no estimated gap (computed from the suite's validation "
+            "hold-out: set validation_size > 0, and rerun tuning cells made before retrain-free tuning existed)")
+    return float(record["proxy"]["estimated_gap"])
+
+
+def choose(config: SuiteConfig, records: Sequence[Mapping[str, Any]],
+           mode: str = "oracle") -> dict[Choice, dict[str, Any]]:
+    """The grid point of lowest :func:`selection_score` per (variant, fraction, setting, method);
+    ties are broken by the options' canonical JSON, so the choice never depends on the order
+    records finished."""
     best: dict[Choice, dict[str, Any]] = {}
     for record in records:
         key = (record["variant"], record["fraction"], record["setting"], record["method"])
-        rank = (record["gaps"][title], json.dumps(record["options"], sort_keys=True))
+        rank = (selection_score(config, record, mode), json.dumps(record["options"], sort_keys=True))
         if key not in best or rank < best[key]["rank"]:
-            best[key] = {"options": dict(record["options"]), "avg_gap": rank[0], "rank": rank}
+            best[key] = {"options": dict(record["options"]), "score": rank[0], "rank": rank}
     for value in best.values():
         value.pop("rank")
     return best

@@ -114,6 +114,9 @@ class Amun(Unlearner):
     description = "AMUN: fine-tune on the nearest adversarial examples of D_F with their wrong labels"
     reuses_adversarial: ClassVar[bool] = True
     """A continuous-unlearning session hands this method D_A computed once on the original model."""
+    calibrates: ClassVar[bool] = True
+    """Given held-out data, the method calibrates itself on it (the suites' retrain-free mode
+    then runs it calibrated instead of selecting a grid point)."""
 
     def check_request(self, request: ForgetRequest) -> None:
         super().check_request(request)

@@ -107,6 +107,8 @@ class ContinuousSession:
         method: a registered unlearner name. options: its config fields.
         use_retain: the setting with D_R (True) or without it (False).
         validation: held-out non-members for methods that need them (DAU).
+        holdout: samples the model never trained on; AMUN / AMUN-A calibrate every request on
+            them (``amun_plugin.unlearn.calibration``), against the model of that request.
         min_batch: lazy batching, unlearn only once at least this many samples are queued.
         plugins, device, seed, progress: as for :func:`amun_plugin.unlearn`.
     """
@@ -114,7 +116,8 @@ class ContinuousSession:
     def __init__(
         self, model: nn.Module, train: LabeledData, method: str = "amun", *,
         options: Mapping[str, Any] | None = None, use_retain: bool = True, validation: LabeledData | None = None,
-        min_batch: int = 1, plugins: "PluginHost | None" = None, device: str | torch.device = "cpu",
+        holdout: LabeledData | None = None, min_batch: int = 1, plugins: "PluginHost | None" = None,
+        device: str | torch.device = "cpu",
         seed: int = 0, progress: bool = False,
     ) -> None:
         if not isinstance(train, LabeledData):
@@ -128,6 +131,7 @@ class ContinuousSession:
         self.plugins, self.train, self.method = plugins, train, method
         self.unlearner = plugins.unlearners.get(method)(options)
         self.use_retain, self.validation, self.min_batch = use_retain, validation, int(min_batch)
+        self.holdout = holdout
         self.device, self.seed, self.progress = resolve_device(device), int(seed), progress
         self.model = copy.deepcopy(model)
         self.history: list[RequestRecord] = []
@@ -172,7 +176,8 @@ class ContinuousSession:
         forgotten_after = np.union1d(self._forgotten, forget_idx)
         retain = self._retain(forgotten_after)
         adversarial, source = self._adversarial_for(forget_idx)
-        request = ForgetRequest(self.train.subset(forget_idx, "forget"), retain, self.validation, adversarial)
+        request = ForgetRequest(self.train.subset(forget_idx, "forget"), retain, self.validation, adversarial,
+                                holdout=self.holdout)
         number = len(self.history)
         result = self.unlearner.run(
             self.model, request, plugins=self.plugins, device=self.device, seed=self.seed + number,
