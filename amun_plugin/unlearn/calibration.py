@@ -31,6 +31,7 @@ schedule cannot hit it, a checked one can.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -239,7 +240,9 @@ def calibrated_finetune(
     rising learning rate, checking the estimated gap on ``probes`` = (D_F, H, retain sample or
     None), and leave it in the best checked state. ``recipe`` gives the optimiser (momentum,
     weight decay, batch size, augmentation); lr, epochs and schedule are the calibration's.
-    Returns ``{"calibration": statistics}``."""
+    Returns ``{"calibration": statistics}``: the chosen state (lr, step, estimated gap and its
+    terms, measures), every check as (step, lr, estimated gap) in ``trace``, the original
+    model's estimated gap, and the seconds spent (``seconds_checks`` of them on the checks)."""
     forget, holdout, retain_sample = probes
     search = _Search(measure_proxy(model, forget, holdout, retain_sample, device=device), calibration)
     steps_per_epoch = max(1, math.ceil(len(union) / recipe.batch_size))
@@ -250,7 +253,7 @@ def calibrated_finetune(
                          lr=calibration.lr_min, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                          schedule=Schedule.CONSTANT, augment=recipe.augment, nesterov=recipe.nesterov)
     optimizer = make_optimizer(model, config)
-    steps = [0]
+    steps, check_seconds, start = [0], [0.0], time.perf_counter()
 
     def set_lr(current: nn.Module) -> None:  # before every optimizer step: the ramp's lr
         steps[0] += 1
@@ -264,8 +267,11 @@ def calibrated_finetune(
             return True
         if step % every:
             return False
+        check_start = time.perf_counter()
         measure = measure_proxy(current, forget, holdout, retain_sample, device=device)
-        return search.offer(current, measure, calibration.lr_at(step, ramp_steps), step)
+        stop = search.offer(current, measure, calibration.lr_at(step, ramp_steps), step)
+        check_seconds[0] += time.perf_counter() - check_start
+        return stop
 
     train_model(model, union, config, device=device, seed=seed, augment_mask=augment_mask, before_step=set_lr,
                 step_end=step_end, optimizer=optimizer, progress=progress)
@@ -280,6 +286,7 @@ def calibrated_finetune(
             "points of the original model's; using the one of lowest estimated gap", stacklevel=2)
     gap0, terms0 = estimated_gap(search.original, search.original)
     return {"calibration": {"chosen": search.best, "checks": len(search.trace), "steps": steps[0],
+                            "seconds": time.perf_counter() - start, "seconds_checks": check_seconds[0],
                             "ramp_steps": ramp_steps, "max_steps": max_steps, "trace": search.trace,
                             "original": {"estimated_gap": gap0, "terms": terms0, "measure": search.original.as_dict()},
                             "holdout_size": len(holdout)}}
