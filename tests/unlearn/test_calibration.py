@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import amun_plugin
+from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig
@@ -129,3 +130,16 @@ def test_bad_holdout_is_refused_before_any_work(host, memorised, case, message) 
            "shape": (torch.zeros(5, 1, 4, 4), torch.zeros(5, dtype=torch.long))}
     with pytest.raises(InvalidInputError, match=message):
         amun_plugin.unlearn(model, forget, retain, holdout=bad[case], plugins=host)
+
+
+def _random_holdout(n: int = 30) -> LabeledData:
+    generator = torch.Generator().manual_seed(5)
+    return LabeledData(torch.rand(n, 1, 4, 4, generator=generator), torch.randint(0, 3, (n,), generator=generator),
+                       3, "holdout")
+
+
+def test_amun_salun_calibrates_through_its_mask(host, tiny_model, tiny_data) -> None:
+    holdout = _random_holdout()
+    result = amun_plugin.unlearn(tiny_model, tiny_data.subset(range(10)), tiny_data.subset(range(10, 90)),
+                                 method="amun_salun", holdout=holdout, plugins=host)
+    assert "calibrated_lr" in result.stats and result.stats["calibration"]["holdout_size"] == 30

@@ -98,12 +98,14 @@ def test_amun_a_runs_as_a_single_request_and_bad_input_is_refused(host, tiny_mod
         ContinuousSession(tiny_model, tiny_data, "amun_a", plugins=host).precompute_adversarial([0])
 
 
-def test_a_session_calibrates_every_amun_request_on_its_holdout(host) -> None:
-    from conftest import TinyNet, make_tiny_data
+def test_a_session_calibrates_every_amun_request_on_its_holdout(host, tiny_model, tiny_data) -> None:
+    from amun_plugin.data.base import LabeledData
 
-    train, holdout = make_tiny_data(90, seed=0), make_tiny_data(30, seed=7)
-    torch.manual_seed(0)
-    session = ContinuousSession(TinyNet(), train, "amun_a", holdout=holdout, plugins=host, options={"epochs": 1})
+    generator = torch.Generator().manual_seed(7)
+    holdout = LabeledData(torch.rand(30, 1, 4, 4, generator=generator),
+                          torch.randint(0, 3, (30,), generator=generator), 3, "holdout")
+    session = ContinuousSession(tiny_model, tiny_data, "amun_a", holdout=holdout, plugins=host,
+                                options={"epochs": 1})
     records = session.run([[0, 1, 2, 3], [4, 5, 6]])
     assert len(records) == 2
     assert all("calibrated_lr" in record.stats for record in records)
