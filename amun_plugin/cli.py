@@ -161,18 +161,22 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def plugins(as_json: bool) -> None:
+@click.pass_obj
+def plugins(host: Any, as_json: bool) -> None:
     """List every registered unlearner, attack backend, evaluator, dataset and model."""
     from amun_plugin.commands import plugins_listing
 
-    listing = plugins_listing()
+    listing = plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
+    rows = [entry for entries in listing["components"].values() for entry in entries]
+    name_width = max([22] + [len(entry["name"]) + 1 for entry in rows])
+    package_width = max([16] + [len(entry["package"]) + 1 for entry in rows])
     for kind, entries in listing["components"].items():
         click.echo(f"{kind}:")
         for entry in entries:
-            click.echo(f"  {entry['name']:<22} {entry['package']:<16} {entry['description']}")
+            click.echo(f"  {entry['name']:<{name_width}} {entry['package']:<{package_width}} {entry['description']}")
     for error in listing["errors"]:
         click.echo(f"broken plugin {error['plugin']}: {error['error']}", err=True)
 
@@ -195,13 +199,34 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
                   fractions=fractions or None, echo=click.echo)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
+_BUILTIN_COMMANDS = dict(cli.commands)
+
+
+def _load_plugins(argv: list[str] | None) -> Any:
+    """The plugin host with every plugin's commands added to ``cli``. A broken plugin is reported
+    as one ``warning:`` line on stderr (``amun plugins`` lists it instead) and skipped."""
+    import warnings
+
     from amun_plugin.plugins import get_plugin_manager
 
+    cli.commands.clear()  # plugin commands of an earlier main() in this process go
+    cli.commands.update(_BUILTIN_COMMANDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # reported below, once, as plain lines
+        host = get_plugin_manager()
+        host.add_commands(cli)
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "plugins":
+        for error in host.load_errors:
+            click.echo(f"warning: skipped plugin {error.plugin}: {error.error}", err=True)
+    return host
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
     try:
-        get_plugin_manager().add_commands(cli)
-        cli.main(args=argv, prog_name="amun", standalone_mode=False)
+        host = _load_plugins(argv)
+        cli.main(args=argv, prog_name="amun", standalone_mode=False, obj=host)
     except AmunError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2

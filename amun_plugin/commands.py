@@ -108,9 +108,10 @@ def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[Label
     return test.subset(rest, name="test"), test.subset(held, name="validation")
 
 
-def plugins_listing() -> dict[str, Any]:
-    """Every registered component by kind (name, package, plugin, description) and load errors."""
-    host = get_plugin_manager()
+def plugins_listing(host: Any = None) -> dict[str, Any]:
+    """Every registered component by kind (name, package, plugin, description) and load errors,
+    of ``host`` (a PluginHost; default: a fresh one from :func:`get_plugin_manager`)."""
+    host = host if host is not None else get_plugin_manager()
     components = {
         kind: [{"name": r.name, "package": r.package, "plugin": r.plugin,
                 "description": getattr(r.component, "description", "")} for r in entries]
