@@ -141,6 +141,22 @@ class Unlearner(ABC):
                 f"{self.name!r} needs a held-out validation set of non-members; pass validation=..."
             )
 
+    def validate(self, plugins: "PluginHost") -> None:
+        """Check the options that name other components against ``plugins`` before any work.
+
+        The default checks a config field ``attack`` (a registered attack backend's name) with
+        its ``attack_options``: an unknown name, unknown or invalid options, or a backend whose
+        library is missing raise here (InvalidInputError / BackendUnavailableError), before the
+        model is copied. Subclasses naming other components extend this."""
+        attack = getattr(self.config, "attack", None)
+        if isinstance(attack, str):
+            backend = plugins.attacks.get(attack)
+            try:
+                backend(dict(getattr(self.config, "attack_options", None) or {}))
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"{self.name!r}: invalid attack_options for {attack!r}: {exc}") from exc
+            backend.ensure_available()
+
     def run(
         self,
         model: nn.Module,
@@ -155,6 +171,7 @@ class Unlearner(ABC):
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.check_request(request)
+        self.validate(plugins)
         target = resolve_device(device)
         working = copy.deepcopy(model).to(target)
         _check_model_output(working, request, target)
