@@ -112,17 +112,19 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
               help="hold out this many test samples as non-member validation data (DAU needs it)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--dataset-option", "dataset_options", multiple=True,
+              help="key=value for the checkpoint's dataset, e.g. root=./data, download=true (never read from the file)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
-                validation_size: int, seed: int, device: str, out: str) -> None:
+                validation_size: int, seed: int, device: str, dataset_options: tuple[str, ...], out: str) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
     from amun_plugin.commands import unlearn_command
 
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
-                    validation_size=validation_size)
+                    validation_size=validation_size, dataset_options=_pairs(dataset_options))
 
 
 @cli.command()
@@ -137,11 +139,13 @@ def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_f
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-plots", is_flag=True, help="skip the PNGs")
+@click.option("--dataset-option", "dataset_options", multiple=True,
+              help="key=value for the checkpoints' dataset, e.g. root=./data (never read from the files)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
 def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
           evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
-          device: str, no_plots: bool, out: str) -> None:
+          device: str, no_plots: bool, dataset_options: tuple[str, ...], out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
     from amun_plugin.evaluate.audit_command import audit_command
 
@@ -156,7 +160,7 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
                   split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None,
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
                   reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
-                  plots=not no_plots)
+                  plots=not no_plots, dataset_options=_pairs(dataset_options))
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from amun_plugin.training import TrainConfig
 from amun_plugin.workflow import (
     audit_models,
     checkpoint_metadata,
+    load_checkpoint_dataset,
     load_dataset,
     load_model,
     make_architecture,
@@ -57,7 +58,7 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
 
 def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
-                    validation_size: int = 0) -> Path:
+                    validation_size: int = 0, dataset_options: Mapping[str, Any] | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
     A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
@@ -70,7 +71,7 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     model, metadata = load_model(checkpoint, host, device=device)
     if metadata.dataset is None:
         raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
-    bundle = load_dataset(host, metadata.dataset, metadata.dataset_config)
+    bundle = load_checkpoint_dataset(host, metadata, dataset_options, echo=echo)
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
