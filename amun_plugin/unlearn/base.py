@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
@@ -57,6 +58,11 @@ class ForgetRequest:
                 raise InvalidInputError(
                     f"{part.name} has {part.num_classes} classes, forget has {self.forget.num_classes}"
                 )
+        if self.retain is not None:
+            from amun_plugin.data.overlap import check_disjoint
+
+            check_disjoint(self.forget, self.retain,
+                           "D_R must be the training data without D_F (e.g. UnlearningSplit.retain(train))")
 
     @property
     def num_classes(self) -> int:
@@ -175,6 +181,7 @@ class Unlearner(ABC):
         target = resolve_device(device)
         working = copy.deepcopy(model).to(target)
         _check_model_output(working, request, target)
+        _warn_if_already_forgotten(working, request, target)
         generator = torch.Generator().manual_seed(seed)
         ctx = UnlearnContext(target, seed, generator, progress, plugins)
         start = time.perf_counter()
@@ -205,6 +212,19 @@ def _check_model_output(model: nn.Module, request: ForgetRequest, device: torch.
         raise InvalidInputError(
             f"the model must return logits of shape (N, {request.num_classes}); got {shape}"
         )
+
+
+def _warn_if_already_forgotten(model: nn.Module, request: ForgetRequest, device: torch.device) -> None:
+    """One warning line when the model already misclassifies every forget sample: there is nothing
+    to unlearn, and methods that move D_F across the decision boundary (AMUN) have no boundary to
+    cross (their statistics, e.g. AMUN's median_l2, come out empty)."""
+    x, y = request.forget.x, request.forget.y
+    with torch.no_grad(), preserved_mode(model, training=False):
+        wrong = sum(int((model(x[i:i + 512].to(device)).argmax(dim=1).cpu() != y[i:i + 512]).sum())
+                    for i in range(0, len(x), 512))
+    if wrong == len(x):
+        warnings.warn(f"the model already misclassifies all {len(x)} forget samples: nothing is left to unlearn "
+                      "(check the labels, or that this is the model trained on them)", UserWarning, stacklevel=3)
 
 
 def _cuda_devices(device: torch.device) -> list[int]:
