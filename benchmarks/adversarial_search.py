@@ -44,6 +44,7 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.progress import bars_allowed
 from amun_plugin.training import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
@@ -155,7 +156,7 @@ def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        adv = nearest_adversarial(model, forget, backend, config, device=device, progress=True)
+        adv = nearest_adversarial(model, forget, backend, config, device=device, progress=bool(bars_allowed(True)))
         wall = time.perf_counter() - start
     summary = adv.summary()
     summary.update(

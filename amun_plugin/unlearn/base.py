@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -16,6 +17,7 @@ from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.progress import bars_allowed
 
 if TYPE_CHECKING:
     from amun_plugin.attacks.search import AdversarialSet
@@ -183,12 +185,19 @@ class Unlearner(ABC):
         _check_model_output(working, request, target)
         _warn_if_already_forgotten(working, request, target)
         generator = torch.Generator().manual_seed(seed)
-        ctx = UnlearnContext(target, seed, generator, progress, plugins)
+        # bars only on a terminal; elsewhere this stage is announced by a line when it starts and ends
+        ctx = UnlearnContext(target, seed, generator, bool(bars_allowed(progress)), plugins)
+        lines = bool(progress) and not ctx.progress
+        if lines:
+            print(f"unlearn {self.name}: started ({len(request.forget)} forget samples, {request.setting})",
+                  file=sys.stderr, flush=True)
         start = time.perf_counter()
         with preserved_mode(working), torch.random.fork_rng(devices=_cuda_devices(target)):
             torch.manual_seed(seed)
             stats = dict(self._unlearn(working, request, ctx))
         stats["seconds_total"] = time.perf_counter() - start
+        if lines:
+            print(f"unlearn {self.name}: done in {stats['seconds_total']:.1f} s", file=sys.stderr, flush=True)
         stats.setdefault("setting", request.setting)
         stats.setdefault("forget_size", len(request.forget))
         return UnlearnResult(working, self.name, config_to_dict(self.config), stats)
