@@ -68,6 +68,7 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
+    host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
     model, metadata = load_model(checkpoint, host, device=device)
     if metadata.dataset is None:
         raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")

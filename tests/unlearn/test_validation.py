@@ -41,3 +41,13 @@ def test_unknown_attack_backend_is_refused_before_the_model_is_copied(tiny_data,
     with pytest.raises(InvalidInputError, match=message):
         unlearner.run(_CopyCounting(), ForgetRequest(tiny_data.subset(range(6))), plugins=host)
     assert _CopyCounting.copies == 0
+
+
+def test_cli_refuses_an_unknown_attack_backend_before_loading_anything(tmp_path, capsys):
+    from amun_plugin.cli import main
+
+    missing = tmp_path / "never_read.safetensors"
+    missing.write_bytes(b"not a checkpoint")  # would fail loudly if it were read
+    code = main(["unlearn", str(missing), "--option", "attack=no_such_backend", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "unknown attack 'no_such_backend'" in capsys.readouterr().err
