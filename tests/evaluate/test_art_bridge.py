@@ -10,8 +10,8 @@ from torch import nn
 
 import amun_plugin.art as art_bridge
 from amun_plugin.art import unit_model, unlearn, unlearn_classifier
-from amun_plugin.unlearn.base import UnlearnResult
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.unlearn.base import UnlearnResult
 
 art_classification = pytest.importorskip("art.estimators.classification")
 membership = pytest.importorskip("art.attacks.inference.membership_inference")

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import amun_plugin
+from amun_plugin import plugins as plugins_module
 from amun_plugin.cli import main
 from amun_plugin.errors import InvalidInputError, PluginError
 from amun_plugin.hookspecs import hookimpl
-from amun_plugin import plugins as plugins_module
 from amun_plugin.plugins import DISABLE_AUTOLOAD_ENV, PluginHost, get_plugin_manager
 from amun_plugin.unlearn.base import Unlearner
 
