@@ -20,6 +20,7 @@ stderr and exit status 2, before any attack runs.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -48,16 +49,21 @@ from amun_plugin.progress import bars_allowed
 from amun_plugin.training import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
-# (label, backend factory); the first is the reference the ratios are taken against.
+# (label, backend factory). "*_raw": the library's attack on the raw model (max_logit_spread None),
+# as published; without the suffix: on the tempered view (the default of these backends).
+RAW = {"max_logit_spread": None}
 BACKENDS: dict[str, Any] = {
     "native_pgd_l2": lambda: NativePGDL2({"loss": "ce"}),
     "native_pgd_l2_margin": lambda: NativePGDL2({"loss": "margin"}),
     "torchattacks_pgd_l2": lambda: TorchattacksPGDL2(),
+    "torchattacks_pgd_l2_raw": lambda: TorchattacksPGDL2(RAW),
     "art_pgd_l2": lambda: ArtPGDL2(),
+    "art_pgd_l2_raw": lambda: ArtPGDL2(RAW),
     "torchattacks_ffgsm": lambda: TorchattacksFFGSM(),
+    "torchattacks_ffgsm_raw": lambda: TorchattacksFFGSM(RAW),
     "native_min_norm": lambda: NativeMinNormL2(),
 }
-REFERENCE = "native_pgd_l2"
+REFERENCE = "native_pgd_l2"  # the default reference of the ratios: the paper's Algorithm 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-doublings", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    p.add_argument("--reference", default=REFERENCE, choices=list(BACKENDS),
+                   help="the backend the ratios are taken against (always run, first)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 1000 train samples, 5 epochs, 24 forget")
@@ -89,8 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.out is None:
         quick_out = Path(args.cache_dir) / "quick_results"
         args.out = str(quick_out if args.quick else HERE / "results" / "adversarial_search")
-    if REFERENCE not in args.backends:
-        args.backends.insert(0, REFERENCE)
+    if args.reference not in args.backends:
+        args.backends.insert(0, args.reference)
     return args
 
 
@@ -166,14 +174,28 @@ def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: 
     return summary
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Each row's cost and distances relative to the reference (native CE) row."""
-    ref = next(r for r in rows if r["label"] == REFERENCE)
+def add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
+    """Each row's cost and distances relative to the ``reference`` row."""
+    ref = next(r for r in rows if r["label"] == reference)
     for row in rows:
         row["ratios_vs_native"] = {
             key: (row[key] / ref[key] if ref[key] and row[key] is not None else None)
             for key in ("mean_grad_evals", "wall_seconds", "median_l2", "p90_l2")
         }
+
+
+def finished_or_run(out: Path, name: str, info: dict[str, Any], run: Any) -> dict[str, Any]:
+    """The row of backend ``name``: from ``out/rows/<name>.json`` when a run with the same setup
+    finished it (a killed run restarted with the same command resumes), else ``run()``, saved."""
+    path = out / "rows" / f"{name}.json"
+    setup = {k: v for k, v in info.items() if k not in ("model",)}
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("setup") == json.loads(json.dumps(setup, default=str)):
+            return dict(saved["row"])
+    row = run()
+    atomic_write_json(path, {"setup": setup, "row": row})
+    return row
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,7 +221,8 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"{r['max_doublings_used']} | {_fmt(q['mean_grad_evals'])} | {_fmt(q['wall_seconds'])} | "
             f"{_fmt(q['median_l2'])} |"
         )
-    return head + cols + "\n".join(lines) + "\n\nRatios (x) are against native_pgd_l2 (cross-entropy, the paper's).\n"
+    return head + cols + "\n".join(lines) + (f"\n\nRatios (x) are against {info['reference']}. '_raw': the library's "
+                                             "attack on the raw model (max_logit_spread None), as published.\n")
 
 
 def _fmt(value: float | None) -> str:
@@ -216,6 +239,7 @@ def describe(args: argparse.Namespace, model: torch.nn.Module, bundle: Any, forg
         "test_accuracy": accuracy(model, bundle.test, device=args.device),
         "saturated_fraction": saturated_fraction(model, forget, args.device), "model": train_info,
         "search_config": config_to_dict(config), "quick": args.quick, "forget_from": args.forget_from,
+        "reference": args.reference,
     }
     return info
 
@@ -239,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     config = SearchConfig(eps_init=args.eps_init if args.eps_init > 0 else None, max_doublings=args.max_doublings,
                           batch_size=args.batch_size)
     info = describe(args, model, bundle, forget, config, train_info)
-    rows = [run_backend(name, model, forget, config, args.device) for name in args.backends]
-    add_ratios(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rows = [finished_or_run(out, name, info, lambda n=name: run_backend(n, model, forget, config, args.device))
+            for name in args.backends]
+    add_ratios(rows, args.reference)
     atomic_write_json(out / "results.json", {"setup": info, "results": rows})
     atomic_write_json(out / "env.json", environment(args))
     table = markdown(rows, info)
