@@ -76,9 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="SGD learning rate of the recipe")
     p.add_argument("--forget-size", type=int, default=1000)
-    p.add_argument("--forget-from", choices=("all", "saturated"), default="all",
-                   help="draw forget samples from the whole training set or only from its saturated samples "
-                   "(p_y == 1.0 in float32: where a cross-entropy gradient vanishes)")
+    p.add_argument("--forget-from", choices=("all", "saturated", "most_confident"), default="all",
+                   help="draw forget samples from the whole training set, only from its saturated samples "
+                   "(p_y == 1.0 in float32: where a cross-entropy gradient vanishes), or take the training "
+                   "samples with the largest logit margins (the deepest saturation)")
     p.add_argument("--min-train-accuracy", type=float, default=99.0,
                    help="refuse a model whose train accuracy (%%) is below this: it does not memorise")
     p.add_argument("--seed", type=int, default=0)
@@ -137,6 +138,15 @@ def saturated_mask(model: torch.nn.Module, data: LabeledData, device: str) -> to
     with torch.no_grad():
         probs = torch.cat([torch.softmax(model(x.to(device)).float(), dim=1).cpu() for x in data.x.split(1024)])
     return probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0
+
+
+def logit_margins(model: torch.nn.Module, data: LabeledData, device: str) -> torch.Tensor:
+    """(N,) float: z_y - max_{j != y} z_j, the logit margin of each sample's true class."""
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(x.to(device)).float().cpu() for x in data.x.split(1024)])
+    true = logits.gather(1, data.y.view(-1, 1)).squeeze(1)
+    return true - logits.scatter(1, data.y.view(-1, 1), float("-inf")).max(dim=1).values
 
 
 def saturated_fraction(model: torch.nn.Module, data: LabeledData, device: str) -> float:
@@ -259,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = None
     if args.forget_from == "saturated":
         pool = saturated_mask(model, bundle.train, args.device).nonzero(as_tuple=True)[0]
+    elif args.forget_from == "most_confident":
+        pool = logit_margins(model, bundle.train, args.device).argsort(descending=True)[:args.forget_size]
     forget = forget_subset(bundle.train, args.forget_size, args.seed, pool)
     config = SearchConfig(eps_init=args.eps_init if args.eps_init > 0 else None, max_doublings=args.max_doublings,
                           batch_size=args.batch_size)
