@@ -218,7 +218,7 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"Fashion-MNIST CNN, {info['train_size']} train samples, {info['epochs']} epochs: train acc "
             f"{info['train_accuracy']:.2f}%, test acc {info['test_accuracy']:.2f}%. {info['forget_size']} forget "
             f"samples drawn from {info['forget_from']} training samples ({100 * info['saturated_fraction']:.1f}% "
-            f"with p_y == 1.0 in float32). eps_init "
+            f"with p_y == 1.0 in float32, median logit margin {info.get('median_logit_margin', float('nan')):.1f}). eps_init "
             f"{info['eps_init']}, max {info['max_doublings']} doublings, 10 bisection steps.\n\n")
     cols = "| backend | norm | grad evals / sample | PGD-50 runs | wall s | median L2 | p90 L2 | failures | " \
            "max doublings | x grad evals | x wall | x median L2 |\n|" + "---|" * 12 + "\n"
@@ -248,6 +248,7 @@ def describe(args: argparse.Namespace, model: torch.nn.Module, bundle: Any, forg
         "max_doublings": args.max_doublings, "train_accuracy": accuracy(model, bundle.train, device=args.device),
         "test_accuracy": accuracy(model, bundle.test, device=args.device),
         "saturated_fraction": saturated_fraction(model, forget, args.device), "model": train_info,
+        "median_logit_margin": float(logit_margins(model, forget, args.device).median()),
         "search_config": config_to_dict(config), "quick": args.quick, "forget_from": args.forget_from,
         "reference": args.reference,
     }
