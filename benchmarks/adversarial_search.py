@@ -218,7 +218,8 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"Fashion-MNIST CNN, {info['train_size']} train samples, {info['epochs']} epochs: train acc "
             f"{info['train_accuracy']:.2f}%, test acc {info['test_accuracy']:.2f}%. {info['forget_size']} forget "
             f"samples drawn from {info['forget_from']} training samples ({100 * info['saturated_fraction']:.1f}% "
-            f"with p_y == 1.0 in float32, median logit margin {info.get('median_logit_margin', float('nan')):.1f}). eps_init "
+            f"with p_y == 1.0 in float32, median logit margin "
+            f"{info.get('median_logit_margin', float('nan')):.1f}). eps_init "
             f"{info['eps_init']}, max {info['max_doublings']} doublings, 10 bisection steps.\n\n")
     cols = "| backend | norm | grad evals / sample | PGD-50 runs | wall s | median L2 | p90 L2 | failures | " \
            "max doublings | x grad evals | x wall | x median L2 |\n|" + "---|" * 12 + "\n"
