@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.data.base import LabeledData, as_labeled_data, labeled_for_model
 from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.plugins import PluginHost, get_plugin_manager
@@ -56,14 +56,19 @@ def unlearn(
     """
     host = plugins or get_plugin_manager()
     unlearner = host.unlearners.get(method)(options)
-    if num_classes is None:
+    inferred = num_classes is None
+    if inferred:
         num_classes = infer_num_classes(model, forget)
+
+    def labeled(data: Any, name: str) -> Any:
+        return None if data is None else labeled_for_model(data, num_classes, name, model_outputs=inferred)
+
     request = ForgetRequest(
-        forget=as_labeled_data(forget, num_classes, name="forget"),
-        retain=None if retain is None else as_labeled_data(retain, num_classes, name="retain"),
-        validation=None if validation is None else as_labeled_data(validation, num_classes, name="validation"),
+        forget=labeled(forget, "forget"),
+        retain=labeled(retain, "retain"),
+        validation=labeled(validation, "validation"),
         adversarial=adversarial,
-        holdout=None if holdout is None else as_labeled_data(holdout, num_classes, name="holdout"),
+        holdout=labeled(holdout, "holdout"),
     )
     return unlearner.run(model, request, plugins=host, device=device, seed=seed, progress=progress)
 

@@ -1,7 +1,10 @@
 """The ART bridge: unlearn a ``PyTorchClassifier`` the ART way (numpy in, a new classifier out).
 
-    from amun_plugin.art import unlearn
-    new_classifier = unlearn(classifier, x_forget, y_forget, x_retain, y_retain, method="amun", epochs=5)
+    from amun_plugin.art import unlearn_classifier
+    new_classifier = unlearn_classifier(classifier, x_forget, y_forget, x_retain, y_retain, method="amun", epochs=5)
+
+(``amun_plugin.art.unlearn`` is the same function under its first name, kept working; the new
+name does not shadow :func:`amun_plugin.unlearn` in ``from ... import`` lines.)
 
 How ART's conventions map onto amun_plugin's (inputs in [0, 1], normalisation inside the model):
   * clip_values (lo, hi) (scalars): inputs are mapped to [0, 1] by (x - lo) / (hi - lo), and the
@@ -29,12 +32,13 @@ from torch import Tensor, nn
 from amun_plugin.api import unlearn as _unlearn
 from amun_plugin.art_support import import_art
 from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.device import model_device
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from art.estimators.classification import PyTorchClassifier
 
-__all__ = ["ArtInputPipeline", "unit_model", "unlearn"]
+__all__ = ["ArtInputPipeline", "unit_model", "unlearn", "unlearn_classifier"]
 
 _TOLERANCE = 1e-6
 
@@ -54,21 +58,27 @@ class ArtInputPipeline(nn.Module):
         self.register_buffer("std", std.float())
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (N, *input_shape) in [0, 1], on any device (moved to the pipeline's) -> logits (N, C)."""
+        x = x.to(self.mean.device)
         return self.model((self.low + (self.high - self.low) * x - self.mean) / self.std)
 
 
-def unlearn(classifier: "PyTorchClassifier", x_forget: np.ndarray, y_forget: np.ndarray,
-            x_retain: np.ndarray | None = None, y_retain: np.ndarray | None = None, method: str = "amun",
-            *, seed: int = 0, device: str | torch.device | None = None, progress: bool = False,
-            **options: Any) -> "PyTorchClassifier":
+def unlearn_classifier(classifier: "PyTorchClassifier", x_forget: np.ndarray, y_forget: np.ndarray,
+                       x_retain: np.ndarray | None = None, y_retain: np.ndarray | None = None,
+                       method: str = "amun", *, holdout: tuple[np.ndarray, np.ndarray] | None = None,
+                       seed: int = 0, device: str | torch.device | None = None, progress: bool = False,
+                       **options: Any) -> "PyTorchClassifier":
     """Unlearn (x_forget, y_forget) from ``classifier`` with the registered ``method``.
 
     Args:
-        classifier: an ART ``PyTorchClassifier`` (not modified).
+        classifier: an ART ``PyTorchClassifier`` (not modified), on any device.
         x_forget, y_forget: D_F in the classifier's input space, labels (N,) or one-hot.
         x_retain, y_retain: D_R, both or neither (None: the "without D_R" setting).
         method: a registered unlearner; seed, progress: as :func:`amun_plugin.unlearn`.
-        device: default the classifier's device.  **options: the method's config fields.
+        holdout: (x, y) of samples the model never trained on, in the classifier's input space,
+            converted like the forget set and passed as ``holdout=`` to :func:`amun_plugin.unlearn`.
+        device: default the classifier's device (ART's: the GPU when there is one).
+        **options: the method's config fields.
 
     Returns:
         A new ``PyTorchClassifier`` around the unlearned model.
@@ -79,13 +89,21 @@ def unlearn(classifier: "PyTorchClassifier", x_forget: np.ndarray, y_forget: np.
     forget = _to_unit_data(classifier, x_forget, y_forget, pipeline.low, pipeline.high, "forget")
     retain = None if x_retain is None else _to_unit_data(classifier, x_retain, y_retain, pipeline.low,
                                                          pipeline.high, "retain")
-    target = device if device is not None else getattr(classifier, "_device", "cpu")
+    held = None
+    if holdout is not None:
+        if not (isinstance(holdout, tuple) and len(holdout) == 2):
+            raise InvalidInputError("holdout must be an (x, y) pair of numpy arrays")
+        held = _to_unit_data(classifier, holdout[0], holdout[1], pipeline.low, pipeline.high, "holdout")
+    target = device if device is not None else getattr(classifier, "_device", model_device(pipeline))
     result = _unlearn(pipeline, forget, retain, method=method, num_classes=classifier.nb_classes, device=target,
-                      seed=seed, progress=progress, **options)
+                      seed=seed, progress=progress, holdout=held, **options)
     unlearned = result.model
     if not isinstance(unlearned, ArtInputPipeline):
         raise InvalidInputError(f"method {method!r} returned a {type(unlearned).__name__}, not the model it was given")
     return _rebuild(classifier, unlearned.model)
+
+
+unlearn = unlearn_classifier  # the bridge's first name, kept working
 
 
 def unit_model(classifier: "PyTorchClassifier") -> ArtInputPipeline:
@@ -97,7 +115,10 @@ def unit_model(classifier: "PyTorchClassifier") -> ArtInputPipeline:
         raise InvalidInputError(f"expected an ART PyTorchClassifier, got {type(classifier).__name__}")
     low, high = _clip_range(classifier)
     mean, std = _standardisation(classifier)
-    return ArtInputPipeline(copy.deepcopy(classifier.model), low, high, mean, std)
+    model = copy.deepcopy(classifier.model)
+    # ART's PyTorchClassifier puts its model on its own device (the GPU when there is one): the
+    # pipeline's buffers follow the model, wherever it is.
+    return ArtInputPipeline(model, low, high, mean, std).to(model_device(model))
 
 
 def _clip_range(classifier: Any) -> tuple[float, float]:

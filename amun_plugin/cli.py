@@ -117,18 +117,21 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
               help="held-out samples for the calibration instead: a .npz with arrays x (N, ...) in [0, 1] and y (N,)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--dataset-option", "dataset_options", multiple=True,
+              help="key=value for the checkpoint's dataset, e.g. root=./data, download=true (never read from the file)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
-                out: str) -> None:
+                dataset_options: tuple[str, ...], out: str) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
     from amun_plugin.commands import unlearn_command
 
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
-                    validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file)
+                    validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file,
+                    dataset_options=_pairs(dataset_options))
 
 
 @cli.command()
@@ -143,11 +146,13 @@ def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_f
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-plots", is_flag=True, help="skip the PNGs")
+@click.option("--dataset-option", "dataset_options", multiple=True,
+              help="key=value for the checkpoints' dataset, e.g. root=./data (never read from the files)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
 def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
           evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
-          device: str, no_plots: bool, out: str) -> None:
+          device: str, no_plots: bool, dataset_options: tuple[str, ...], out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
     from amun_plugin.evaluate.audit_command import audit_command
 
@@ -162,23 +167,27 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
                   split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None,
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
                   reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
-                  plots=not no_plots)
+                  plots=not no_plots, dataset_options=_pairs(dataset_options))
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def plugins(as_json: bool) -> None:
+@click.pass_obj
+def plugins(host: Any, as_json: bool) -> None:
     """List every registered unlearner, attack backend, evaluator, dataset and model."""
     from amun_plugin.commands import plugins_listing
 
-    listing = plugins_listing()
+    listing = plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
+    rows = [entry for entries in listing["components"].values() for entry in entries]
+    name_width = max([22] + [len(entry["name"]) + 1 for entry in rows])
+    package_width = max([16] + [len(entry["package"]) + 1 for entry in rows])
     for kind, entries in listing["components"].items():
         click.echo(f"{kind}:")
         for entry in entries:
-            click.echo(f"  {entry['name']:<22} {entry['package']:<16} {entry['description']}")
+            click.echo(f"  {entry['name']:<{name_width}} {entry['package']:<{package_width}} {entry['description']}")
     for error in listing["errors"]:
         click.echo(f"broken plugin {error['plugin']}: {error['error']}", err=True)
 
@@ -203,13 +212,34 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
                   methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
+_BUILTIN_COMMANDS = dict(cli.commands)
+
+
+def _load_plugins(argv: list[str] | None) -> Any:
+    """The plugin host with every plugin's commands added to ``cli``. A broken plugin is reported
+    as one ``warning:`` line on stderr (``amun plugins`` lists it instead) and skipped."""
+    import warnings
+
     from amun_plugin.plugins import get_plugin_manager
 
+    cli.commands.clear()  # plugin commands of an earlier main() in this process go
+    cli.commands.update(_BUILTIN_COMMANDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # reported below, once, as plain lines
+        host = get_plugin_manager()
+        host.add_commands(cli)
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "plugins":
+        for error in host.load_errors:
+            click.echo(f"warning: skipped plugin {error.plugin}: {error.error}", err=True)
+    return host
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
     try:
-        get_plugin_manager().add_commands(cli)
-        cli.main(args=argv, prog_name="amun", standalone_mode=False)
+        host = _load_plugins(argv)
+        cli.main(args=argv, prog_name="amun", standalone_mode=False, obj=host)
     except AmunError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2

@@ -22,6 +22,7 @@ from amun_plugin.unlearn.amun import Amun
 from amun_plugin.workflow import (
     audit_models,
     checkpoint_metadata,
+    load_checkpoint_dataset,
     load_dataset,
     load_model,
     make_architecture,
@@ -59,7 +60,7 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
 def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
                     validation_size: int = 0, holdout_size: int | None = None,
-                    holdout_file: str | None = None) -> Path:
+                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
     A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
@@ -72,10 +73,11 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
+    host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
     model, metadata = load_model(checkpoint, host, device=device)
     if metadata.dataset is None:
         raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
-    bundle = load_dataset(host, metadata.dataset, metadata.dataset_config)
+    bundle = load_checkpoint_dataset(host, metadata, dataset_options, echo=echo)
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
@@ -141,9 +143,10 @@ def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: i
     return test.subset(np.setdiff1d(np.arange(len(test)), held), name="test"), test.subset(held, name="holdout")
 
 
-def plugins_listing() -> dict[str, Any]:
-    """Every registered component by kind (name, package, plugin, description) and load errors."""
-    host = get_plugin_manager()
+def plugins_listing(host: Any = None) -> dict[str, Any]:
+    """Every registered component by kind (name, package, plugin, description) and load errors,
+    of ``host`` (a PluginHost; default: a fresh one from :func:`get_plugin_manager`)."""
+    host = host if host is not None else get_plugin_manager()
     components = {
         kind: [{"name": r.name, "package": r.package, "plugin": r.plugin,
                 "description": getattr(r.component, "description", "")} for r in entries]

@@ -52,8 +52,15 @@ class PluginLoadError:
 class PluginHost:
     """A pluggy ``PluginManager`` plus one validated registry per component kind.
 
-    Registries are rebuilt from the hooks whenever a plugin is added, so a plugin registered
-    at run time (``host.register(module)``) is visible at once.
+    Name policy (all five kinds): a name belongs to whoever registered it first, and the
+    built-ins always come first. A plugin that registers a name already taken, or whose register
+    hook raises, is *refused as a whole* (none of its components is kept) with a
+    :class:`PluginError` naming that plugin — the newcomer — and the component that keeps the name.
+    ``register`` raises it; ``load_entry_points`` reports it once in ``load_errors`` (and as a
+    warning) and carries on, unless the host is ``strict``.
+
+    Each plugin's hooks are called once, when it is registered, into staged copies of the
+    registries that replace the live ones only if every hook of that plugin succeeded.
     """
 
     def __init__(self, strict: bool = False) -> None:
@@ -62,6 +69,7 @@ class PluginHost:
         self.strict = strict
         self.load_errors: list[PluginLoadError] = []
         self._packages: dict[str, str] = {}
+        self._order: list[str] = []  # plugin names in registration order
         self.unlearners: Registry[Unlearner] = Registry("unlearners", Unlearner)
         self.attacks: Registry[AttackBackend] = Registry("attacks", AttackBackend)
         self.evaluators: Registry[Evaluator] = Registry("evaluators", Evaluator)
@@ -69,7 +77,10 @@ class PluginHost:
         self.models: Registry[ModelArchitecture] = Registry("models", ModelArchitecture)
 
     def register(self, plugin: Any, name: str | None = None, package: str | None = None) -> str:
-        """Add ``plugin`` (a module or object with hook implementations) and re-collect."""
+        """Add ``plugin`` (a module or object with hook implementations) and its components.
+
+        Raises PluginError (naming the plugin) when pluggy refuses it, one of its hooks raises, or
+        a component is invalid or takes a name already registered; the host is then unchanged."""
         try:
             plugin_name = self.manager.register(plugin, name=name)
             self.manager.check_pending()
@@ -80,33 +91,31 @@ class PluginHost:
         assert plugin_name is not None
         self._packages[plugin_name] = package or _package_of(plugin)
         try:
-            self.collect()
+            self._collect_plugin(plugin_name)
         except PluginError:
             self.manager.unregister(name=plugin_name)  # leave the host as it was
-            self.collect()
+            del self._packages[plugin_name]
             raise
+        self._order.append(plugin_name)
         return plugin_name
 
-    def collect(self) -> None:
-        """Rebuild every registry by calling each plugin's hooks one plugin at a time."""
-        for hook_name, (attribute, base) in _KINDS.items():
-            registry: Registry[Any] = Registry(attribute, base)
-            hook = getattr(self.manager.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
-                self._call_impl(impl, registry)
+    def _collect_plugin(self, plugin_name: str) -> None:
+        """Call ``plugin_name``'s register hooks into staged registries; commit only if all pass."""
+        package = self._packages[plugin_name]
+        staged = {attribute: getattr(self, attribute).copy() for attribute, _ in _KINDS.values()}
+        for hook_name, (attribute, _) in _KINDS.items():
+            registry = staged[attribute]
+            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+                try:
+                    impl.function(register=lambda component, r=registry: r.add(component, plugin_name, package))
+                except PluginError:
+                    raise
+                except Exception as exc:  # a third-party hook may fail in any way; report it by name
+                    raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+        for attribute, registry in staged.items():
             setattr(self, attribute, registry)
-
-    def _call_impl(self, impl: Any, registry: Registry[Any]) -> None:
-        plugin = impl.plugin_name
-        package = self._packages.get(plugin, plugin)
-
-        def register(component: type) -> None:
-            registry.add(component, plugin, package)
-
-        try:
-            impl.function(register=register)
-        except Exception as exc:  # a third-party hook may fail in any way; report it by name
-            self._report(plugin, exc)
 
     def _report(self, plugin: str, exc: BaseException) -> None:
         error = exc if isinstance(exc, PluginError) else PluginError(f"plugin {plugin!r} failed: {exc!r}")
@@ -117,7 +126,7 @@ class PluginHost:
 
     def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
         """Load every ``amun_plugin`` entry point; a broken one is reported by name, not fatal."""
-        eps = metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+        eps = installed_entry_points() if entry_points is None else entry_points
         for ep in eps:
             if self.manager.has_plugin(ep.name):
                 continue
@@ -133,8 +142,24 @@ class PluginHost:
                 self._report(ep.name, exc)
 
     def add_commands(self, cli: Any) -> None:
-        """Let plugins add sub-commands to the ``amun`` CLI."""
-        self.manager.hook.amun_register_commands(cli=cli)
+        """Let each plugin add sub-commands to the ``amun`` CLI (a click Group), in registration
+        order. A plugin whose hook raises, or that replaces a command already there, is reported
+        (named, with its error) and its additions are undone; the other commands keep working."""
+        impls = self.manager.hook.amun_register_commands.get_hookimpls()
+        for impl in sorted(impls, key=lambda i: self._order.index(i.plugin_name)):
+            before = dict(cli.commands)
+            try:
+                impl.function(cli=cli)
+                taken = sorted(n for n in before if cli.commands.get(n) is not before[n])
+                if taken:
+                    raise PluginError(f"plugin {impl.plugin_name!r} replaced the command(s) {', '.join(taken)}, "
+                                      "which are already registered")
+            except Exception as exc:  # a third-party hook may fail in any way; report it by name
+                cli.commands.clear()
+                cli.commands.update(before)
+                error = exc if isinstance(exc, PluginError) else PluginError(
+                    f"plugin {impl.plugin_name!r} failed in amun_register_commands: {exc!r}")
+                self._report(impl.plugin_name, error)
 
     def all_registrations(self) -> dict[str, list[Any]]:
         """Every registry's entries, by kind, for listing."""
@@ -157,6 +182,11 @@ def get_plugin_manager(autoload: bool | None = None, strict: bool = False) -> Pl
     if autoload:
         host.load_entry_points()
     return host
+
+
+def installed_entry_points() -> list[metadata.EntryPoint]:
+    """The ``amun_plugin`` entry points of every installed distribution (tests replace this)."""
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _package_of(plugin: Any) -> str:

@@ -29,7 +29,8 @@ class Registry(Generic[T]):
 
     ``add`` refuses anything that is not a subclass of ``base``, has no valid ``name``, reuses a
     name, or fails the base class's ``check_class`` (declared capabilities) with a PluginError
-    that names the plugin.
+    that names the plugin. A name belongs to its first registrant: a second ``add`` of the same
+    name is refused, naming the newcomer and the plugin that keeps the name.
     """
 
     def __init__(self, kind: str, base: type[T]) -> None:
@@ -52,8 +53,10 @@ class Registry(Generic[T]):
         if name in self._entries:
             other = self._entries[name]
             raise PluginError(
-                f"plugin {plugin!r} registered {self.kind[:-1]} {name!r}, which plugin {other.plugin!r} "
-                f"({other.component.__module__}.{other.component.__qualname__}) already registered"
+                f"plugin {plugin!r} registered {self.kind[:-1]} {name!r} "
+                f"({component.__module__}.{component.__qualname__}), which plugin {other.plugin!r} "
+                f"({other.component.__module__}.{other.component.__qualname__}) already registered; "
+                f"the name stays with {other.plugin!r} and plugin {plugin!r} is refused"
             )
         check: Callable[[], None] | None = getattr(component, "check_class", None)
         if check is not None:
@@ -62,6 +65,12 @@ class Registry(Generic[T]):
             except (TypeError, ValueError) as exc:
                 raise PluginError(f"plugin {plugin!r}: {self.kind[:-1]} {name!r} is invalid: {exc}") from exc
         self._entries[name] = Registration(name, component, plugin, package)
+
+    def copy(self) -> "Registry[T]":
+        """An independent registry with the same entries (to stage additions)."""
+        other: Registry[T] = Registry(self.kind, self.base)
+        other._entries = dict(self._entries)
+        return other
 
     def get(self, name: str) -> type[T]:
         """The component called ``name``; an unknown name lists the known ones."""

@@ -330,8 +330,6 @@ def _num_batches(n: int, batch_size: int) -> int:
 
 
 def _progress_bar(progress: bool | str, total: int) -> Any:
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+    from amun_plugin.progress import progress_bar
 
-    return tqdm(total=total, desc=progress if isinstance(progress, str) else "train", unit="step", leave=False)
+    return progress_bar(progress, total, "train", unit="step", leave=False)

@@ -4,7 +4,7 @@ name, train a classifier, load a checkpoint through the model registry, audit se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,6 +21,7 @@ from amun_plugin.training import TrainConfig, train_model
 
 __all__ = [
     "audit_models",
+    "load_checkpoint_dataset",
     "load_dataset",
     "load_model",
     "make_architecture",
@@ -34,6 +35,27 @@ DEFAULT_EVALUATORS: tuple[str, ...] = ("accuracy", "confidence_mia")
 def load_dataset(plugins: PluginHost, name: str, options: Mapping[str, Any] | None = None) -> DatasetBundle:
     """The registered dataset ``name`` loaded with ``options`` (its config fields)."""
     return plugins.datasets.get(name)(dict(options or {})).load()
+
+
+def load_checkpoint_dataset(
+    plugins: PluginHost, metadata: CheckpointMetadata, options: Mapping[str, Any] | None = None,
+    echo: Callable[[str], Any] | None = None,
+) -> DatasetBundle:
+    """The dataset a checkpoint was trained on. The header is untrusted: it names the dataset, and
+    of its options only the dataset's ``header_options`` (sizes, seeds: which samples) are used;
+    everything else — a ``root`` folder, ``download`` — comes from ``options`` (the user's command
+    line) or the dataset's defaults. Ignored header options are named through ``echo``."""
+    if metadata.dataset is None:
+        raise InvalidInputError("the checkpoint does not record its dataset; train it with `amun train`")
+    source = plugins.datasets.get(metadata.dataset)
+    header = dict(metadata.dataset_config)
+    allowed = set(getattr(source, "header_options", ()))
+    ignored = sorted(k for k in header if k not in allowed and k not in (options or {}))
+    if ignored and echo is not None:
+        echo(f"note: ignoring the checkpoint's dataset option(s) {', '.join(ignored)} (a header never sets paths "
+             "or downloads); pass --dataset-option key=value to set them")
+    chosen = {k: v for k, v in header.items() if k in allowed}
+    return source({**chosen, **dict(options or {})}).load()
 
 
 def make_architecture(plugins: PluginHost, name: str, options: Mapping[str, Any] | None = None) -> ModelArchitecture:

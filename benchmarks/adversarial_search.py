@@ -9,12 +9,18 @@ samples from its training set for every backend, runs ``nearest_adversarial`` wi
     failures, doublings, and the ratios of each to the native CE search (the reference procedure).
 
     python benchmarks/adversarial_search.py                # the full run (~minutes on 2 CPU cores)
+    python benchmarks/adversarial_search.py --forget-from saturated   # only samples with p_y == 1.0
     python benchmarks/adversarial_search.py --quick        # a tiny smoke run
+
+The comparison is about memorised samples, so a model that does not memorise (train accuracy under
+``--min-train-accuracy``, or test accuracy within 5 points of chance) is refused with one line on
+stderr and exit status 2, before any attack runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -39,19 +45,25 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.progress import bars_allowed
 from amun_plugin.training import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
-# (label, backend factory); the first is the reference the ratios are taken against.
+# (label, backend factory). "*_raw": the library's attack on the raw model (max_logit_spread None),
+# as published; without the suffix: on the tempered view (the default of these backends).
+RAW = {"max_logit_spread": None}
 BACKENDS: dict[str, Any] = {
     "native_pgd_l2": lambda: NativePGDL2({"loss": "ce"}),
     "native_pgd_l2_margin": lambda: NativePGDL2({"loss": "margin"}),
     "torchattacks_pgd_l2": lambda: TorchattacksPGDL2(),
+    "torchattacks_pgd_l2_raw": lambda: TorchattacksPGDL2(RAW),
     "art_pgd_l2": lambda: ArtPGDL2(),
+    "art_pgd_l2_raw": lambda: ArtPGDL2(RAW),
     "torchattacks_ffgsm": lambda: TorchattacksFFGSM(),
+    "torchattacks_ffgsm_raw": lambda: TorchattacksFFGSM(RAW),
     "native_min_norm": lambda: NativeMinNormL2(),
 }
-REFERENCE = "native_pgd_l2"
+REFERENCE = "native_pgd_l2"  # the default reference of the ratios: the paper's Algorithm 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,11 +76,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="SGD learning rate of the recipe")
     p.add_argument("--forget-size", type=int, default=1000)
+    p.add_argument("--forget-from", choices=("all", "saturated", "most_confident"), default="all",
+                   help="draw forget samples from the whole training set, only from its saturated samples "
+                   "(p_y == 1.0 in float32: where a cross-entropy gradient vanishes), or take the training "
+                   "samples with the largest logit margins (the deepest saturation)")
+    p.add_argument("--min-train-accuracy", type=float, default=99.0,
+                   help="refuse a model whose train accuracy (%%) is below this: it does not memorise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eps-init", type=float, default=0.04, help="first radius; <= 0 means automatic (App. E.1)")
     p.add_argument("--max-doublings", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    p.add_argument("--reference", default=REFERENCE, choices=list(BACKENDS),
+                   help="the backend the ratios are taken against (always run, first)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 1000 train samples, 5 epochs, 24 forget")
@@ -78,8 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.out is None:
         quick_out = Path(args.cache_dir) / "quick_results"
         args.out = str(quick_out if args.quick else HERE / "results" / "adversarial_search")
-    if REFERENCE not in args.backends:
-        args.backends.insert(0, REFERENCE)
+    if args.reference not in args.backends:
+        args.backends.insert(0, args.reference)
     return args
 
 
@@ -104,18 +124,48 @@ def train_or_load(args: argparse.Namespace, train: LabeledData) -> tuple[torch.n
     return model, dict(info, checkpoint=str(path))
 
 
-def forget_subset(train: LabeledData, size: int, seed: int) -> LabeledData:
-    """``size`` training samples drawn with a seeded permutation (the same for every backend)."""
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))
-    return train.subset(order[:size].sort().values, name="forget")
+def forget_subset(train: LabeledData, size: int, seed: int, pool: torch.Tensor | None = None) -> LabeledData:
+    """``size`` training samples drawn with a seeded permutation (the same for every backend),
+    from the indices ``pool`` (1-D int64) when given, else from the whole training set."""
+    candidates = torch.arange(len(train)) if pool is None else pool
+    order = torch.randperm(len(candidates), generator=torch.Generator().manual_seed(seed + 1))
+    return train.subset(candidates[order[:size]].sort().values, name="forget")
+
+
+def saturated_mask(model: torch.nn.Module, data: LabeledData, device: str) -> torch.Tensor:
+    """(N,) bool: the softmax probability of the true class is exactly 1.0 in float32."""
+    model.eval()
+    with torch.no_grad():
+        probs = torch.cat([torch.softmax(model(x.to(device)).float(), dim=1).cpu() for x in data.x.split(1024)])
+    return probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0
+
+
+def logit_margins(model: torch.nn.Module, data: LabeledData, device: str) -> torch.Tensor:
+    """(N,) float: z_y - max_{j != y} z_j, the logit margin of each sample's true class."""
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(x.to(device)).float().cpu() for x in data.x.split(1024)])
+    true = logits.gather(1, data.y.view(-1, 1)).squeeze(1)
+    return true - logits.scatter(1, data.y.view(-1, 1), float("-inf")).max(dim=1).values
 
 
 def saturated_fraction(model: torch.nn.Module, data: LabeledData, device: str) -> float:
     """Fraction of samples whose softmax probability of the true class is exactly 1.0 in float32."""
-    model.eval()
-    with torch.no_grad():
-        probs = torch.softmax(model(data.x.to(device)).float(), dim=1).cpu()
-    return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
+    return float(saturated_mask(model, data, device).float().mean())
+
+
+def memorisation_problem(train_accuracy: float, test_accuracy: float, num_classes: int,
+                         min_train_accuracy: float) -> str | None:
+    """One line saying why a model (accuracies in %) does not memorise, or None when it does:
+    train accuracy under ``min_train_accuracy``, or test accuracy within 5 points of chance."""
+    chance = 100.0 / num_classes
+    if train_accuracy < min_train_accuracy:
+        return (f"refusing: the original model does not memorise (train accuracy {train_accuracy:.2f}% < "
+                f"{min_train_accuracy:g}%); train longer or on fewer samples")
+    if test_accuracy <= chance + 5.0:
+        return (f"refusing: the original model is at chance on the test set ({test_accuracy:.2f}%, chance "
+                f"{chance:.1f}%); it learned nothing, so there is nothing to compare")
+    return None
 
 
 def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: SearchConfig,
@@ -124,7 +174,7 @@ def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        adv = nearest_adversarial(model, forget, backend, config, device=device, progress=True)
+        adv = nearest_adversarial(model, forget, backend, config, device=device, progress=bool(bars_allowed(True)))
         wall = time.perf_counter() - start
     summary = adv.summary()
     summary.update(
@@ -134,14 +184,28 @@ def run_backend(name: str, model: torch.nn.Module, forget: LabeledData, config: 
     return summary
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Each row's cost and distances relative to the reference (native CE) row."""
-    ref = next(r for r in rows if r["label"] == REFERENCE)
+def add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
+    """Each row's cost and distances relative to the ``reference`` row."""
+    ref = next(r for r in rows if r["label"] == reference)
     for row in rows:
         row["ratios_vs_native"] = {
             key: (row[key] / ref[key] if ref[key] and row[key] is not None else None)
             for key in ("mean_grad_evals", "wall_seconds", "median_l2", "p90_l2")
         }
+
+
+def finished_or_run(out: Path, name: str, info: dict[str, Any], run: Any) -> dict[str, Any]:
+    """The row of backend ``name``: from ``out/rows/<name>.json`` when a run with the same setup
+    finished it (a killed run restarted with the same command resumes), else ``run()``, saved."""
+    path = out / "rows" / f"{name}.json"
+    setup = {k: v for k, v in info.items() if k not in ("model",)}
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("setup") == json.loads(json.dumps(setup, default=str)):
+            return dict(saved["row"])
+    row = run()
+    atomic_write_json(path, {"setup": setup, "row": row})
+    return row
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
@@ -153,7 +217,9 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     head = (f"# Nearest-adversarial search (Algorithm 1) by backend\n\n"
             f"Fashion-MNIST CNN, {info['train_size']} train samples, {info['epochs']} epochs: train acc "
             f"{info['train_accuracy']:.2f}%, test acc {info['test_accuracy']:.2f}%. {info['forget_size']} forget "
-            f"samples ({100 * info['saturated_fraction']:.1f}% with p_y == 1.0 in float32). eps_init "
+            f"samples drawn from {info['forget_from']} training samples ({100 * info['saturated_fraction']:.1f}% "
+            f"with p_y == 1.0 in float32, median logit margin "
+            f"{info.get('median_logit_margin', float('nan')):.1f}). eps_init "
             f"{info['eps_init']}, max {info['max_doublings']} doublings, 10 bisection steps.\n\n")
     cols = "| backend | norm | grad evals / sample | PGD-50 runs | wall s | median L2 | p90 L2 | failures | " \
            "max doublings | x grad evals | x wall | x median L2 |\n|" + "---|" * 12 + "\n"
@@ -166,7 +232,8 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"{r['max_doublings_used']} | {_fmt(q['mean_grad_evals'])} | {_fmt(q['wall_seconds'])} | "
             f"{_fmt(q['median_l2'])} |"
         )
-    return head + cols + "\n".join(lines) + "\n\nRatios (x) are against native_pgd_l2 (cross-entropy, the paper's).\n"
+    return head + cols + "\n".join(lines) + (f"\n\nRatios (x) are against {info['reference']}. '_raw': the library's "
+                                             "attack on the raw model (max_logit_spread None), as published.\n")
 
 
 def _fmt(value: float | None) -> str:
@@ -182,11 +249,10 @@ def describe(args: argparse.Namespace, model: torch.nn.Module, bundle: Any, forg
         "max_doublings": args.max_doublings, "train_accuracy": accuracy(model, bundle.train, device=args.device),
         "test_accuracy": accuracy(model, bundle.test, device=args.device),
         "saturated_fraction": saturated_fraction(model, forget, args.device), "model": train_info,
-        "search_config": config_to_dict(config), "quick": args.quick,
+        "median_logit_margin": float(logit_margins(model, forget, args.device).median()),
+        "search_config": config_to_dict(config), "quick": args.quick, "forget_from": args.forget_from,
+        "reference": args.reference,
     }
-    if info["train_accuracy"] < 99.0:
-        print(f"WARNING: train accuracy {info['train_accuracy']:.2f}% < 99%: this model does not memorise, so the "
-              "search runs in a different regime from the paper's (see REFERENCE.md)", file=sys.stderr)
     return info
 
 
@@ -196,14 +262,26 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
     model, train_info = train_or_load(args, bundle.train)
-    forget = forget_subset(bundle.train, args.forget_size, args.seed)
+    problem = memorisation_problem(accuracy(model, bundle.train, device=args.device),
+                                   accuracy(model, bundle.test, device=args.device),
+                                   bundle.train.num_classes, args.min_train_accuracy)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    pool = None
+    if args.forget_from == "saturated":
+        pool = saturated_mask(model, bundle.train, args.device).nonzero(as_tuple=True)[0]
+    elif args.forget_from == "most_confident":
+        pool = logit_margins(model, bundle.train, args.device).argsort(descending=True)[:args.forget_size]
+    forget = forget_subset(bundle.train, args.forget_size, args.seed, pool)
     config = SearchConfig(eps_init=args.eps_init if args.eps_init > 0 else None, max_doublings=args.max_doublings,
                           batch_size=args.batch_size)
     info = describe(args, model, bundle, forget, config, train_info)
-    rows = [run_backend(name, model, forget, config, args.device) for name in args.backends]
-    add_ratios(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rows = [finished_or_run(out, name, info, lambda n=name: run_backend(n, model, forget, config, args.device))
+            for name in args.backends]
+    add_ratios(rows, args.reference)
     atomic_write_json(out / "results.json", {"setup": info, "results": rows})
     atomic_write_json(out / "env.json", environment(args))
     table = markdown(rows, info)

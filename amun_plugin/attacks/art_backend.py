@@ -14,6 +14,10 @@ Arguments (``ArtPGDConfig``):
     steps (int): ART's ``max_iter``. (Default: 50)
     step_ratio (float): eps_step / eps, recomputed for every eps. (Default: 0.1)
     batch_size (int): ART's internal batch size. (Default: 256)
+    max_logit_spread (float | None): ART attacks the model through
+        :class:`~amun_plugin.attacks.losses.TemperedLogits` (a per-sample temperature bounding the
+        logits' spread), so its cross-entropy gradient survives on samples whose softmax reads 1.0
+        in float32; None = the raw model. Success is judged on the real model. (Default: 10.0)
 
 Shape: x (N, ...) float in [0, 1], y (N,) int64, eps (N,) > 0 (one value per call: ``scalar_eps``,
 the base class groups samples by radius). Output x_adv (N, ...) in [0, 1]; grad_evals = ``steps``
@@ -36,6 +40,8 @@ from torch import Tensor, nn
 
 from amun_plugin.art_support import ART_PIP_NAME, from_numpy, import_art, one_hot, to_numpy, wrap_pytorch_classifier
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
+from amun_plugin.attacks.losses import tempered
+from amun_plugin.attacks.torchattacks_backends import check_max_logit_spread
 
 __all__ = ["ArtPGDConfig", "ArtPGDL2"]
 
@@ -47,6 +53,7 @@ class ArtPGDConfig:
     steps: int = 50
     step_ratio: float = 0.1
     batch_size: int = 256
+    max_logit_spread: float | None = 10.0
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size"):
@@ -55,6 +62,7 @@ class ArtPGDConfig:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
         if not (math.isfinite(self.step_ratio) and self.step_ratio > 0):
             raise ValueError(f"step_ratio must be a finite number > 0, got {self.step_ratio!r}")
+        check_max_logit_spread(self.max_logit_spread)
 
 
 class ArtPGDL2(AttackBackend):
@@ -76,7 +84,8 @@ class ArtPGDL2(AttackBackend):
         config: ArtPGDConfig = self.config
         with torch.no_grad():
             num_classes = int(model(x[:1]).shape[1])
-        classifier = wrap_pytorch_classifier(model, tuple(x.shape[1:]), num_classes, x.device)
+        view = tempered(model, config.max_logit_spread)
+        classifier = wrap_pytorch_classifier(view, tuple(x.shape[1:]), num_classes, x.device)
         radius = float(eps[0])
         attack = evasion.ProjectedGradientDescent(
             classifier,

@@ -9,6 +9,12 @@
     Distance measure: L2. Arguments (``TorchattacksPGDConfig``):
         steps (int): PGD iterations per call. (Default: 50)
         step_ratio (float): alpha / eps, recomputed for every eps. (Default: 0.1)
+        max_logit_spread (float | None): the attack sees the model through
+            :class:`~amun_plugin.attacks.losses.TemperedLogits` (per-sample temperature bounding
+            the logits' spread), so it keeps a gradient on samples the model classifies with
+            softmax probability 1.0 in float32, where plain cross-entropy gives none; None = the raw
+            model (torchattacks as published). Success is always judged on the real model.
+            (Default: 10.0)
     grad_evals: ``steps`` per sample per call.
 
 ``TorchattacksFFGSM`` — "torchattacks_ffgsm", the weak attack of the AMUN paper's App. E.5:
@@ -22,6 +28,7 @@
         seed (int): seeds the random start; each call draws from a generator seeded with
             (seed, eps), so runs are deterministic and torch's global RNG is left untouched.
             (Default: 0)
+        max_logit_spread (float | None): as for PGD. (Default: 10.0)
     grad_evals: 1 per sample per call.
 
 Both take one eps per call (``scalar_eps``; the base class groups samples by radius).
@@ -40,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
+from amun_plugin.attacks.losses import tempered
 
 __all__ = ["TorchattacksFFGSM", "TorchattacksFFGSMConfig", "TorchattacksPGDConfig", "TorchattacksPGDL2"]
 
@@ -52,12 +60,14 @@ class TorchattacksPGDConfig:
 
     steps: int = 50
     step_ratio: float = 0.1
+    max_logit_spread: float | None = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or int(self.steps) != self.steps or self.steps < 1:
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
         if not (math.isfinite(self.step_ratio) and self.step_ratio > 0):
             raise ValueError(f"step_ratio must be a finite number > 0, got {self.step_ratio!r}")
+        check_max_logit_spread(self.max_logit_spread)
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,22 @@ class TorchattacksFFGSMConfig:
 
     alpha_ratio: float = 1.25
     seed: int = 0
+    max_logit_spread: float | None = 10.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.alpha_ratio) and self.alpha_ratio > 0):
             raise ValueError(f"alpha_ratio must be a finite number > 0, got {self.alpha_ratio!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_max_logit_spread(self.max_logit_spread)
+
+
+def check_max_logit_spread(value: float | None) -> None:
+    """``max_logit_spread`` is None or a finite number > 0 (a ValueError otherwise)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"max_logit_spread must be None or a finite number > 0, got {value!r}")
 
 
 class _AsImages(nn.Module):
@@ -87,11 +107,14 @@ class _AsImages(nn.Module):
         return self.model(x.reshape(x.shape[0], *self.shape))
 
 
-def _run(attack_class: Any, model: nn.Module, x: Tensor, y: Tensor, **kwargs: Any) -> Tensor:
-    """``attack_class(model, **kwargs)(x, y)`` with gradients enabled and the model kept in eval
-    mode; 4-D image batches go in as they are, anything else as (N, 1, 1, D)."""
+def _run(attack_class: Any, model: nn.Module, x: Tensor, y: Tensor, max_logit_spread: float | None,
+         **kwargs: Any) -> Tensor:
+    """``attack_class(view, **kwargs)(x, y)`` with gradients enabled and the model kept in eval
+    mode, where ``view`` is the model seen through ``tempered(model, max_logit_spread)``; 4-D image
+    batches go in as they are, anything else as (N, 1, 1, D)."""
     shape = tuple(x.shape[1:])
-    target = model if x.ndim == 4 else _AsImages(model, shape).eval()
+    view = tempered(model, max_logit_spread)
+    target = view if x.ndim == 4 else _AsImages(view, shape).eval()
     inputs = x if x.ndim == 4 else x.reshape(x.shape[0], 1, 1, -1)
     attack = attack_class(target, **kwargs)
     with torch.enable_grad():
@@ -120,7 +143,7 @@ class TorchattacksPGDL2(AttackBackend):
         config: TorchattacksPGDConfig = self.config
         radius = float(eps[0])
         adv = _run(
-            torchattacks.PGDL2, model, x, y,
+            torchattacks.PGDL2, model, x, y, config.max_logit_spread,
             eps=radius, alpha=radius * config.step_ratio, steps=int(config.steps), random_start=False,
         )
         return AttackOutput(adv, torch.full((x.shape[0],), int(config.steps), dtype=torch.long))
@@ -146,7 +169,8 @@ class TorchattacksFFGSM(AttackBackend):
         config: TorchattacksFFGSMConfig = self.config
         radius = float(eps[0])
         with _seeded(x.device, _call_seed(int(config.seed), radius)):
-            adv = _run(torchattacks.FFGSM, model, x, y, eps=radius, alpha=radius * config.alpha_ratio)
+            adv = _run(torchattacks.FFGSM, model, x, y, config.max_logit_spread,
+                       eps=radius, alpha=radius * config.alpha_ratio)
         return AttackOutput(adv, torch.ones(x.shape[0], dtype=torch.long))
 
 

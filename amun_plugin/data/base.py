@@ -132,6 +132,20 @@ def as_labeled_data(data: Any, num_classes: int | None = None, name: str = "data
     return LabeledData(x_t, y_t, num_classes, name)
 
 
+def labeled_for_model(data: Any, num_classes: int | None, name: str, model_outputs: bool = True) -> LabeledData:
+    """:func:`as_labeled_data`, where ``num_classes`` is the width of a model's output
+    (``model_outputs``): labels out of range then say how many outputs the model has."""
+    try:
+        return as_labeled_data(data, num_classes, name)
+    except InvalidInputError as exc:
+        if not (model_outputs and num_classes is not None and "labels must lie in" in str(exc)):
+            raise
+        raise InvalidInputError(
+            f"{exc}: the model has {num_classes} outputs (one logit per class), fewer than the labels need; "
+            "give a model with one output per class, or num_classes=..."
+        ) from None
+
+
 def _validate(x: Tensor, y: Tensor, num_classes: int, name: str) -> None:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise InvalidInputError(f"{name}: x and y must be tensors")

@@ -116,6 +116,7 @@ class _CifarSource(DatasetSource):
     """Shared loader of the CIFAR python format; subclasses name the files and keys."""
 
     config_class = CifarConfig
+    header_options = ("train_size", "test_size", "seed")
     folder: ClassVar[str]
     train_files: ClassVar[tuple[str, ...]]
     test_file: ClassVar[str]

@@ -46,6 +46,7 @@ class DigitsSource(DatasetSource):
 
     name = "digits"
     config_class = DigitsConfig
+    header_options = ("test_fraction", "seed")
     description = "8x8 handwritten digits bundled with scikit-learn (1797 images, offline)"
 
     def load(self) -> DatasetBundle:

@@ -64,6 +64,7 @@ class FashionMNISTSource(DatasetSource):
 
     name = "fashion_mnist"
     config_class = FashionMNISTConfig
+    header_options = ("train_size", "test_size", "seed")
     description = "Fashion-MNIST 28x28 grey images of clothing, read from local IDX files"
 
     def load(self) -> DatasetBundle:

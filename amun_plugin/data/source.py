@@ -17,6 +17,9 @@ class DatasetSource(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type] = NoConfig
     description: ClassVar[str] = ""
+    #: options that may be taken from a checkpoint's (untrusted) header: ones that only choose
+    #: samples (sizes, seeds) — never paths, downloads or anything with a side effect.
+    header_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any] | Any | None = None) -> None:
         self.config = make_config(self.config_class, config)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from amun_plugin.config import config_to_dict
-from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.data.base import LabeledData, labeled_for_model
+from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData, Evaluator
 from amun_plugin.evaluate.reference import ReferenceBank
@@ -141,12 +142,15 @@ def _named_evaluator(host: PluginHost, name: str, config: dict[str, Any],
 
 
 def _audit_data(retain: Any, forget: Any, test: Any, num_classes: int | None, model: nn.Module) -> AuditData:
-    if num_classes is None and not isinstance(forget, LabeledData):
+    inferred = num_classes is None and not isinstance(forget, LabeledData)
+    if inferred:
         from amun_plugin.api import infer_num_classes
 
         num_classes = infer_num_classes(model, forget)
-    parts = [as_labeled_data(d, num_classes, name) for d, name in ((retain, "retain"), (forget, "forget"),
-                                                                  (test, "test"))]
+    parts = [labeled_for_model(d, num_classes, name, inferred) for d, name in ((retain, "retain"), (forget, "forget"),
+                                                                    (test, "test"))]
+    check_disjoint(parts[1], parts[2], "the test set must hold samples the model never trained on "
+                   "(forget samples there make the membership metrics meaningless)")
     return AuditData(*parts)
 
 

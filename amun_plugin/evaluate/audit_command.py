@@ -15,7 +15,7 @@ from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.models.checkpoint import CheckpointMetadata
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig
-from amun_plugin.workflow import load_dataset, load_model, make_architecture
+from amun_plugin.workflow import load_checkpoint_dataset, load_model, make_architecture
 
 __all__ = ["audit_command", "SUMMARY_COLUMNS"]
 
@@ -26,7 +26,8 @@ SUMMARY_COLUMNS = ("model", "accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.F
 def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original: str | None,
                   split: SplitConfig | None, evaluators: Sequence[str], evaluator_options: Mapping[str, Any],
                   bank_dir: str | None, reference_models: int | None, seed: int, device: str, out: str,
-                  echo: Callable[[str], Any], plots: bool = True) -> dict[str, Any]:
+                  echo: Callable[[str], Any], plots: bool = True,
+                  dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside.
 
     The data is the checkpoint's dataset; the forget split is ``split`` or, when None, the split
@@ -43,7 +44,7 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     first_meta = next(iter(loaded.values()))[1]
     if first_meta.dataset is None:
         raise InvalidInputError(f"{checkpoints[0]} does not record its dataset; train it with `amun train`")
-    bundle = load_dataset(host, first_meta.dataset, first_meta.dataset_config)
+    bundle = load_checkpoint_dataset(host, first_meta, dataset_options, echo=echo)
     chosen = _split(bundle.train, split, first_meta)
     references = {role: load_model(path, host, device=device) if path else None
                   for role, path in (("retrained", retrained), ("original", original))}

@@ -359,11 +359,9 @@ def _logits_path(folder: Path, index: int) -> Path:
 
 
 def _progress(progress: bool, total: int) -> Any:
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+    from amun_plugin.progress import progress_bar
 
-    return tqdm(total=total, desc="reference models", unit="model")
+    return progress_bar(progress, total, "reference models", unit="model")
 
 
 def concat_population(*parts: LabeledData) -> LabeledData:

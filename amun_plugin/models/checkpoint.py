@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from amun_plugin.device import resolve_device
-from amun_plugin.errors import CheckpointError
+from amun_plugin.errors import AmunError, CheckpointError
 from amun_plugin.io import atomic_write
 
 __all__ = [
@@ -38,6 +39,10 @@ METADATA_KEY = "amun_plugin"
 SUFFIX = ".safetensors"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"}
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
+# Bounds on what an (untrusted) header may ask for, checked before anything is built.
+MAX_CLASSES = 100_000
+MAX_INPUT_DIMS = 4
+MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # per sample: a 2048x2048 RGB image
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,15 @@ class CheckpointMetadata:
             raise CheckpointError("checkpoint metadata: architecture name is empty")
         if self.num_classes < 2:
             raise CheckpointError(f"checkpoint metadata: num_classes must be >= 2, got {self.num_classes}")
+        if self.num_classes > MAX_CLASSES:
+            raise CheckpointError(f"checkpoint metadata: num_classes {self.num_classes} exceeds {MAX_CLASSES}")
         if not self.input_shape or any(s <= 0 for s in self.input_shape):
             raise CheckpointError(f"checkpoint metadata: bad input_shape {self.input_shape}")
+        if len(self.input_shape) > MAX_INPUT_DIMS or math.prod(self.input_shape) > MAX_INPUT_ELEMENTS:
+            raise CheckpointError(
+                f"checkpoint metadata: input_shape {self.input_shape} is too large (at most {MAX_INPUT_DIMS} "
+                f"dimensions and {MAX_INPUT_ELEMENTS} values per sample)"
+            )
         if self.classes and len(self.classes) != self.num_classes:
             raise CheckpointError(
                 f"checkpoint metadata: {len(self.classes)} class names for {self.num_classes} classes"
@@ -201,12 +213,37 @@ def load_checkpoint(
         tensors = load_file(str(source), device="cpu")
     except Exception as exc:  # corrupt or truncated tensor data
         raise CheckpointError(f"cannot read the weights of {source} (corrupt or truncated?): {exc}") from exc
-    model = build(metadata)
-    if not isinstance(model, nn.Module):
-        raise CheckpointError(f"the build callback returned {type(model).__name__}, not a torch.nn.Module")
+    shapes_only = _build(build, metadata, meta_device=True)
+    if shapes_only is not None:
+        _check_state(source, shapes_only, tensors)  # what the header asks for, checked before any allocation
+    model = _build(build, metadata, meta_device=False)
+    assert model is not None
     _check_state(source, model, tensors)
     model.load_state_dict(tensors, strict=True)
     return model.to(resolve_device(device)), metadata
+
+
+def _build(build: Callable[[CheckpointMetadata], nn.Module], metadata: CheckpointMetadata,
+           meta_device: bool) -> nn.Module | None:
+    """``build(metadata)``, on torch's ``meta`` device when ``meta_device`` (shapes and dtypes
+    only, no memory: what the header asks for is compared with the stored tensors before anything
+    is allocated; None if the architecture cannot be built there). A build that refuses the
+    header's values becomes a CheckpointError."""
+    try:
+        if meta_device:
+            with torch.device("meta"):
+                model = build(metadata)
+        else:
+            model = build(metadata)
+    except AmunError as exc:
+        raise CheckpointError(f"the checkpoint's metadata does not build a model: {exc}") from exc
+    except (NotImplementedError, RuntimeError):
+        if not meta_device:
+            raise
+        return None  # an architecture that cannot be built on 'meta': the header bounds must do
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"the build callback returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def _checkpoint_target(path: Path) -> Path:
@@ -287,20 +324,40 @@ def _pickle_refusal(path: Path) -> str:
 
 
 def _check_state(source: Path, model: nn.Module, tensors: Mapping[str, Tensor]) -> None:
-    """Strict key and shape comparison between the built model and the stored tensors."""
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    """Strict key, shape and dtype-kind comparison between the built model and the stored tensors
+    (a float tensor stored as an integer one, or the reverse, is refused: its bits would be
+    reinterpreted as other numbers)."""
+    expected = dict(model.state_dict().items())
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [
-        f"{name}: stored {tuple(tensors[name].shape)}, model {shape}"
-        for name, shape in expected.items()
-        if name in tensors and tuple(tensors[name].shape) != shape
+        f"{name}: stored {tuple(tensors[name].shape)}, model {tuple(t.shape)}"
+        for name, t in expected.items()
+        if name in tensors and tuple(tensors[name].shape) != tuple(t.shape)
     ]
-    if missing or unexpected or wrong:
+    dtypes = [
+        f"{name}: stored {_dtype(tensors[name])}, model {_dtype(t)}"
+        for name, t in expected.items()
+        if name in tensors and _kind(tensors[name]) != _kind(t)
+    ]
+    if missing or unexpected or wrong or dtypes:
         raise CheckpointError(
-            f"{source} does not match the model built from its metadata: "
-            f"missing {_few(missing)}, unexpected {_few(unexpected)}, shape mismatches {_few(wrong)}"
+            f"{source} does not match the model built from its metadata: missing {_few(missing)}, "
+            f"unexpected {_few(unexpected)}, shape mismatches {_few(wrong)}, dtype mismatches {_few(dtypes)}"
         )
+
+
+def _kind(tensor: Tensor) -> str:
+    """"float", "complex", "bool" or "int": the dtypes a load may convert between only within a kind."""
+    if tensor.dtype.is_floating_point:
+        return "float"
+    if tensor.dtype.is_complex:
+        return "complex"
+    return "bool" if tensor.dtype == torch.bool else "int"
+
+
+def _dtype(tensor: Tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")
 
 
 def _few(items: list[str], limit: int = 5) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
@@ -15,6 +17,7 @@ from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.progress import bars_allowed
 
 if TYPE_CHECKING:
     from amun_plugin.attacks.search import AdversarialSet
@@ -57,6 +60,11 @@ class ForgetRequest:
                 raise InvalidInputError(
                     f"{part.name} has {part.num_classes} classes, forget has {self.forget.num_classes}"
                 )
+        if self.retain is not None:
+            from amun_plugin.data.overlap import check_disjoint
+
+            check_disjoint(self.forget, self.retain,
+                           "D_R must be the training data without D_F (e.g. UnlearningSplit.retain(train))")
 
     @property
     def num_classes(self) -> int:
@@ -141,6 +149,22 @@ class Unlearner(ABC):
                 f"{self.name!r} needs a held-out validation set of non-members; pass validation=..."
             )
 
+    def validate(self, plugins: "PluginHost") -> None:
+        """Check the options that name other components against ``plugins`` before any work.
+
+        The default checks a config field ``attack`` (a registered attack backend's name) with
+        its ``attack_options``: an unknown name, unknown or invalid options, or a backend whose
+        library is missing raise here (InvalidInputError / BackendUnavailableError), before the
+        model is copied. Subclasses naming other components extend this."""
+        attack = getattr(self.config, "attack", None)
+        if isinstance(attack, str):
+            backend = plugins.attacks.get(attack)
+            try:
+                backend(dict(getattr(self.config, "attack_options", None) or {}))
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"{self.name!r}: invalid attack_options for {attack!r}: {exc}") from exc
+            backend.ensure_available()
+
     def run(
         self,
         model: nn.Module,
@@ -155,16 +179,25 @@ class Unlearner(ABC):
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.check_request(request)
+        self.validate(plugins)
         target = resolve_device(device)
         working = copy.deepcopy(model).to(target)
         _check_model_output(working, request, target)
+        _warn_if_already_forgotten(working, request, target)
         generator = torch.Generator().manual_seed(seed)
-        ctx = UnlearnContext(target, seed, generator, progress, plugins)
+        # bars only on a terminal; elsewhere this stage is announced by a line when it starts and ends
+        ctx = UnlearnContext(target, seed, generator, bool(bars_allowed(progress)), plugins)
+        lines = bool(progress) and not ctx.progress
+        if lines:
+            print(f"unlearn {self.name}: started ({len(request.forget)} forget samples, {request.setting})",
+                  file=sys.stderr, flush=True)
         start = time.perf_counter()
         with preserved_mode(working), torch.random.fork_rng(devices=_cuda_devices(target)):
             torch.manual_seed(seed)
             stats = dict(self._unlearn(working, request, ctx))
         stats["seconds_total"] = time.perf_counter() - start
+        if lines:
+            print(f"unlearn {self.name}: done in {stats['seconds_total']:.1f} s", file=sys.stderr, flush=True)
         stats.setdefault("setting", request.setting)
         stats.setdefault("forget_size", len(request.forget))
         return UnlearnResult(working, self.name, config_to_dict(self.config), stats)
@@ -188,6 +221,19 @@ def _check_model_output(model: nn.Module, request: ForgetRequest, device: torch.
         raise InvalidInputError(
             f"the model must return logits of shape (N, {request.num_classes}); got {shape}"
         )
+
+
+def _warn_if_already_forgotten(model: nn.Module, request: ForgetRequest, device: torch.device) -> None:
+    """One warning line when the model already misclassifies every forget sample: there is nothing
+    to unlearn, and methods that move D_F across the decision boundary (AMUN) have no boundary to
+    cross (their statistics, e.g. AMUN's median_l2, come out empty)."""
+    x, y = request.forget.x, request.forget.y
+    with torch.no_grad(), preserved_mode(model, training=False):
+        wrong = sum(int((model(x[i:i + 512].to(device)).argmax(dim=1).cpu() != y[i:i + 512]).sum())
+                    for i in range(0, len(x), 512))
+    if wrong == len(x):
+        warnings.warn(f"the model already misclassifies all {len(x)} forget samples: nothing is left to unlearn "
+                      "(check the labels, or that this is the model trained on them)", UserWarning, stacklevel=3)
 
 
 def _cuda_devices(device: torch.device) -> list[int]:

@@ -83,6 +83,7 @@ def _request(unlearner: Unlearner, data: LabeledData, with_retain: bool) -> Forg
 
 
 def _snapshot(model: nn.Module) -> tuple[dict[str, Tensor], list[bool]]:
+    assert isinstance(model, nn.Module), f"model_factory must return a torch.nn.Module, got {type(model).__name__}"
     return ({k: v.detach().clone() for k, v in model.state_dict().items()}, [m.training for m in model.modules()])
 
 
@@ -122,6 +123,10 @@ def _expect_refusal(unlearner: Unlearner, model: nn.Module, request: ForgetReque
         unlearner.run(model, request, plugins=host)
     except UnsupportedSettingError:
         pass
+    except Exception as exc:  # the method's own code failing (e.g. AttributeError) is a failed check
+        raise AssertionError(
+            f"{unlearner.name}: {why} was not refused with UnsupportedSettingError; it raised {exc!r}"
+        ) from exc
     else:
         raise AssertionError(f"{unlearner.name}: {why} was not refused with UnsupportedSettingError")
     assert not entered, f"{unlearner.name}: {why} was refused only after _unlearn started; refuse in check_request"
@@ -170,8 +175,13 @@ def _run_and_check(host: "PluginHost", name: str, model: nn.Module, data: Labele
                    options: Mapping[str, Any] | None, seed: int) -> UnlearnResult:
     unlearner = host.unlearners.get(name)(options)
     before, flags = _snapshot(model)
-    result = unlearner.run(model, _request(unlearner, data, with_retain), plugins=host, seed=seed)
     setting = "with D_R" if with_retain else "without D_R"
+    try:
+        result = unlearner.run(model, _request(unlearner, data, with_retain), plugins=host, seed=seed)
+    except Exception as exc:  # any failure of the method on a valid request is a failed check, with a message
+        raise AssertionError(f"{name} ({setting}) failed on a valid request: {exc!r}") from exc
+    assert isinstance(result, UnlearnResult) and isinstance(result.model, nn.Module), (
+        f"{name} ({setting}): run must return an UnlearnResult holding a torch.nn.Module, got {result!r:.200}")
     assert _same_weights(before, model.state_dict()), f"{name} ({setting}) changed the input model's weights"
     assert flags == [m.training for m in model.modules()], f"{name} ({setting}) changed the input model's mode"
     out = result.model

@@ -137,3 +137,46 @@ def test_inputs_are_validated(backend):
         backend.perturb(model, x, y, 0.0)
     with pytest.raises(InvalidInputError):
         type(backend)({"no_such_option": 1})
+
+
+def _saturating_model() -> nn.Module:
+    """A linear 3-class model on 16 inputs whose logits differ by hundreds: softmax(z)_y == 1.0 in
+    float32 and every other probability underflows to 0, so plain cross-entropy has no gradient."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[400.0] * 8 + [0.0] * 8, [0.0] * 8 + [400.0] * 8, [0.0] * 16]))
+        model[1].bias.copy_(torch.tensor([0.0, 0.0, 800.0]))
+    return model
+
+
+@pytest.mark.parametrize("name", ["torchattacks_pgd_l2", "torchattacks_ffgsm", "art_pgd_l2"])
+def test_cross_entropy_backends_move_saturated_samples(name):
+    model = _saturating_model().eval()
+    x = torch.zeros(4, 1, 4, 4)
+    x[:, 0, :2] = 1.0  # first half lit: logit 0 is 3200, the others <= 800
+    y = torch.zeros(4, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.softmax(model(x), dim=1)[:, 0].eq(1.0).all()
+    eps = 3.0 if name != "torchattacks_ffgsm" else 0.9
+    raw = BACKENDS[name]().__class__({"max_logit_spread": None}).perturb(model, x, y, eps).x_adv
+    with torch.no_grad():
+        assert (model(raw).argmax(dim=1) == y).all()  # the published attack is stuck (zero gradient)
+    adv = BACKENDS[name]().perturb(model, x, y, eps).x_adv
+    with torch.no_grad():
+        assert (model(adv).argmax(dim=1) != y).all()
+    assert (perturbation_norm(adv, x, BACKENDS[name]().norm) <= eps + 1e-4).all()
+
+
+def test_tempered_view_keeps_the_prediction_and_bounds_the_spread():
+    from amun_plugin.attacks.losses import TemperedLogits
+
+    model = _saturating_model().eval()
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    view = TemperedLogits(model, 10.0)
+    with torch.no_grad():
+        z, v = model(x), view(x)
+    assert torch.equal(z.argmax(dim=1), v.argmax(dim=1))
+    assert ((v.max(dim=1).values - v.min(dim=1).values) <= 10.0 + 1e-4).all()
+    assert list(view.parameters()) == list(model.parameters())
+    with pytest.raises(ValueError, match="max_logit_spread"):
+        TorchattacksPGDL2({"max_logit_spread": 0.0})

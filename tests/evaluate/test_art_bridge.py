@@ -8,8 +8,10 @@ import torch
 from conftest import TinyNet, make_tiny_data
 from torch import nn
 
-from amun_plugin.art import unit_model, unlearn
+import amun_plugin.art as art_bridge
+from amun_plugin.art import unit_model, unlearn, unlearn_classifier
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.unlearn.base import UnlearnResult
 
 art_classification = pytest.importorskip("art.estimators.classification")
 membership = pytest.importorskip("art.attacks.inference.membership_inference")
@@ -59,7 +61,7 @@ def test_clip_range_and_standardisation_become_part_of_the_torch_model():
     x01 = make_tiny_data(12).x
     pipeline = unit_model(classifier).eval()
     expected = classifier.predict((x01 * 255.0).numpy())
-    np.testing.assert_allclose(pipeline(x01).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pipeline(x01).detach().cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
     assert pipeline.model is not classifier.model
 
 
@@ -95,3 +97,45 @@ def test_bad_inputs_get_clear_errors(case, message):
     }[case]
     with pytest.raises(InvalidInputError, match=message):
         unlearn(*args)
+
+
+def test_the_pipeline_follows_the_classifiers_model_to_its_device():
+    """ART may put the model on a GPU; the bridge must follow it. The 'meta' device stands in for
+    CUDA here: anything left on the CPU would meet a meta tensor and fail."""
+    classifier = make_classifier(TinyNet())
+    classifier.model.to("meta")
+    pipeline = unit_model(classifier)
+    assert pipeline.mean.device.type == "meta" and pipeline.std.device.type == "meta"
+    out = pipeline(make_tiny_data(12).x)  # CPU inputs are moved to the pipeline's device
+    assert out.device.type == "meta" and out.shape == (12, 3)
+
+
+def test_the_bridge_unlearns_on_the_classifiers_device_and_forwards_holdout(monkeypatch):
+    seen = {}
+
+    def spy(model, forget, retain, **kwargs):
+        seen.update(kwargs, model_device=model.mean.device, forget=forget)
+        return UnlearnResult(model, "amun", {})
+
+    monkeypatch.setattr(art_bridge, "_unlearn", spy)
+    classifier = make_classifier(TinyNet(), clip=(0.0, 255.0))
+    classifier._device = torch.device("meta")  # what ART sets on a GPU machine: cuda:N
+    x, y = numpy_data(6, seed=0)
+    new = unlearn_classifier(classifier, x * 255, y, holdout=(x[:3] * 255, y[:3]))
+    assert seen["device"] == torch.device("meta")
+    assert torch.allclose(seen["holdout"].x, torch.as_tensor(x[:3]), atol=1e-6)
+    assert seen["holdout"].y.tolist() == y[:3].argmax(1).tolist()
+    assert type(new) is type(classifier)
+    assert unlearn is unlearn_classifier  # the first name keeps working
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_art_user_on_a_gpu_gets_the_two_line_experience():
+    torch.manual_seed(0)
+    x, y = numpy_data(60, seed=0)
+    classifier = make_classifier(TinyNet(), device_type="gpu")
+    classifier.fit(x, y, batch_size=16, nb_epochs=5, verbose=False)
+    assert next(classifier.model.parameters()).is_cuda
+    new = unlearn_classifier(classifier, x[:10], y[:10], x[10:], y[10:], method="amun", epochs=1)
+    assert next(new.model.parameters()).is_cuda
+    assert new.predict(x[:5]).shape == (5, 3)

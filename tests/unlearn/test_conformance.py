@@ -66,6 +66,28 @@ class _LateRefusal(Unlearner):
         return {}
 
 
+class _FeaturesUnchecked(Unlearner):
+    """Declares requires_features but never checks for them: reads ``model.features`` blindly."""
+
+    name = "features_unchecked"
+    config_class = _Scale
+    requires_features = True
+
+    def _unlearn(self, model, request, ctx):
+        model.features(request.forget.x)
+        return {}
+
+
+class _BrokenOnValidRequests(Unlearner):
+    """Fails on every request with an AttributeError from its own code."""
+
+    name = "broken_on_valid"
+    config_class = _Scale
+
+    def _unlearn(self, model, request, ctx):
+        return request.no_such_attribute
+
+
 class _Plugin:
     def __init__(self, component: type) -> None:
         self.component = component
@@ -78,6 +100,8 @@ class _Plugin:
 @pytest.mark.parametrize("component, message", [
     (_Unseeded, "not deterministic"),
     (_LateRefusal, "was not refused"),
+    (_FeaturesUnchecked, "was not refused with UnsupportedSettingError; it raised AttributeError"),
+    (_BrokenOnValidRequests, r"broken_on_valid \(with D_R\) failed on a valid request: AttributeError"),
 ])
 def test_the_check_catches_a_faulty_plugin(component: type, message: str, tiny_model, tiny_data) -> None:
     host = get_plugin_manager(autoload=False)

@@ -1,0 +1,41 @@
+"""benchmarks/adversarial_search.py refuses, in one line, a model that does not memorise."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import TinyNet, make_tiny_data
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial_search.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("adversarial_search_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("train, test, refused", [
+    (100.0, 83.0, None), (92.0, 80.0, "does not memorise"), (100.0, 12.0, "at chance"),
+])
+def test_memorisation_problem(script, train, test, refused):
+    problem = script.memorisation_problem(train, test, 10, 99.0)
+    assert (problem is None) if refused is None else (refused in problem)
+
+
+def test_main_refuses_an_untrained_model_before_attacking(script, monkeypatch, tmp_path, capsys):
+    data = make_tiny_data(60)
+    monkeypatch.setattr(script, "FashionMNISTSource", lambda cfg: SimpleNamespace(
+        load=lambda: SimpleNamespace(train=data, test=make_tiny_data(30, seed=1))))
+    monkeypatch.setattr(script, "train_or_load", lambda args, train: (TinyNet(), {}))
+    monkeypatch.setattr(script, "run_backend", lambda *a, **k: pytest.fail("an attack ran"))
+    code = script.main(["--out", str(tmp_path / "out"), "--forget-size", "6"])
+    err = capsys.readouterr()
+    assert code == 2
+    assert err.err.strip().count("\n") == 0 and err.err.startswith("refusing: the original model")
+    assert err.out == "" and not (tmp_path / "out").exists()
