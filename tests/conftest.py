@@ -1,4 +1,5 @@
-"""Shared tiny fixtures: a seeded linear-ish model on 4x4 "images" and matching data."""
+"""Shared tiny fixtures: a seeded linear-ish model on 4x4 "images" and matching data
+(``tiny_fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -6,36 +7,13 @@ import os
 
 import pytest
 import torch
+from tiny_fixtures import TinyNet, make_tiny_data
 from torch import nn
 
 from amun_plugin.data.base import LabeledData
 
 torch.set_num_threads(1)
 os.environ.setdefault("AMUN_DISABLE_PLUGIN_AUTOLOAD", "1")
-
-
-class TinyNet(nn.Module):
-    """(N, 1, 4, 4) -> (N, 3) logits, with penultimate ``features`` and a ``head``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU())
-        self.head = nn.Linear(32, 3)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-def make_tiny_data(n: int = 90, seed: int = 0) -> LabeledData:
-    """Three separable-ish classes of 4x4 images in [0, 1]."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    centres = torch.tensor([0.2, 0.5, 0.8])
-    x = (centres[y].view(-1, 1, 1, 1) + 0.15 * torch.randn(n, 1, 4, 4, generator=g)).clamp(0, 1)
-    return LabeledData(x, y, 3, "tiny")
 
 
 @pytest.fixture

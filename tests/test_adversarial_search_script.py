@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import TinyNet, make_tiny_data
+from tiny_fixtures import TinyNet, make_tiny_data
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial_search.py"
 

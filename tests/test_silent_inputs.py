@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import TinyNet
+from tiny_fixtures import TinyNet
 
 import amun_plugin
 from amun_plugin.data.base import LabeledData

@@ -137,7 +137,7 @@ class Amun(Unlearner):
             warnings.warn(f"{self.name}: no holdout given, so the fixed defaults run (lr {config.lr:g}); on a strongly "
                           "memorising model they may not forget; pass holdout=<samples never trained on> to "
                           "calibrate", stacklevel=3)
-        holdout = request.holdout if calibrate else None
+        holdout = check_holdout(request.holdout, request.forget, request.retain) if calibrate else None
         stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout)
         return {
             **hook_stats,

@@ -4,7 +4,7 @@ whose outputs are chosen per sample (so a test can make any set look like member
 from __future__ import annotations
 
 import torch
-from conftest import TinyNet, make_tiny_data
+from tiny_fixtures import TinyNet, make_tiny_data
 from torch import Tensor, nn
 
 from amun_plugin.data.base import LabeledData

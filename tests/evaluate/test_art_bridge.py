@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TinyNet, make_tiny_data
+from tiny_fixtures import TinyNet, make_tiny_data
 from torch import nn
 
 import amun_plugin.art as art_bridge

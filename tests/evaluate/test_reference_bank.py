@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audit_fixtures import TinyArchitecture, tiny_audit_data
-from conftest import TinyNet, make_tiny_data
+from tiny_fixtures import TinyNet, make_tiny_data
 
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.evaluate.reference import (

@@ -1,0 +1,36 @@
+"""The tiny model and data every test layer shares (imported as ``from tiny_fixtures import ...``:
+``tests/`` is on ``sys.path`` once the root ``conftest.py`` is loaded; importing from ``conftest``
+breaks when another folder's ``conftest.py`` was loaded first)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from amun_plugin.data.base import LabeledData
+
+__all__ = ["TinyNet", "make_tiny_data"]
+
+
+class TinyNet(nn.Module):
+    """(N, 1, 4, 4) -> (N, 3) logits, with penultimate ``features`` and a ``head``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU())
+        self.head = nn.Linear(32, 3)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def make_tiny_data(n: int = 90, seed: int = 0) -> LabeledData:
+    """Three separable-ish classes of 4x4 images in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    centres = torch.tensor([0.2, 0.5, 0.8])
+    x = (centres[y].view(-1, 1, 1, 1) + 0.15 * torch.randn(n, 1, 4, 4, generator=g)).clamp(0, 1)
+    return LabeledData(x, y, 3, "tiny")
