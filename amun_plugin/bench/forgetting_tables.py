@@ -20,7 +20,8 @@ from amun_plugin.evaluate.forgetting_quality import epsilon_points
 from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.io import atomic_write, atomic_write_text
 
-__all__ = ["COLUMNS", "f_interval", "forgetting_report_files", "forgetting_rows", "forgetting_tables"]
+__all__ = ["COLUMNS", "epsilon_histograms", "f_interval", "forgetting_report_files", "forgetting_rows",
+           "forgetting_tables"]
 
 COLUMNS = ("method", "setting", "F [95% CI]", "final score", "RA ratio", "TA ratio", "U-LiRA TPR@1%FPR [CI]",
            "U-LiRA TPR@0.1%FPR [CI]", "U-LiRA AUC [CI]", "s / run", "N", "n")
@@ -114,7 +115,7 @@ def forgetting_report_files(config: SuiteConfig, records: Sequence[Mapping[str, 
     eps = {_name(row, many): record["forgetting"]["epsilon"] for row, record in zip(rows, _ordered(config, records))}
     payload = {"rows": [{k: v for k, v in row.items() if "[" not in k} for row in rows], "epsilon": eps}
     atomic_write_text(folder / "forgetting_quality.json", json.dumps(payload, indent=1))
-    return [_histograms(eps, rows[0]["N"], folder / "epsilon_histograms.png")]
+    return [epsilon_histograms(eps, rows[0]["N"], folder / "epsilon_histograms.png")]
 
 
 def _name(row: Mapping[str, Any], many: bool) -> str:
@@ -122,7 +123,7 @@ def _name(row: Mapping[str, Any], many: bool) -> str:
     return name + (f", forget {row['fraction']:.0%} seed {row['forget_seed']}" if many else "")
 
 
-def _histograms(eps: Mapping[str, Sequence[float]], runs: int, path: Path) -> Path:
+def epsilon_histograms(eps: Mapping[str, Sequence[float]], runs: int, path: Path) -> Path:
     from amun_plugin.bench.plots import _pyplot
     from amun_plugin.evaluate.forgetting_quality import EPSILON_CAP, max_resolvable_epsilon
 

@@ -43,7 +43,7 @@ from amun_plugin.evaluate.rmia import (
     rmia_scores,
     taylor_softmax_signal,
 )
-from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr
+from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr_ci
 from amun_plugin.models.inference import predict_logits
 
 __all__ = ["RMIAConfig", "RMIAEvaluator", "RMIAMode", "membership_tpr_metrics", "tune_offline_a"]
@@ -157,11 +157,14 @@ def _auc_metrics(parts: dict[str, np.ndarray], seed: int, rounds: int) -> dict[s
 
 def membership_tpr_metrics(parts: Mapping[str, np.ndarray], fprs: tuple[float, ...] = LOW_FPRS) -> dict[str, float]:
     """TPR (%) at each FPR for forget vs test ("FT_TPR@1%FPR") and retain vs test ("RT_TPR@...")
-    on the full sets; ``parts`` maps "retain"/"forget"/"test" to (N,) scores, higher = member."""
+    on the full sets, each with its 95% Clopper–Pearson interval ("FT_TPR@1%FPR_lo" / "_hi", over
+    the positives; :func:`~amun_plugin.evaluate.roc.tpr_at_fpr_ci`); ``parts`` maps
+    "retain"/"forget"/"test" to (N,) scores, higher = member."""
     out = {}
     for prefix, positive in (("FT", "forget"), ("RT", "retain")):
         for fpr in fprs:
-            out[f"{prefix}_TPR@{100 * fpr:g}%FPR"] = tpr_at_fpr(parts[positive], parts["test"], fpr)
+            name = f"{prefix}_TPR@{100 * fpr:g}%FPR"
+            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = tpr_at_fpr_ci(parts[positive], parts["test"], fpr)
     return out
 
 
