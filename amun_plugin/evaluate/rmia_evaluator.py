@@ -17,8 +17,18 @@ reference model 0 with the others), r(x), and score(x) against Z = the whole pop
 
 Metrics (percent): FT_AUC (D_F positive vs D_T), FR_AUC (D_R positive vs D_F), RT_AUC (D_R vs
 D_T) on equal-size subsamples averaged over ``subsample_seeds`` draws; FT_TPR@0.1%FPR,
-FT_TPR@1%FPR, RT_TPR@0.1%FPR, RT_TPR@1%FPR on the full sets; ``offline_a`` in offline mode.
-Scores: the RMIA score in [0, 1] of each point of "retain", "forget" and "test".
+FT_TPR@1%FPR, RT_TPR@0.1%FPR, RT_TPR@1%FPR on the full sets, each with a 95% Clopper–Pearson
+interval over the positives (``..._lo`` / ``..._hi``, conditional on the threshold set on D_T);
+``offline_a`` in offline mode. Scores: the RMIA score in [0, 1] of each point of "retain",
+"forget" and "test".
+
+Power at low FPR: an FPR of 0.1% is only resolved with |D_T| >= 1,000 negatives, and the interval
+of a TPR over |D_F| positives is wide when D_F is small. More reference models did not help on
+digits (``benchmarks/results/rmia_power-digits``: MLP, |D_F| = 90, |D_T| = 798): with K = 8, 16
+and 64 the original model's FT TPR@1%FPR was 2.2% [0.3, 7.8] each time and its RT TPR@1%FPR
+1.4-2.1% (retain n = 809), i.e. no K in 8-64 gives power at low FPR on that model; the sizes of
+D_F and D_T and how much the model memorises limit it. The per-example test of the
+``forgetting_quality`` evaluator (U-LiRA, N retrained models) is the low-FPR audit to use.
 """
 
 from __future__ import annotations
