@@ -123,7 +123,10 @@ def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float =
 
 
 def epsilons(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA) -> np.ndarray:
-    """Per-example ε: unlearned (N_u, n) and retrained (N_r, n) confidences (model x example) -> (n,)."""
+    """Per-example ε: unlearned (N_u, n) and retrained (N_r, n) confidences (model x example) -> (n,).
+
+    Every rule of one example is evaluated at once (sorted samples, ``searchsorted``); examples are
+    looped over because each has its own threshold grid."""
     u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
     if u.ndim != 2 or r.ndim != 2 or u.shape[1] != r.shape[1]:
         raise InvalidInputError(f"confidences must be (models, examples) with equal examples, got {u.shape}, "
