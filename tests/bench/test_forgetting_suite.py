@@ -50,3 +50,24 @@ def test_tiny_suite_runs_resumes_and_reports(tmp_path):
     lines = (folder / "results.jsonl").read_text().splitlines()
     again = {json.loads(line)["method"]: json.loads(line) for line in lines}
     assert again["FT"]["metrics"] == by_method["FT"]["metrics"]
+
+
+def test_holdout_methods_get_the_validation_holdout(tmp_path, monkeypatch):
+    import amun_plugin.bench.forgetting_suite as suite
+    from amun_plugin.bench.cache import ArtifactCache
+    from amun_plugin.bench.cells import Cell
+    from amun_plugin.bench.workspace import Workspace
+    from amun_plugin.evaluate.base import AuditData
+
+    config = _tiny(validation_size=50, forgetting={"runs": 3, "retrain_seed": 10, "control_seed": 20,
+                                                   "holdout_methods": ["FT"]})
+    ws = Workspace(config, ArtifactCache(tmp_path))
+    split = ws.split(0.05, 0)
+    data = AuditData(split.retain(ws.train), split.forget(ws.train), ws.test)
+    seen = []
+    monkeypatch.setattr(suite, "unlearn", lambda model, *a, **kw: seen.append(kw) or type("R", (), {"model": model}))
+    cell = Cell("forgetting", "FT", fraction=0.05, options={"epochs": 1})
+    run, spec, _ = suite._unlearn_run(ws, cell, ws.original(0)[0], data)
+    run(2)
+    assert seen[0]["holdout"] is ws.validation and len(ws.validation) == 50 and seen[0]["seed"] == 2
+    assert spec["holdout"] is True
