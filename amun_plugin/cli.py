@@ -148,23 +148,41 @@ def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_f
 @click.option("--no-plots", is_flag=True, help="skip the PNGs")
 @click.option("--dataset-option", "dataset_options", multiple=True,
               help="key=value for the checkpoints' dataset, e.g. root=./data (never read from the files)")
+@click.option("--protocol", type=click.Choice(["standard", "forgetting-quality"]), default="standard",
+              show_default=True, help="forgetting-quality: CHECKPOINTS are original models; run --method N times "
+              "and retrain N models (NeurIPS-2023 score F and U-LiRA)")
+@click.option("--runs", type=int, default=None, help="N for --protocol forgetting-quality (default 8)")
+@click.option("--method", default="amun", show_default=True, help="unlearner of --protocol forgetting-quality")
+@click.option("--method-option", "method_options", multiple=True, help="the method's config key=value, repeatable")
+@click.option("--no-retain", is_flag=True, help="forgetting-quality: the method runs without D_R")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
 def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
           evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
-          device: str, no_plots: bool, dataset_options: tuple[str, ...], out: str) -> None:
+          device: str, no_plots: bool, dataset_options: tuple[str, ...], protocol: str, runs: int | None,
+          method: str, method_options: tuple[str, ...], no_retain: bool, out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
     from amun_plugin.evaluate.audit_command import audit_command
 
     given = any(v is not None for v in (forget_fraction, forget_indices, forget_classes))
+    split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None
+    if protocol == "forgetting-quality":
+        from amun_plugin.evaluate.forgetting_command import forgetting_audit_command
+
+        forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
+                                 method_options=_pairs(method_options), use_retain=not no_retain,
+                                 runs=8 if runs is None else runs, seed=seed, device=device, out=out,
+                                 echo=click.echo, plots=not no_plots, dataset_options=_pairs(dataset_options))
+        return
+    if runs is not None or method_options or no_retain:
+        raise InvalidInputError("--runs, --method-option and --no-retain need --protocol forgetting-quality")
     options: dict[str, dict[str, Any]] = {}
     for key, value in _pairs(evaluator_options).items():
         name, _, field = key.partition(".")
         if not field:
             raise InvalidInputError(f"--evaluator-option {key!r} must look like evaluator.key=value")
         options.setdefault(name, {})[field] = value
-    audit_command(checkpoints=checkpoints, retrained=retrained, original=original,
-                  split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None,
+    audit_command(checkpoints=checkpoints, retrained=retrained, original=original, split=split,
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
                   reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
                   plots=not no_plots, dataset_options=_pairs(dataset_options))

@@ -170,6 +170,10 @@ class CellJob(Job):
             from amun_plugin.bench.ablation import ablation_record
 
             return ablation_record(ws, self.cell)
+        if kind == "forgetting":
+            from amun_plugin.bench.forgetting_suite import forgetting_record
+
+            return forgetting_record(ws, self.cell)
         raise InvalidInputError(f"unknown cell kind {kind!r}")
 
 

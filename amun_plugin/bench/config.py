@@ -3,7 +3,7 @@
 A suite file (``benchmarks/suites/<name>.yaml``) holds::
 
     name: table1                 # the suite's name (results go to <output>/<name>-<preset>)
-    kind: table                  # table | continuous | ablation
+    kind: table                  # table | continuous | ablation | forgetting_quality
     description: ...
     base_presets: presets.yaml   # optional: shared presets (dataset, model, training, ...)
     default_preset: fmnist-cnn
@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from amun_plugin.bench.forgetting_config import ForgettingSpec
 from amun_plugin.config import config_to_dict, load_yaml, make_config
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.training import TrainConfig
@@ -57,6 +58,7 @@ class SuiteKind(str, Enum):
     TABLE = "table"
     CONTINUOUS = "continuous"
     ABLATION = "ablation"
+    FORGETTING_QUALITY = "forgetting_quality"  # F and U-LiRA over N runs (bench/forgetting_suite.py)
 
 
 class TrainingVariant(str, Enum):
@@ -247,6 +249,7 @@ class SuiteConfig:
     tuning: TuningSpec = field(default_factory=TuningSpec)
     continuous: ContinuousSpec = field(default_factory=ContinuousSpec)
     ablation: AblationSpec = field(default_factory=AblationSpec)
+    forgetting: ForgettingSpec = field(default_factory=ForgettingSpec)
     transfer_seed_offset: int = 100
 
     def __post_init__(self) -> None:
@@ -262,9 +265,12 @@ class SuiteConfig:
         return config_to_dict(self)
 
     def with_runs(self, runs: int) -> "SuiteConfig":
-        """The same suite with ``runs`` forget-set seeds (0..runs-1) per original model."""
+        """The same suite with ``runs`` forget-set seeds (0..runs-1) per original model; for the
+        forgetting_quality kind, ``runs`` unlearner runs and retrained models (N) instead."""
         if runs < 1:
             raise InvalidInputError(f"--runs must be >= 1, got {runs}")
+        if self.kind is SuiteKind.FORGETTING_QUALITY:
+            return dataclasses.replace(self, forgetting=dataclasses.replace(self.forgetting, runs=runs))
         grid = dataclasses.replace(self.grid, forget_seeds=tuple(range(runs)))
         return dataclasses.replace(self, grid=grid)
 

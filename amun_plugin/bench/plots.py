@@ -125,4 +125,8 @@ def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
         return _continuous(config, records, folder)
     if config.kind is SuiteKind.ABLATION:
         return _ablation(config, records, folder)
+    if config.kind is SuiteKind.FORGETTING_QUALITY:
+        from amun_plugin.bench.forgetting_tables import forgetting_report_files
+
+        return forgetting_report_files(config, records, folder)
     return _gap_bars(config, records, folder)

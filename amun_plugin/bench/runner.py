@@ -245,6 +245,10 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
 def _stages(run: _Run) -> list[dict[str, Any]]:
     """Models, adversarial sets, tuning and cells of ``run.config``; returns their records."""
     config, folder = run.config, run.folder
+    if config.kind is SuiteKind.FORGETTING_QUALITY:
+        from amun_plugin.bench.forgetting_suite import forgetting_stages
+
+        return forgetting_stages(run)
     tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
     run.jobs(_model_jobs(run, tuned), "models")
     run.jobs(_adversarial_jobs(run, tuned), "adversarial sets")
@@ -275,9 +279,10 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
     plots = suite_plots(config, records, folder)
     body = suite_tables(config, records)
     images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
+    how = ("" if config.kind is SuiteKind.FORGETTING_QUALITY
+           else "; mean ± std over runs; the lowest Avg Gap of each table in bold")
     text = (f"# {config.name} ({config.preset})\n\n{config.description}\n\n"
-            f"Dataset `{config.dataset.name}`, model `{config.model.name}`; mean ± std over runs; "
-            "the lowest Avg Gap of each table in bold.\n\n" + body + images)
+            f"Dataset `{config.dataset.name}`, model `{config.model.name}`{how}.\n\n" + body + images)
     atomic_write_text(folder / "table.md", text)
     return text
 

@@ -164,4 +164,8 @@ def suite_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> s
         return _continuous_suite(config, records)
     if config.kind is SuiteKind.ABLATION:
         return _ablation_suite(config, records)
+    if config.kind is SuiteKind.FORGETTING_QUALITY:
+        from amun_plugin.bench.forgetting_tables import forgetting_tables
+
+        return forgetting_tables(config, records)
     return _table_suite(config, records)

@@ -11,8 +11,9 @@ def builtin_evaluators() -> list[type[Evaluator]]:
     from amun_plugin.evaluate.accuracy import AccuracyEvaluator
     from amun_plugin.evaluate.art_attacks import ArtBlackBoxEvaluator, ArtLabelOnlyEvaluator, ArtRuleBasedEvaluator
     from amun_plugin.evaluate.confidence_mia import ConfidenceMIA
+    from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
     from amun_plugin.evaluate.mis import MISEvaluator
     from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 
     return [AccuracyEvaluator, ConfidenceMIA, RMIAEvaluator, MISEvaluator, ArtBlackBoxEvaluator,
-            ArtRuleBasedEvaluator, ArtLabelOnlyEvaluator]
+            ArtRuleBasedEvaluator, ArtLabelOnlyEvaluator, ForgettingQualityEvaluator]

@@ -17,8 +17,18 @@ reference model 0 with the others), r(x), and score(x) against Z = the whole pop
 
 Metrics (percent): FT_AUC (D_F positive vs D_T), FR_AUC (D_R positive vs D_F), RT_AUC (D_R vs
 D_T) on equal-size subsamples averaged over ``subsample_seeds`` draws; FT_TPR@0.1%FPR,
-FT_TPR@1%FPR, RT_TPR@0.1%FPR, RT_TPR@1%FPR on the full sets; ``offline_a`` in offline mode.
-Scores: the RMIA score in [0, 1] of each point of "retain", "forget" and "test".
+FT_TPR@1%FPR, RT_TPR@0.1%FPR, RT_TPR@1%FPR on the full sets, each with a 95% Clopper–Pearson
+interval over the positives (``..._lo`` / ``..._hi``, conditional on the threshold set on D_T);
+``offline_a`` in offline mode. Scores: the RMIA score in [0, 1] of each point of "retain",
+"forget" and "test".
+
+Power at low FPR: an FPR of 0.1% is only resolved with |D_T| >= 1,000 negatives, and the interval
+of a TPR over |D_F| positives is wide when D_F is small. More reference models did not help on
+digits (``benchmarks/results/rmia_power-digits``: MLP, |D_F| = 90, |D_T| = 798): with K = 8, 16
+and 64 the original model's FT TPR@1%FPR was 2.2% [0.3, 7.8] each time and its RT TPR@1%FPR
+1.4-2.1% (retain n = 809), i.e. no K in 8-64 gives power at low FPR on that model; the sizes of
+D_F and D_T and how much the model memorises limit it. The per-example test of the
+``forgetting_quality`` evaluator (U-LiRA, N retrained models) is the low-FPR audit to use.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from amun_plugin.evaluate.rmia import (
     rmia_scores,
     taylor_softmax_signal,
 )
-from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr
+from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr_ci
 from amun_plugin.models.inference import predict_logits
 
 __all__ = ["RMIAConfig", "RMIAEvaluator", "RMIAMode", "membership_tpr_metrics", "tune_offline_a"]
@@ -157,11 +167,14 @@ def _auc_metrics(parts: dict[str, np.ndarray], seed: int, rounds: int) -> dict[s
 
 def membership_tpr_metrics(parts: Mapping[str, np.ndarray], fprs: tuple[float, ...] = LOW_FPRS) -> dict[str, float]:
     """TPR (%) at each FPR for forget vs test ("FT_TPR@1%FPR") and retain vs test ("RT_TPR@...")
-    on the full sets; ``parts`` maps "retain"/"forget"/"test" to (N,) scores, higher = member."""
+    on the full sets, each with its 95% Clopper–Pearson interval ("FT_TPR@1%FPR_lo" / "_hi", over
+    the positives; :func:`~amun_plugin.evaluate.roc.tpr_at_fpr_ci`); ``parts`` maps
+    "retain"/"forget"/"test" to (N,) scores, higher = member."""
     out = {}
     for prefix, positive in (("FT", "forget"), ("RT", "retain")):
         for fpr in fprs:
-            out[f"{prefix}_TPR@{100 * fpr:g}%FPR"] = tpr_at_fpr(parts[positive], parts["test"], fpr)
+            name = f"{prefix}_TPR@{100 * fpr:g}%FPR"
+            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = tpr_at_fpr_ci(parts[positive], parts["test"], fpr)
     return out
 
 

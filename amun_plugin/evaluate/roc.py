@@ -6,7 +6,7 @@ import numpy as np
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["roc_auc", "roc_curve", "tpr_at_fpr"]
+__all__ = ["clopper_pearson", "roc_auc", "roc_curve", "tpr_at_fpr", "tpr_at_fpr_ci"]
 
 
 def _check(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,3 +51,27 @@ def tpr_at_fpr(positives: np.ndarray, negatives: np.ndarray, fpr: float) -> floa
         raise InvalidInputError(f"fpr must be a fraction in [0, 1], got {fpr}")
     fprs, tprs = roc_curve(positives, negatives)
     return float(100.0 * tprs[fprs <= fpr + 1e-12].max())
+
+
+def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval of a binomial proportion, as fractions in [0, 1]."""
+    from scipy.stats import beta
+
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise InvalidInputError(f"need 0 <= successes <= trials and trials > 0, got {successes}/{trials}")
+    alpha = 1.0 - level
+    lo = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    hi = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return lo, hi
+
+
+def tpr_at_fpr_ci(positives: np.ndarray, negatives: np.ndarray, fpr: float,
+                  level: float = 0.95) -> tuple[float, float, float]:
+    """(TPR, lower, upper) in percent: :func:`tpr_at_fpr` with a Clopper–Pearson interval on the P
+    positives, conditional on the threshold chosen on the negatives. With Q negatives an FPR below
+    1/Q is only reachable by a threshold above every negative, so the TPR at 0.1% FPR needs
+    Q >= 1,000 negatives to be more than a TPR at 0% FPR."""
+    tpr = tpr_at_fpr(positives, negatives, fpr)
+    trials = int(np.asarray(positives).size)
+    lo, hi = clopper_pearson(int(round(tpr / 100.0 * trials)), trials, level)
+    return tpr, 100.0 * lo, 100.0 * hi

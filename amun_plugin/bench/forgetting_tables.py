@@ -1,0 +1,148 @@
+"""The report of a ``forgetting_quality`` suite: Markdown table, JSON rows, per-example ε histograms.
+
+One row per record (method or control x setting x forget split): F with a 95% bootstrap interval
+over forget examples (the points of the n examples resampled, 2,000 draws), the final score,
+the RA / TA ratios to the retrained models, U-LiRA's TPR at 1% and 0.1% FPR and AUC with their
+95% bootstrap intervals over models, and the time per run. The cost section gives the time
+spent retraining the N reference models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from amun_plugin.bench.config import SuiteConfig
+from amun_plugin.evaluate.forgetting_quality import epsilon_points
+from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.io import atomic_write, atomic_write_text
+
+__all__ = ["COLUMNS", "epsilon_histograms", "f_interval", "forgetting_report_files", "forgetting_rows",
+           "forgetting_tables"]
+
+COLUMNS = ("method", "setting", "F [95% CI]", "final score", "RA ratio", "TA ratio", "U-LiRA TPR@1%FPR [CI]",
+           "U-LiRA TPR@0.1%FPR [CI]", "U-LiRA AUC [CI]", "s / run", "N", "n")
+
+
+def f_interval(epsilon: Sequence[float], runs: int, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of F = mean points over the n forget examples."""
+    points = epsilon_points(np.asarray(epsilon, dtype=np.float64), runs)
+    rng = np.random.default_rng(seed)
+    means = points[rng.integers(0, points.size, (draws, points.size))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _ordered(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    from amun_plugin.bench.forgetting_suite import CONTROLS
+
+    order = {label: i for i, label in enumerate(list(CONTROLS) + [m.label for m in config.methods])}
+    wanted = [r for r in records if r.get("kind") == "forgetting"]
+    return sorted(wanted, key=lambda r: (r["variant"], r["fraction"], r["forget_seed"], order.get(r["method"], 99),
+                                         r["setting"]))
+
+
+def _with_ci(result: Mapping[str, Any], key: str) -> str:
+    lo, hi = result[f"{key}_ci"] if f"{key}_ci" in result else (float("nan"), float("nan"))
+    return f"{result[key]:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def forgetting_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The table's rows (plain values beside the formatted ones, for the JSON)."""
+    rows = []
+    for record in _ordered(config, records):
+        result = record["forgetting"]
+        lo, hi = f_interval(result["epsilon"], result["runs"])
+        ulira = result["ulira"]
+        control = record["method"] in ("Original", "Retrain (other seed)")
+        rows.append({
+            "method": record["method"], "setting": "—" if control else record["setting"].replace("_", " "),
+            "fraction": record["fraction"], "forget_seed": record["forget_seed"],
+            "F [95% CI]": f"{result['F']:.3f} [{lo:.3f}, {hi:.3f}]", "F": result["F"], "F_ci": [lo, hi],
+            "final score": f"{result['final_score']:.3f}", "final_score": result["final_score"],
+            "RA ratio": f"{result['RA_ratio']:.3f}", "TA ratio": f"{result['TA_ratio']:.3f}",
+            "U-LiRA TPR@1%FPR [CI]": _with_ci(ulira, "TPR@1%FPR"),
+            "U-LiRA TPR@0.1%FPR [CI]": _with_ci(ulira, "TPR@0.1%FPR"), "U-LiRA AUC [CI]": _with_ci(ulira, "AUC"),
+            "ulira": ulira, "mean_epsilon": float(np.mean(result["epsilon"])),
+            "s / run": f"{record['seconds']:.2f}", "seconds_per_run": record["seconds"],
+            "seconds_search": record.get("seconds_search", 0.0), "N": result["runs"], "n": len(result["epsilon"]),
+        })
+    return rows
+
+
+def _cost(records: Sequence[Mapping[str, Any]]) -> str:
+    retrain = [r["forgetting"]["retrained"] for r in records if r.get("kind") == "forgetting"]
+    if not retrain:
+        return ""
+    side = retrain[0]
+    lines = [f"- Retraining the N = {side['models']} reference models on D_R: {side['seconds_total']:.1f} s in "
+             f"total ({side['seconds_mean']:.2f} s per model), once per forget split, shared by every row."]
+    for record in records:
+        if record.get("kind") == "forgetting" and record.get("seconds_search"):
+            lines.append(f"- {record['method']} ({record['setting'].replace('_', ' ')}): D_A search "
+                         f"{record['seconds_search']:.1f} s once, shared by its N runs (not in s / run).")
+    return "\n".join(lines)
+
+
+def forgetting_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+    """The Markdown body of ``table.md``."""
+    rows = forgetting_rows(config, records)
+    if not rows:
+        return ""
+    n_runs = rows[0]["N"]
+    from amun_plugin.evaluate.forgetting_quality import max_resolvable_epsilon
+
+    head = (f"NeurIPS 2023 forgetting score F (1 = indistinguishable from retraining, 0 = fully "
+            f"distinguishable) over N = {n_runs} unlearning runs vs N retrained models; with this N the "
+            f"points end at ε = ceil(ln(N − 1)) = {max_resolvable_epsilon(n_runs)}. Final score = F × RA ratio × "
+            "TA ratio. U-LiRA: per-example Gaussian likelihood-ratio test (leave-one-out), TPR in %, ideal "
+            "TPR@x%FPR ≈ x and AUC ≈ 50; intervals are 95% bootstrap (F over the n forget examples, U-LiRA "
+            "over models). s / run: mean wall time of one unlearning run.\n")
+    return "\n".join([head, markdown_table(rows, list(COLUMNS)), "\n### Cost\n", _cost(records)])
+
+
+def forgetting_report_files(config: SuiteConfig, records: Sequence[Mapping[str, Any]],
+                            folder: str | Path) -> list[Path]:
+    """Write ``forgetting_quality.json`` (rows and per-example ε) and ``epsilon_histograms.png``;
+    returns the PNGs."""
+    folder = Path(folder)
+    rows = forgetting_rows(config, records)
+    if not rows:
+        return []
+    many = len({(r["fraction"], r["forget_seed"]) for r in rows}) > 1
+    eps = {_name(row, many): record["forgetting"]["epsilon"] for row, record in zip(rows, _ordered(config, records))}
+    payload = {"rows": [{k: v for k, v in row.items() if "[" not in k} for row in rows], "epsilon": eps}
+    atomic_write_text(folder / "forgetting_quality.json", json.dumps(payload, indent=1))
+    return [epsilon_histograms(eps, rows[0]["N"], folder / "epsilon_histograms.png")]
+
+
+def _name(row: Mapping[str, Any], many: bool) -> str:
+    name = row["method"] if row["setting"] == "—" else f"{row['method']} ({row['setting']})"
+    return name + (f", forget {row['fraction']:.0%} seed {row['forget_seed']}" if many else "")
+
+
+def epsilon_histograms(eps: Mapping[str, Sequence[float]], runs: int, path: Path) -> Path:
+    from amun_plugin.bench.plots import _pyplot
+    from amun_plugin.evaluate.forgetting_quality import EPSILON_CAP, max_resolvable_epsilon
+
+    plt = _pyplot()
+    cols = 3
+    nrows = (len(eps) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.6 * nrows), squeeze=False, sharex=True)
+    top = max_resolvable_epsilon(runs)
+    bins = np.concatenate([np.arange(0.0, top + 0.5, 0.5), [EPSILON_CAP + 1]])
+    for ax, (name, values) in zip(axes.ravel(), eps.items()):
+        clipped = np.minimum(np.asarray(values), top + 0.25)  # everything >= the last bucket in one bar
+        ax.hist(clipped, bins=bins[:-1].tolist() + [top + 0.5], color="tab:blue", alpha=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.axvline(top, color="red", lw=0.8, ls="--")
+    for ax in axes.ravel()[len(eps):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(f"per-example ε (last bar: ≥ {top}, scores 0)")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+    return path

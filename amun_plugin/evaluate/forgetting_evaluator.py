@@ -1,0 +1,162 @@
+"""``forgetting_quality``: the NeurIPS 2023 forgetting score and a per-example U-LiRA test as an evaluator.
+
+The audited model is the *original* model (before unlearning); ``data`` gives D_R, D_F and D_T.
+The evaluator runs the configured unlearner ``runs`` times (seeds 0 .. runs − 1) and retrains
+``runs`` models of ``architecture`` on D_R with ``recipe`` (seeds ``retrain_seed`` ..), then
+scores them (:mod:`amun_plugin.evaluate.forgetting_protocol`). Retrained models are cached as
+checkpoints in the bench's content-addressed cache (``cache_dir``, default ``$AMUN_BENCH_CACHE``
+or ``~/.cache/amun_plugin/bench``), keyed by architecture, recipe, seed and the bytes of D_R, so
+every method audited against the same D_R and every later run reuses them; every run's output is
+cached too, so an interrupted evaluation resumes. For a method with an attack (AMUN), D_A is
+searched once on the original model and shared by the runs.
+
+    ForgettingQualityEvaluator({"architecture": "mlp", "recipe": {"epochs": 30}, "method": "amun",
+                                "runs": 16}).evaluate(original, AuditData(retain, forget, test))
+
+Metrics: F and final_score in [0, 1] (higher = closer to retraining), RA_ratio, TA_ratio, runs,
+max_resolvable_epsilon, ULiRA_TPR@1%FPR / ULiRA_TPR@0.1%FPR / ULiRA_AUC (percent) with _lo / _hi
+(95% bootstrap over models). Scores: "forget" -> the per-example ε (n,).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from amun_plugin.config import config_to_dict, make_config
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
+from amun_plugin.evaluate.forgetting_protocol import data_hash, run_protocol, timed
+from amun_plugin.training import TrainConfig
+
+__all__ = ["ForgettingQualityConfig", "ForgettingQualityEvaluator", "protocol_metrics"]
+
+
+@dataclass(frozen=True)
+class ForgettingQualityConfig:
+    """architecture / architecture_options: the registered model of the retrained models; recipe:
+    their TrainConfig fields (the original's recipe); method / method_options / use_retain: the
+    unlearner and its setting; runs: N per side (>= 3; the competition used 512, buckets end at
+    ceil(ln(N − 1))); retrain_seed: the first retraining seed; cache_dir: the artefact cache;
+    bootstrap: resamples of the U-LiRA intervals."""
+
+    architecture: str = ""
+    architecture_options: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    method: str = "amun"
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    use_retain: bool = True
+    runs: int = 8
+    retrain_seed: int = 1
+    cache_dir: str | None = None
+    bootstrap: int = 200
+
+    def __post_init__(self) -> None:
+        if self.runs < 3:
+            raise InvalidInputError(f"forgetting_quality: runs must be >= 3, got {self.runs}")
+        if not self.architecture:
+            raise InvalidInputError("forgetting_quality needs the architecture of the retrained models "
+                                    "(e.g. {'architecture': 'mlp', 'recipe': {...}})")
+
+
+def protocol_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The flat float metrics of a :func:`score_runs` result (U-LiRA intervals as _lo / _hi)."""
+    out = {k: float(result[k]) for k in ("F", "final_score", "RA_ratio", "TA_ratio", "runs",
+                                          "max_resolvable_epsilon")}
+    for key, value in result["ulira"].items():
+        if key.endswith("_ci"):
+            out[f"ULiRA_{key[:-3]}_lo"], out[f"ULiRA_{key[:-3]}_hi"] = float(value[0]), float(value[1])
+        elif key != "trials":
+            out[f"ULiRA_{key}"] = float(value)
+    return out
+
+
+def _weights_hash(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+class ForgettingQualityEvaluator(Evaluator):
+    name = "forgetting_quality"
+    config_class: ClassVar[type] = ForgettingQualityConfig
+    description = "NeurIPS-2023 forgetting score F and per-example U-LiRA over N unlearn / N retrain runs (slow)"
+
+    def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
+        from amun_plugin.api import unlearn
+        from amun_plugin.bench.cache import ArtifactCache
+        from amun_plugin.bench.runner import default_cache_dir
+        from amun_plugin.plugins import get_plugin_manager
+
+        config: ForgettingQualityConfig = self.config
+        host = get_plugin_manager()
+        cache = ArtifactCache(config.cache_dir or default_cache_dir())
+        retrain_run, retrain_spec = _retrainer(host, cache, config, data, device)
+        retain = data.retain if config.use_retain else None
+        options = dict(config.method_options)
+        shared: dict[str, Any] = {}
+
+        def unlearn_run(s: int) -> tuple[nn.Module, float]:
+            if "adversarial" not in shared:  # searched once, on the first run not read from the cache
+                shared["adversarial"] = _shared_adversarial(host, config, model, data, device)
+            return timed(lambda: unlearn(model, data.forget, retain, method=config.method, device=device, seed=s,
+                                         adversarial=shared["adversarial"], plugins=host, **options).model)
+
+        resolved = config_to_dict(host.unlearners.get(config.method)(options).config)
+        unlearn_spec = {"role": "unlearn", "original": _weights_hash(model), "method": config.method,
+                        "config": resolved, "use_retain": config.use_retain, "retain": data_hash(data.retain),
+                        "test": data_hash(data.test)}
+        result = run_protocol(data, unlearn_run, retrain_run, unlearn_seeds=range(config.runs),
+                              retrain_seeds=range(config.retrain_seed, config.retrain_seed + config.runs),
+                              cache=cache, unlearn_spec=unlearn_spec, retrain_spec=retrain_spec, device=device,
+                              bootstrap=config.bootstrap)
+        return EvaluationResult(protocol_metrics(result), {"forget": np.asarray(result["epsilon"])})
+
+
+def _retrainer(host: Any, cache: Any, config: ForgettingQualityConfig, data: AuditData,
+               device: Any) -> tuple[Any, dict[str, Any]]:
+    """(seed -> (cached retrained model, its training seconds), the spec of the retrained side)."""
+    from amun_plugin.bench.cache import content_hash
+    from amun_plugin.models.checkpoint import CheckpointMetadata
+    from amun_plugin.workflow import load_model, make_architecture, train_classifier
+
+    architecture = make_architecture(host, config.architecture, config.architecture_options)
+    recipe = make_config(TrainConfig, dict(config.recipe))
+    spec = {"role": "forgetting_retrain", "architecture": architecture.name,
+            "architecture_config": config_to_dict(architecture.config), "recipe": config_to_dict(recipe),
+            "retain": data_hash(data.retain)}
+
+    def run(seed: int) -> tuple[nn.Module, float]:
+        def create() -> tuple[nn.Module, CheckpointMetadata]:
+            trained, seconds = timed(lambda: train_classifier(architecture, data.retain, recipe, seed=seed,
+                                                              device=device))
+            metadata = CheckpointMetadata(architecture.name, config_to_dict(architecture.config),
+                                          data.num_classes, data.retain.input_shape,
+                                          recipe={**config_to_dict(recipe), "seed": seed},
+                                          extra={"train_seconds": seconds})
+            return trained, metadata
+
+        key = content_hash({**spec, "seed": seed})
+        model, info = cache.model("models", key, create, lambda path: load_model(path, host, device)[0])
+        return model, float(info["train_seconds"])
+
+    return run, {**spec, "test": data_hash(data.test)}
+
+
+def _shared_adversarial(host: Any, config: ForgettingQualityConfig, model: nn.Module, data: AuditData,
+                        device: Any) -> Any:
+    """D_A of the forget set on the original model when the method has attack settings, else None."""
+    from amun_plugin.attacks.search import nearest_adversarial
+
+    unlearner = host.unlearners.get(config.method)(dict(config.method_options)).config
+    if not all(hasattr(unlearner, name) for name in ("attack", "attack_options", "search")):
+        return None
+    backend = host.attacks.get(unlearner.attack)(dict(unlearner.attack_options))
+    return nearest_adversarial(model, data.forget, backend, unlearner.search, device=device)
