@@ -19,9 +19,9 @@ in ``benchmarks/results/amun_cost``) at the same unlearning quality:
 ``PAPER_SETTINGS`` holds the paper's choices: ``unlearn(model, forget, **PAPER_SETTINGS)``.
 
 With held-out data (``holdout=``: samples the model never trained on) the fine-tuning is
-**calibrated** without any retrained model (:mod:`amun_plugin.unlearn.calibration`): a constant
-lr climbs a short ladder, the estimated Avg Gap (D_F against held-out data) is checked every
-quarter epoch and the best state is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma`` are then
+**calibrated** without any retrained model (:mod:`amun_plugin.unlearn.calibration`): the lr
+rises from 0.01 to 0.1 over two epochs, the estimated Avg Gap (D_F against held-out data) is
+checked every quarter epoch and the best state is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma`` are then
 replaced by the calibration's choice (in ``stats["calibration"]``). Without held-out data the
 fixed defaults run, with a warning that they may not forget on a strongly memorising model.
 """
