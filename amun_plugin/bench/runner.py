@@ -40,7 +40,7 @@ from amun_plugin.bench.config import AdversarialSource, SuiteConfig, SuiteKind
 from amun_plugin.bench.continuous import retrained_requests
 from amun_plugin.bench.plots import suite_plots
 from amun_plugin.bench.results import ResultLog, environment, write_config
-from amun_plugin.bench.tables import suite_tables
+from amun_plugin.bench.tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.errors import InvalidInputError
@@ -265,8 +265,7 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
     body = suite_tables(config, records)
     images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
     text = (f"# {config.name} ({config.preset})\n\n{config.description}\n\n"
-            f"Dataset `{config.dataset.name}`, model `{config.model.name}`; mean ± std over runs; "
-            "the lowest Avg Gap of each table in bold.\n\n" + body + images)
+            f"Dataset `{config.dataset.name}`, model `{config.model.name}`. {STATISTICS_NOTE}\n\n" + body + images)
     atomic_write_text(folder / "table.md", text)
     return text
 
