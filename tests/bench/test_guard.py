@@ -1,0 +1,63 @@
+"""Guard rails and traceability: refuse an original model that does not memorise (in the runner
+and the CLI, one line), stamp every record with run id and commit, append invocations to env.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from bench_helpers import TINY, tiny_suite
+
+from amun_plugin.bench.original_check import NotMemorisingError, check_memorises
+from amun_plugin.bench.runner import run_suite
+from amun_plugin.cli import main
+
+
+def test_check_memorises_refuses_chance_and_low_train_accuracy() -> None:
+    check_memorises(100.0, 86.0, 10)
+    with pytest.raises(NotMemorisingError, match="at chance: test accuracy 12.0%"):
+        check_memorises(100.0, 12.0, 10)  # memorised labels, learnt nothing general
+    with pytest.raises(NotMemorisingError, match="train accuracy 97.0% < 98%"):
+        check_memorises(97.0, 86.0, 10)
+    check_memorises(97.0, 86.0, 10, min_train_accuracy=95.0)
+
+
+def test_the_runner_refuses_before_any_unlearning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amun_plugin.bench import cells as cells_module
+
+    monkeypatch.setattr(cells_module, "unlearn", lambda *a, **k: pytest.fail("unlearning ran"))
+    with pytest.raises(NotMemorisingError, match=r"seed 0, standard training\) does not memorise"):
+        run_suite(tiny_suite(min_train_accuracy=99.9), tmp_path / "run", cache_dir=tmp_path / "cache",
+                  progress=False, echo=print)
+    assert not (tmp_path / "run" / "results.jsonl").exists()
+
+
+def test_the_cli_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AMUN_BENCH_CACHE", str(tmp_path / "cache"))
+    suite = {k: v for k, v in TINY.items() if k not in ("name", "kind", "preset")}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "kind": "table", "suite": {**suite, "min_train_accuracy": 99.9},
+                                    "presets": {"test": {}}}))
+    assert main(["bench", str(path), "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]  # before it: the progress bars of training
+    assert last.startswith("error: the original model (seed 0, standard training) does not memorise")
+    assert "Traceback" not in err
+
+
+def test_records_carry_run_id_and_commit_and_env_json_keeps_every_invocation(tmp_path: Path) -> None:
+    config = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "ft", "label": "FT", "options": {"epochs": 1}}])
+    folder = run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    run_suite(config.with_runs(2), folder, cache_dir=tmp_path / "cache", progress=False, echo=print)
+    env = json.loads((folder / "env.json").read_text())
+    assert len(env["invocations"]) == 2 and all(i["command"] for i in env["invocations"])
+    first, second = (i["run_id"] for i in env["invocations"])
+    records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    assert {r["run_id"] for r in records} == {first, second}
+    assert all("git_commit" in r and "git_dirty" in r for r in records)
+    original = next(r for r in records if r["kind"] == "original")
+    assert 0.0 <= original["original"]["saturated_fraction"] <= 100.0
+    assert "Original model (seed 0): train" in (folder / "table.md").read_text()
