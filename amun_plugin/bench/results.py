@@ -158,11 +158,12 @@ class Invocation:
         return {**record, "run_id": self.run_id, "git_commit": self.git_commit, "git_dirty": self.git_dirty}
 
 
-def record_invocation(folder: str | Path, executor: str, device: str, argv: list[str] | None = None) -> Invocation:
+def record_invocation(folder: str | Path, executor: str, device: str, argv: list[str] | None = None,
+                      notes: Mapping[str, Any] | None = None) -> Invocation:
     """Append this invocation (UTC time, command line, run id, commit, dirty flag, environment)
     to ``folder/env.json`` and return it. ``env.json`` keeps the latest environment at its top
     level (as before) and every invocation so far under ``"invocations"``; an older single-entry
-    file becomes the first invocation."""
+    file becomes the first invocation. ``notes`` are added to this invocation's entry."""
     path = Path(folder) / "env.json"
     env = environment(executor, device)
     previous: list[dict[str, Any]] = []
@@ -176,6 +177,6 @@ def record_invocation(folder: str | Path, executor: str, device: str, argv: list
     run = Invocation(f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}",
                      env["git_commit"], env["git_dirty"])
     entry = {"run_id": run.run_id, "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "command": list(sys.argv if argv is None else argv), **env}
+             "command": list(sys.argv if argv is None else argv), **env, **dict(notes or {})}
     atomic_write_json(path, {**env, "invocations": previous + [entry]})
     return run

@@ -61,3 +61,19 @@ def test_records_carry_run_id_and_commit_and_env_json_keeps_every_invocation(tmp
     original = next(r for r in records if r["kind"] == "original")
     assert 0.0 <= original["original"]["saturated_fraction"] <= 100.0
     assert "Original model (seed 0): train" in (folder / "table.md").read_text()
+
+
+def test_audit_fmnist_refuses_a_model_at_chance_in_one_line(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "audit_fmnist.py"
+    spec = importlib.util.spec_from_file_location("audit_fmnist_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--train-size", "200", "--test-size", "100", "--epochs", "1", "--lr", "1e-9",
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: the original model is at chance: test accuracy")
+    assert not (tmp_path / "out" / "results.json").exists()
