@@ -77,3 +77,28 @@ def test_audit_fmnist_refuses_a_model_at_chance_in_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the original model is at chance: test accuracy")
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_an_old_env_json_becomes_the_first_invocation(tmp_path: Path) -> None:
+    from amun_plugin.bench.results import record_invocation
+
+    (tmp_path / "env.json").write_text(json.dumps({"python": "3.11", "git_commit": "abc"}))
+    run = record_invocation(tmp_path, "local", "cpu", ["amun", "bench", "table1"], notes={"note": 1})
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["invocations"][0] == {"python": "3.11", "git_commit": "abc"}
+    assert env["invocations"][1]["command"] == ["amun", "bench", "table1"] and env["invocations"][1]["note"] == 1
+    assert env["invocations"][1]["run_id"] == run.run_id and env["git_commit"] == run.git_commit
+    assert run.stamp({"id": "x"}) == {"id": "x", "run_id": run.run_id, "git_commit": run.git_commit,
+                                      "git_dirty": run.git_dirty}
+
+
+def test_records_from_a_dirty_tree_are_flagged_in_the_report(tmp_path: Path) -> None:
+    from amun_plugin.bench.runner import write_report
+
+    record = {"kind": "retrain", "method": "Retrain", "variant": "standard", "fraction": 0.05,
+              "setting": "with_retain", "forget_seed": 0, "seconds": 1.0, "git_dirty": True,
+              "metrics": {"accuracy.UA": 1.0, "accuracy.RA": 1.0, "accuracy.TA": 1.0, "confidence_mia.FT_AUC": 50.0},
+              "gaps": {"conf": 0.0}}
+    text = write_report(tiny_suite(), [record, {**record, "forget_seed": 1, "git_dirty": False}], tmp_path)
+    assert "1 of 2 records were computed from a working tree with uncommitted changes" in text
+    assert "uncommitted" not in write_report(tiny_suite(), [{**record, "git_dirty": False}], tmp_path)
