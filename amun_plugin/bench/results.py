@@ -124,13 +124,27 @@ def _version(package: str) -> str | None:
         return None
 
 
+RESULTS_PREFIX = "benchmarks/results/"
+
+
+def _code_changes(porcelain: str | None) -> str | None:
+    """``git status --porcelain`` without the lines under benchmarks/results/: a run writing its
+    own results folder (or resuming a committed one) does not make the code dirty."""
+    if porcelain is None:
+        return None
+    lines = [line for line in porcelain.splitlines()
+             if not line[3:].strip('"').split(" -> ")[-1].startswith(RESULTS_PREFIX)]
+    return "\n".join(lines)
+
+
 def environment(executor: str, device: str) -> dict[str, Any]:
-    """Versions, CPU / GPU, threads and the git commit the run used."""
+    """Versions, CPU / GPU, threads, the git commit the run used and ``git_dirty``: whether the
+    working tree had uncommitted changes outside benchmarks/results/ (None without git)."""
     lscpu = _command(["lscpu"]) or ""
     cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
                platform.processor() or "unknown")
     commit = _command(["git", "rev-parse", "HEAD"])
-    status = _command(["git", "status", "--porcelain"]) if commit else None
+    status = _code_changes(_command(["git", "status", "--porcelain"])) if commit else None
     packages = ("amun_plugin", "torch", "torchvision", "numpy", "torchattacks", "adversarial-robustness-toolbox",
                 "scikit-learn", "ray")
     return {

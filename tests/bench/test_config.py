@@ -59,7 +59,7 @@ def test_bad_values_and_unknown_presets_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "cifar10-resnet18"])
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
 def test_every_shipped_suite_loads(name: str, preset: str) -> None:
     config = load_suite(name, preset)
     assert config.name == name and config.preset == preset
@@ -94,7 +94,7 @@ def test_setting_options_override_the_fixed_options_in_their_setting_only() -> N
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "cifar10-resnet18"])
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
 def test_step_size_grids_fit_in_the_epochs(name: str, preset: str) -> None:
     """A step_size grid {1, 5, 10} over 2 epochs tunes nothing but step 1: epochs >= the largest step."""
     from amun_plugin.plugins import get_plugin_manager
@@ -107,7 +107,7 @@ def test_step_size_grids_fit_in_the_epochs(name: str, preset: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["table1", "table2", "transfer", "weak_attack"])
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "cifar10-resnet18"])
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
 def test_amun_augments_d_r_and_d_f_like_the_original_training(name: str, preset: str) -> None:
     """The paper fine-tunes AMUN with the training augmentation on D_R and D_F (never on D_A)."""
     from amun_plugin.plugins import get_plugin_manager
@@ -118,3 +118,13 @@ def test_amun_augments_d_r_and_d_f_like_the_original_training(name: str, preset:
     assert amun
     for method in amun:
         assert host.unlearners.get(method.name)(dict(method.options)).config.augment == config.training.recipe.augment
+
+
+def test_paper_regime_presets() -> None:
+    """fmnist-paper: label smoothing (no saturation), 500 forget samples at 10%, 5 forget sets;
+    fmnist-gpu: the same recipe on all of Fashion-MNIST, on cuda."""
+    paper, gpu = load_suite("table1", "fmnist-paper"), load_suite("table1", "fmnist-gpu")
+    assert paper.training.recipe.label_smoothing == 0.1 and paper.device == "cpu"
+    assert paper.dataset.options["train_size"] * 0.1 >= 500 and len(paper.grid.forget_seeds) >= 5
+    assert gpu.training.recipe == paper.training.recipe and gpu.device == "cuda"
+    assert "train_size" not in gpu.dataset.options

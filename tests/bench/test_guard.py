@@ -102,3 +102,11 @@ def test_records_from_a_dirty_tree_are_flagged_in_the_report(tmp_path: Path) -> 
     text = write_report(tiny_suite(), [record, {**record, "forget_seed": 1, "git_dirty": False}], tmp_path)
     assert "1 of 2 records were computed from a working tree with uncommitted changes" in text
     assert "uncommitted" not in write_report(tiny_suite(), [{**record, "git_dirty": False}], tmp_path)
+
+
+def test_only_changes_outside_the_results_folders_make_a_tree_dirty() -> None:
+    from amun_plugin.bench.results import _code_changes
+
+    assert _code_changes("?? benchmarks/results/recipe_sweep/\n M benchmarks/results/t/results.jsonl") == ""
+    assert _code_changes(" M amun_plugin/bench/runner.py\n?? benchmarks/results/x/") == " M amun_plugin/bench/runner.py"
+    assert _code_changes(None) is None
