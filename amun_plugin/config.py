@@ -52,10 +52,17 @@ def make_config(config_class: type[C], values: Mapping[str, Any] | C | None = No
 
 
 def config_to_dict(config: Any, shallow: bool = False) -> dict[str, Any]:
-    """A config as a plain mapping (enums as their values) that YAML / JSON can hold."""
+    """A config as a plain mapping (enums as their values) that YAML / JSON can hold.
+
+    Fields named in the class's ``OMIT_WHEN_DEFAULT`` are left out while they hold their
+    default, so adding such a field keeps the content hashes of existing configs unchanged.
+    """
     out: dict[str, Any] = {}
+    omit = getattr(config, "OMIT_WHEN_DEFAULT", ())
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        if f.name in omit and value == f.default:
+            continue
         if not shallow:
             value = _plain(value)
         out[f.name] = value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,16 @@ class Augment(str, Enum):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training recipe. ``lr`` is the initial learning rate; ``step_size`` is in epochs (STEP)."""
+    """Training recipe. ``lr`` is the initial learning rate; ``step_size`` is in epochs (STEP).
+
+    ``label_smoothing`` in [0, 1) is the default cross-entropy's smoothing (``F.cross_entropy``):
+    with 0.1 the loss is minimised at p_y = 0.91 on 10 classes, so a model that fits its training
+    set does not drive p_y to 1.0 in float32 (saturated logits, vanishing gradients). It applies
+    only to the default loss, not to a ``loss_fn`` passed to :func:`train_model`; at 0 it is left
+    out of :func:`~amun_plugin.config.config_to_dict` so earlier content hashes stay valid.
+    """
+
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("label_smoothing",)
 
     epochs: int = 40
     batch_size: int = 128
@@ -70,6 +79,7 @@ class TrainConfig:
     gamma: float = 0.1
     augment: Augment = Augment.NONE
     nesterov: bool = False
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", _as_enum(Schedule, self.schedule, "schedule"))
@@ -83,6 +93,7 @@ class TrainConfig:
             (self.step_size >= 1, f"step_size must be >= 1 epoch, got {self.step_size}"),
             (0 < self.gamma <= 1, f"gamma must lie in (0, 1], got {self.gamma}"),
             (not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -227,7 +238,7 @@ def train_model(
     scheduler = make_scheduler(optimizer, config)
     runner = _EpochRunner(
         model, data, config, target, torch.Generator().manual_seed(int(seed)), _check_mask(augment_mask, len(data)),
-        loss_fn if loss_fn is not None else _cross_entropy, before_step, step_end, optimizer,
+        loss_fn if loss_fn is not None else _cross_entropy(config.label_smoothing), before_step, step_end, optimizer,
         _progress_bar(progress, config.epochs * _num_batches(len(data), config.batch_size)),
     )
     stats = TrainStats(epochs=0, steps=0, seconds=0.0, final_loss=float("nan"))
@@ -309,8 +320,13 @@ class _EpochRunner:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
-def _cross_entropy(logits: Tensor, y: Tensor, _indices: Tensor) -> Tensor:
-    return F.cross_entropy(logits, y)
+def _cross_entropy(label_smoothing: float) -> LossFn:
+    """The default loss: mean cross-entropy with ``label_smoothing``."""
+
+    def loss(logits: Tensor, y: Tensor, _indices: Tensor) -> Tensor:
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
+    return loss
 
 
 def _check_mask(mask: Tensor | None, n: int) -> Tensor | None:

@@ -5,8 +5,10 @@ samples for 40 epochs without weight decay memorises (train accuracy ~100%); 1,0
 samples are forgotten. The original model and the retrained one (same recipe on D_R) are cached
 under ``--cache-dir``; the retraining is timed in this run unless ``--reuse-retrain-time``.
 
-For the reference search (the paper's Algorithm 1 exactly) and every new mode, on the same model
-and forget set: gradient evaluations per sample, search seconds, median / p90 / p99 L2, failures.
+For the paper's Algorithm 1 ("algorithm1": PGD-L2, cross-entropy, eps_init 0.04, doubling, no
+bisection — the reference of every ratio), "Algorithm 1 + bisection" (the same plus 10 bisection
+steps towards x, not in the paper) and every new mode, on the same model and forget set: gradient
+evaluations per sample, search seconds, median / p90 / p99 L2, failures.
 Then AMUN end to end (search + fine-tuning) in both settings (with / without D_R): seconds and
 their ratio to the retraining time, and UA / RA / TA / forget-vs-test AUC next to the retrained
 model's. Writes results.json, results.md and env.json under ``--out``.
@@ -32,10 +34,12 @@ from phase_store import PhaseStore, config_digest
 
 import amun_plugin
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
-from amun_plugin.bench.results import environment as bench_environment
+from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
+from amun_plugin.bench.results import record_invocation
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
+from amun_plugin.errors import AmunError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import (
@@ -56,11 +60,14 @@ LOAD_NOTE = ("2 CPU cores, which may run other jobs beside this one (see loadavg
              "phase runs with torch.set_num_threads(--threads) and records the 1/5/15-min load averages "
              "before and after it, so ratios are side by side under comparable (not idle) load")
 
-# Search modes: (attack backend, its options, SearchConfig options); "reference" is the paper's
-# Algorithm 1 exactly, "default" is whatever AmunConfig() uses.
+# Search modes: (attack backend, its options, SearchConfig options); "algorithm1" is the paper's
+# Algorithm 1 (strict: no bisection), "algorithm1_bisection" adds 10 bisection steps (earlier results
+# of this script called that one "reference"), "default" is whatever AmunConfig() uses.
 _DEFAULT = AmunConfig()
+REFERENCE_MODE = "algorithm1"
 SEARCH_MODES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
-    "reference": ("native_pgd_l2", {"loss": "ce"}, {"eps_init": 0.04}),
+    "algorithm1": ("native_pgd_l2", {"loss": "ce"}, {"eps_init": 0.04, "refine_steps": 0}),
+    "algorithm1_bisection": ("native_pgd_l2", {"loss": "ce"}, {"eps_init": 0.04, "refine_steps": 10}),
     "pgd_margin": ("native_pgd_l2", {"loss": "margin"}, {"eps_init": 0.04}),
     "min_norm_first_crossing": ("native_min_norm", {"boundary_steps": 0}, {"eps_init": None}),
     "min_norm_eps_ladder": ("native_min_norm", {}, {"eps_init": 0.04}),
@@ -74,10 +81,10 @@ FINETUNE = {
     # CNN's forget accuracy barely moves; both D_A run with it, so quality is compared where it moves
     "default_lr0.05": {"epochs": _DEFAULT.epochs, "retain_ratio": _DEFAULT.retain_ratio, "lr": 0.05},
 }
-# AMUN runs per setting: (search mode, fine-tuning recipe); ("reference", "paper") is the paper's
+# AMUN runs per setting: (search mode, fine-tuning recipe); ("algorithm1", "paper") is the paper's
 # AMUN, ("default", "default") AmunConfig()'s, run end to end (search inside the timed call).
-AMUN_RUNS = [("reference", "paper"), ("reference", "default"), ("default", "default"),
-             ("reference", "default_lr0.05"), ("default", "default_lr0.05")]
+AMUN_RUNS = [("algorithm1", "paper"), ("algorithm1", "default"), ("default", "default"),
+             ("algorithm1", "default_lr0.05"), ("default", "default_lr0.05")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,7 +102,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reuse-retrain-time", action="store_true",
                    help="take the retraining time from the cache instead of retraining in this run")
     p.add_argument("--fresh", action="store_true", help="ignore the phases a killed earlier run finished")
-    p.add_argument("--quick", action="store_true", help="tiny smoke run: 2000 train samples, 8 epochs, 100 forget")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run: 2000 train samples, 8 epochs, 100 forget "
+                   "(the memorisation check is off, the chance check stays)")
+    p.add_argument("--min-train-accuracy", type=float, default=DEFAULT_MIN_TRAIN_ACCURACY,
+                   help="refuse an original model under this train accuracy (%%)")
     args = p.parse_args(argv)
     if args.quick:
         args.train_size, args.epochs, args.forget_size = 2000, 8, 100
@@ -210,7 +220,7 @@ def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData, 
         sets[mode] = adv
         print(f"search {mode}: {summary['mean_grad_evals']:.1f} grad evals/sample, {summary['seconds']:.1f} s, "
               f"median L2 {summary['median_l2']:.4f}, failures {summary['failures']}", flush=True)
-    ref = next(r for r in rows if r["mode"] == "reference")
+    ref = next(r for r in rows if r["mode"] == REFERENCE_MODE)
     for row in rows:
         row["x_grad_evals"] = row["mean_grad_evals"] / ref["mean_grad_evals"]
         row["x_seconds"] = row["seconds"] / ref["seconds"]
@@ -278,11 +288,6 @@ def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str
     return rows
 
 
-def environment(notes: dict[str, Any]) -> dict[str, Any]:
-    """Versions, CPU, threads and git commit of this run, with ``notes``."""
-    return {**bench_environment("local", "cpu"), **notes}
-
-
 def _f(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -308,7 +313,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['mean_grad_evals']:.1f} | {r['seconds']:.1f} | {_f(r['median_l2'], 4)} | {_f(r['p90_l2'], 4)} | "
             f"{_f(r['p99_l2'], 4)} | {r['failures']} | {_f(r['x_grad_evals'], 3)} | {_f(r['x_median_l2'], 3)} |")
     lines += [
-        "\nx = ratio to the reference (the paper's Algorithm 1: native PGD-L2, cross-entropy, eps_init 0.04, "
+        "\nx = ratio to algorithm1 (the paper's Algorithm 1, strict: native PGD-L2, cross-entropy, eps_init 0.04, "
         "50 steps per round, doubling). eps_init of an automatic mode is the value its probe chose.\n",
         "## AMUN end to end (search + fine-tuning) vs retraining\n",
         "| setting | search | fine-tuning | total s | x retrain | search s | fine-tune s | UA | RA | TA | FT AUC "
@@ -340,6 +345,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; an :class:`AmunError` (e.g. a model that does not memorise) is one line, exit 2."""
+    try:
+        return _main(argv)
+    except AmunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     setup = load_setup(args)
@@ -357,9 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         "search_modes": {k: list(v) for k, v in SEARCH_MODES.items()}, "finetune_recipes": FINETUNE,
         "amun_defaults": config_to_dict(_DEFAULT), "quick": args.quick,
     }
-    if info["original"]["train_acc"] < 99.0:
-        print(f"WARNING: train accuracy {info['original']['train_acc']:.2f}% < 99%: the model does not memorise",
-              file=sys.stderr)
+    check_memorises(info["original"]["train_acc"], info["original"]["TA"], bundle.num_classes,
+                    min_train_accuracy=0.0 if args.quick else args.min_train_accuracy)
     store = PhaseStore(Path(args.cache_dir) / f"phases_{_checkpoint_path(args, 'original').stem}_f{args.forget_size}",
                        enabled=not args.fresh)
     search_rows, sets = run_searches(host, original, forget, list(SEARCH_MODES), store)
@@ -373,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", result)
-    atomic_write_json(out / "env.json", environment({"load_note": LOAD_NOTE, "loadavg_end": _load()}))
+    record_invocation(out, "local", "cpu", ["benchmarks/amun_cost.py", *sys.argv[1:]],
+                      notes={"load_note": LOAD_NOTE, "loadavg_end": _load()})
     table = markdown(result)
     atomic_write_text(out / "results.md", table)
     print(table)

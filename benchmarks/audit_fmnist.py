@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -25,11 +26,13 @@ import torch
 from torch import nn
 
 from amun_plugin.api import unlearn
-from amun_plugin.bench.results import environment as bench_environment
+from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
+from amun_plugin.bench.results import record_invocation
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.errors import AmunError
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
@@ -66,7 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--quick", action="store_true", help="600 train / 300 test samples, 3 epochs, 2 reference models")
+    p.add_argument("--quick", action="store_true", help="600 train / 300 test samples, 3 epochs, 2 reference models "
+                   "(a smoke run: the memorisation check is off, the chance check stays)")
+    p.add_argument("--min-train-accuracy", type=float, default=DEFAULT_MIN_TRAIN_ACCURACY,
+                   help="refuse an original model under this train accuracy (%%)")
     args = p.parse_args(argv)
     if args.quick:
         args.train_size, args.test_size, args.epochs, args.reference_models, args.amun_epochs = 600, 300, 3, 2, 1
@@ -105,11 +111,6 @@ def unlearn_fn(original: nn.Module, forget: LabeledData, retain: LabeledData | N
     return make
 
 
-def environment(args: argparse.Namespace) -> dict[str, Any]:
-    """Versions, CPU / GPU, threads and git commit of this run."""
-    return bench_environment("local", args.device)
-
-
 def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[str, nn.Module], dict[str, Any]]:
     """Original, retrained, AMUN with / without D_R (all cached)."""
     cache = Path(args.cache_dir)
@@ -125,6 +126,9 @@ def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[s
     models["original"], info["original"] = cached_model(
         cache / f"original_{tag}.safetensors", train_fn(bundle.train, recipe, args.seed, args.device, "original"),
         meta, args.device)
+    check_memorises(accuracy(models["original"], bundle.train, device=args.device),
+                    accuracy(models["original"], bundle.test, device=args.device), bundle.num_classes,
+                    min_train_accuracy=0.0 if args.quick else args.min_train_accuracy)
     models["retrain"], info["retrain"] = cached_model(
         cache / f"retrain_{tag}.safetensors", train_fn(retain, recipe, args.seed, args.device, "retrain"),
         meta, args.device)
@@ -192,6 +196,15 @@ def _fmt(value: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; an :class:`AmunError` (e.g. a model that does not memorise) is one line, exit 2."""
+    try:
+        return _main(argv)
+    except AmunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "test_size": args.test_size,
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     atomic_write_json(out / "results.json", {"setup": setup, "rows": rows,
                                              "metrics": {k: r["metrics"] for k, r in results.items()}})
-    atomic_write_json(out / "env.json", environment(args))
+    record_invocation(out, "local", args.device, ["benchmarks/audit_fmnist.py", *sys.argv[1:]])
     table = markdown(rows, setup)
     atomic_write_text(out / "results.md", table)
     print(table)

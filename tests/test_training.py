@@ -204,3 +204,28 @@ def test_config_validation_and_string_enums() -> None:
 def test_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> None:
     stats = train_model(_mlp(), _random_data(n=16), TrainConfig(epochs=1, batch_size=8), progress="demo")
     assert stats.steps == 2
+
+
+def test_label_smoothing_keeps_p_y_below_one_while_fitting_the_training_set() -> None:
+    data = _random_data()
+    probabilities = {}
+    for smoothing in (0.0, 0.2):
+        model = _mlp()
+        train_model(model, data, TrainConfig(epochs=150, batch_size=16, lr=0.05, label_smoothing=smoothing))
+        assert accuracy(model, data) == 100.0
+        p = torch.softmax(predict_logits(model, data.x), dim=1)
+        probabilities[smoothing] = p[torch.arange(len(data)), data.y]
+    # the smoothed optimum is p_y = 1 - 0.2 + 0.2 / 4 = 0.85; unsmoothed training goes far above it
+    assert float(probabilities[0.2].max()) < 0.93
+    assert float(probabilities[0.0].median()) > 0.97
+    with pytest.raises(InvalidInputError, match="label_smoothing"):
+        TrainConfig(label_smoothing=1.0)
+
+
+def test_label_smoothing_is_omitted_from_config_dicts_at_its_default() -> None:
+    from amun_plugin.config import config_to_dict, make_config
+
+    assert "label_smoothing" not in config_to_dict(TrainConfig())
+    smoothed = config_to_dict(TrainConfig(label_smoothing=0.1))
+    assert smoothed["label_smoothing"] == 0.1
+    assert make_config(TrainConfig, smoothed) == TrainConfig(label_smoothing=0.1)

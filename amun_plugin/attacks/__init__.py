@@ -9,7 +9,14 @@ from amun_plugin.attacks.base import AttackBackend, AttackOutput
 from amun_plugin.attacks.losses import AttackLoss, attack_loss, logit_margin
 from amun_plugin.attacks.native_min_norm import NativeMinNormConfig, NativeMinNormL2
 from amun_plugin.attacks.native_pgd import NativePGDConfig, NativePGDL2
-from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial, perturbation_norm
+from amun_plugin.attacks.search import (
+    ALGORITHM_1,
+    ALGORITHM_1_BISECTION,
+    AdversarialSet,
+    SearchConfig,
+    nearest_adversarial,
+    perturbation_norm,
+)
 from amun_plugin.attacks.torchattacks_backends import (
     TorchattacksFFGSM,
     TorchattacksFFGSMConfig,
@@ -18,6 +25,8 @@ from amun_plugin.attacks.torchattacks_backends import (
 )
 
 __all__ = [
+    "ALGORITHM_1",
+    "ALGORITHM_1_BISECTION",
     "AdversarialSet",
     "ArtPGDConfig",
     "ArtPGDL2",

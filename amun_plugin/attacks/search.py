@@ -17,6 +17,15 @@ Procedure (``nearest_adversarial``), in the backend's norm (L2 or L_inf, pixel u
        keeping the smallest t tried whose prediction is still wrong (forward passes only). The
        label stored is the prediction at the final point, never the true label.
 
+Two search modes, named by :attr:`SearchConfig.mode_name`:
+    - "Algorithm 1" (``refine_steps=0``, :data:`ALGORITHM_1`): the paper's procedure, strictly —
+      steps 1-3 only. With ``native_pgd_l2`` (cross-entropy, 50 steps, alpha = eps / 10) and
+      ``eps_init=0.04`` it is the paper's Algorithm 1 exactly (``PAPER_SETTINGS`` in
+      ``unlearn/amun.py``; tests/attacks/test_algorithm1.py checks it against a direct port).
+    - "Algorithm 1 + bisection" (``refine_steps > 0``, :data:`ALGORITHM_1_BISECTION`, the
+      package's default of 10 steps): step 4 is not in the paper; it moves every point onto the
+      decision boundary (closer to x, with a lower p(y_adv | x_adv)).
+
 Cost is counted per sample: ``grad_evals`` (forward+backward passes inside the backend) and
 ``forward_evals`` (prediction checks and bisection). The model's train/eval flags are restored and
 its parameters are never changed. The search is deterministic for deterministic backends.
@@ -45,7 +54,8 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.device import model_device, preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["AdversarialSet", "SearchConfig", "nearest_adversarial", "perturbation_norm"]
+__all__ = ["ALGORITHM_1", "ALGORITHM_1_BISECTION", "AdversarialSet", "SearchConfig", "nearest_adversarial",
+           "perturbation_norm"]
 
 # First rung of the automatic eps_init ladder (rungs are _PROBE_START[norm] * 2**k).
 _PROBE_START = {"l2": 2.0**-8, "linf": 2.0**-10}
@@ -63,7 +73,8 @@ class SearchConfig:
             The probe samples keep the results of that finer search. (Default: 0.04)
         probe_size, probe_quantile: the probe for the automatic mode. (Default: 100, 0.95)
         max_doublings: doublings of eps before a sample is reported as a failure. (Default: 20)
-        refine_steps: bisection iterations after the search; 0 = off. (Default: 10)
+        refine_steps: bisection iterations after the search; 0 = off, the paper's "Algorithm 1";
+            > 0 = "Algorithm 1 + bisection" (not in the paper). (Default: 10)
         batch_size: samples per backend call and per prediction pass. (Default: 256)
         continue_from_iterate: continue from the current iterate after a doubling (backends with
             ``supports_init`` only); False restarts from x. (Default: True)
@@ -86,6 +97,17 @@ class SearchConfig:
                 raise InvalidInputError(f"{key} must be an integer >= {low}, got {value!r}")
         if not (0.0 < self.probe_quantile <= 1.0):
             raise InvalidInputError(f"probe_quantile must lie in (0, 1], got {self.probe_quantile!r}")
+
+    @property
+    def mode_name(self) -> str:
+        """ "Algorithm 1" (the paper's, no bisection) or "Algorithm 1 + bisection"."""
+        return "Algorithm 1" if self.refine_steps == 0 else "Algorithm 1 + bisection"
+
+
+ALGORITHM_1: Mapping[str, Any] = {"refine_steps": 0}
+"""SearchConfig options of the paper's Algorithm 1, strictly (no bisection after the search)."""
+ALGORITHM_1_BISECTION: Mapping[str, Any] = {"refine_steps": 10}
+"""SearchConfig options of "Algorithm 1 + bisection": 10 bisection steps towards x (not in the paper)."""
 
 
 @dataclass(frozen=True, eq=False)

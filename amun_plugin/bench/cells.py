@@ -20,6 +20,7 @@ import torch
 from amun_plugin.api import unlearn
 from amun_plugin.bench.cache import ArtifactCache, content_hash
 from amun_plugin.bench.config import AdversarialSource, MethodSpec, SuiteConfig
+from amun_plugin.bench.original_check import saturated_fraction
 from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.splits import UnlearningSplit
@@ -198,15 +199,19 @@ def retrain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
 
 def original_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     """The Original row: the model before unlearning, audited on the cell's split (what doing
-    nothing scores), with its train / test accuracy."""
+    nothing scores), with its train / test accuracy (%), saturated fraction (% of training samples
+    with p_y == 1.0 in float32) and RMIA RT AUC (%, None without RMIA)."""
     split = ws.split(cell.fraction, cell.forget_seed)
     model, info = ws.original(cell.original_seed, cell.variant)
     key = ws.model_key("original", cell.original_seed, cell.variant)
     metrics = ws.audit(model, split.retain(ws.train), split.forget(ws.train),
                        cache_spec={"model": key, "forget": split_key(split)})
     retrain, _ = retrained_metrics(ws, cell, split)
+    summary = {k: info[k] for k in ("train_accuracy", "test_accuracy", "train_seconds")}
+    summary["saturated_fraction"] = saturated_fraction(model, ws.train, device=ws.config.device)
+    summary["rt_auc"] = metrics.get("rmia.RT_AUC")
     return {**cell.coords(), "metrics": metrics, "gaps": gaps_by_table(ws.config, metrics, retrain), "seconds": 0.0,
-            "original": {k: info[k] for k in ("train_accuracy", "test_accuracy", "train_seconds")}}
+            "original": summary}
 
 
 def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:

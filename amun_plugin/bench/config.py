@@ -231,7 +231,9 @@ class SuiteConfig:
     """Everything a suite run depends on. ``validation_size`` test samples (class-stratified) are
     held out as DAU's validation set and left out of the audit's D_T; ``threads``: torch threads
     per job; ``transfer_seed_offset``: D_A of ``adversarial: transfer`` comes from the original
-    model of seed + offset."""
+    model of seed + offset; ``min_train_accuracy`` (%): an original model under it (or at chance
+    on the test set) is refused before any unlearning runs
+    (:func:`~amun_plugin.bench.original_check.check_memorises`)."""
 
     name: str
     kind: SuiteKind
@@ -251,8 +253,11 @@ class SuiteConfig:
     ablation: AblationSpec = field(default_factory=AblationSpec)
     forgetting: ForgettingSpec = field(default_factory=ForgettingSpec)
     transfer_seed_offset: int = 100
+    min_train_accuracy: float = 98.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.min_train_accuracy <= 100.0:
+            raise InvalidInputError(f"min_train_accuracy must lie in [0, 100] (%), got {self.min_train_accuracy}")
         labels = [m.label for m in self.methods]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:

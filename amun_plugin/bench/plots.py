@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from amun_plugin.bench.config import SuiteConfig, SuiteKind
+from amun_plugin.bench.stats import t_interval
 from amun_plugin.io import atomic_write
 
 __all__ = ["suite_plots"]
@@ -35,7 +36,8 @@ def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         if r["kind"] == "unlearn":
-            groups[(r["variant"], r["fraction"], r["setting"])][r["method"]].append(r["gaps"][table.title])
+            key = (r["variant"], r["fraction"], r["setting"], r.get("tuning_mode") or "oracle")
+            groups[key][r["method"]].append(r["gaps"][table.title])
     if not groups:
         return []
     plt = _pyplot()
@@ -44,13 +46,16 @@ def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
     for ax, key in zip(axes[0], keys):
         methods = [m.label for m in config.methods if m.label in groups[key]]
         values = [groups[key][m] for m in methods]
-        ax.bar(range(len(methods)), [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0
-                                                                        for v in values], capsize=3)
+        intervals = [t_interval(v) for v in values]  # error bars: 95% t-interval half-widths
+        ax.bar(range(len(methods)), [i.mean for i in intervals],
+               yerr=[i.half_width if np.isfinite(i.half_width) else 0.0 for i in intervals], capsize=3)
         ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=8)
+        modes = {k[3] for k in keys}
         ax.set_title(f"forget {key[1]:.0%}, {key[2].replace('_', ' ')}" + ("" if key[0] == "standard"
-                                                                         else f", {key[0]}"), fontsize=9)
+                                                                         else f", {key[0]}")
+                     + (f", tuning: {key[3]}" if len(modes) > 1 else ""), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"Avg Gap ({table.title}), lower is better")
+    axes[0][0].set_ylabel(f"Avg Gap ({table.title}) ± 95% CI, lower is better")
     fig.tight_layout()
     return [_save(fig, folder / "avg_gap.png")]
 

@@ -8,6 +8,9 @@ import os
 import platform
 import subprocess
 import sys
+import time
+import uuid
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,9 +18,9 @@ from typing import Any, Mapping
 import torch
 
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.io import atomic_write_text
+from amun_plugin.io import atomic_write_json, atomic_write_text
 
-__all__ = ["ResultLog", "environment", "write_config"]
+__all__ = ["ResultLog", "Invocation", "environment", "record_invocation", "write_config"]
 
 
 class ResultLog:
@@ -121,13 +124,27 @@ def _version(package: str) -> str | None:
         return None
 
 
+RESULTS_PREFIX = "benchmarks/results/"
+
+
+def _code_changes(porcelain: str | None) -> str | None:
+    """``git status --porcelain`` without the lines under benchmarks/results/: a run writing its
+    own results folder (or resuming a committed one) does not make the code dirty."""
+    if porcelain is None:
+        return None
+    lines = [line for line in porcelain.splitlines()
+             if not line[3:].strip('"').split(" -> ")[-1].startswith(RESULTS_PREFIX)]
+    return "\n".join(lines)
+
+
 def environment(executor: str, device: str) -> dict[str, Any]:
-    """Versions, CPU / GPU, threads and the git commit the run used."""
+    """Versions, CPU / GPU, threads, the git commit the run used and ``git_dirty``: whether the
+    working tree had uncommitted changes outside benchmarks/results/ (None without git)."""
     lscpu = _command(["lscpu"]) or ""
     cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
                platform.processor() or "unknown")
     commit = _command(["git", "rev-parse", "HEAD"])
-    status = _command(["git", "status", "--porcelain"]) if commit else None
+    status = _code_changes(_command(["git", "status", "--porcelain"])) if commit else None
     packages = ("amun_plugin", "torch", "torchvision", "numpy", "torchattacks", "adversarial-robustness-toolbox",
                 "scikit-learn", "ray")
     return {
@@ -138,3 +155,42 @@ def environment(executor: str, device: str) -> dict[str, Any]:
         "versions": {name: _version(name) for name in packages},
         "git_commit": commit, "git_dirty": bool(status) if status is not None else None,
     }
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation of a benchmark: its run id (stamped on every record it writes), the git
+    commit of the code and whether the tree had uncommitted changes (``git_dirty``; None when
+    git is unavailable)."""
+
+    run_id: str
+    git_commit: str | None
+    git_dirty: bool | None
+
+    def stamp(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``record`` with ``run_id``, ``git_commit`` and ``git_dirty`` added."""
+        return {**record, "run_id": self.run_id, "git_commit": self.git_commit, "git_dirty": self.git_dirty}
+
+
+def record_invocation(folder: str | Path, executor: str, device: str, argv: list[str] | None = None,
+                      notes: Mapping[str, Any] | None = None) -> Invocation:
+    """Append this invocation (UTC time, command line, run id, commit, dirty flag, environment)
+    to ``folder/env.json`` and return it. ``env.json`` keeps the latest environment at its top
+    level (as before) and every invocation so far under ``"invocations"``; an older single-entry
+    file becomes the first invocation. ``notes`` are added to this invocation's entry."""
+    path = Path(folder) / "env.json"
+    env = environment(executor, device)
+    previous: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        if isinstance(old, dict):
+            previous = list(old.get("invocations") or ([{k: v for k, v in old.items()}] if old else []))
+    run = Invocation(f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}",
+                     env["git_commit"], env["git_dirty"])
+    entry = {"run_id": run.run_id, "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "command": list(sys.argv if argv is None else argv), **env, **dict(notes or {})}
+    atomic_write_json(path, {**env, "invocations": previous + [entry]})
+    return run

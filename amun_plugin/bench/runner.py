@@ -38,9 +38,10 @@ from amun_plugin.bench.cells import (
 )
 from amun_plugin.bench.config import AdversarialSource, SuiteConfig, SuiteKind
 from amun_plugin.bench.continuous import retrained_requests
+from amun_plugin.bench.original_check import check_memorises
 from amun_plugin.bench.plots import suite_plots
-from amun_plugin.bench.results import ResultLog, environment, write_config
-from amun_plugin.bench.tables import suite_tables
+from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
+from amun_plugin.bench.tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.errors import InvalidInputError
@@ -66,7 +67,8 @@ class _Run:
     """The state of one ``run_suite`` call."""
 
     def __init__(self, config: SuiteConfig, folder: Path, executor: Executor, cache_dir: Path, progress: bool,
-                 echo: Echo) -> None:
+                 echo: Echo, invocation: Invocation) -> None:
+        self.invocation = invocation
         self.config, self.folder, self.executor, self.echo, self.progress = config, folder, executor, echo, progress
         self.cache_dir = str(cache_dir.resolve())
         torch.set_num_threads(max(1, int(config.threads)))  # also for jobs run in this process
@@ -101,7 +103,7 @@ class _Run:
         if len(todo) < len(unique):
             self.echo(f"{desc}: {len(unique) - len(todo)} finished cell(s) reused, {len(todo)} to compute")
         jobs = [CellJob(self.config, self.cache_dir, self.inner, cell) for cell in todo]
-        self.jobs(jobs, desc, on_result=lambda _i, record: log.append(record))
+        self.jobs(jobs, desc, on_result=lambda _i, record: log.append(self.invocation.stamp(record)))
         return [log.records[c.id] for c in unique]
 
     def resolve(self, name: str, options: Any) -> str:
@@ -128,14 +130,31 @@ def _splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]
     return out
 
 
+def _original_seeds(config: SuiteConfig) -> list[tuple[str, int]]:
+    """(variant, seed) of every original model the suite uses (transfer sources included)."""
+    transfer = any(m.adversarial is AdversarialSource.TRANSFER for m in config.methods)
+    offsets = [0, config.transfer_seed_offset] if transfer else [0]
+    return [(v.value, s + o) for v in config.grid.variants for s in config.grid.original_seeds for o in offsets]
+
+
+def _original_jobs(run: _Run) -> list[Job]:
+    return _missing(run.ws, [run.job(ModelJob, seed=s, variant=v) for v, s in _original_seeds(run.config)])
+
+
+def check_originals(ws: Workspace) -> None:
+    """Refuse (:class:`~amun_plugin.bench.original_check.NotMemorisingError`) when an original
+    model of the suite does not memorise or sits at chance; the models are trained (or cached)."""
+    for variant, seed in _original_seeds(ws.config):
+        _, info = ws.original(seed, variant)
+        check_memorises(float(info["train_accuracy"]), float(info["test_accuracy"]), ws.bundle.num_classes,
+                        min_train_accuracy=ws.config.min_train_accuracy,
+                        what=f"the original model (seed {seed}, {variant} training)")
+
+
 def _model_jobs(run: _Run, tuned: bool) -> list[Job]:
     config, ws = run.config, run.ws
-    grid, jobs = config.grid, []
-    transfer = any(m.adversarial is AdversarialSource.TRANSFER for m in config.methods)
-    for variant in grid.variants:
-        for seed in grid.original_seeds:
-            seeds = [seed] + ([seed + config.transfer_seed_offset] if transfer else [])
-            jobs += [run.job(ModelJob, seed=s, variant=variant.value) for s in seeds]
+    grid = config.grid
+    jobs = [run.job(ModelJob, seed=s, variant=v) for v, s in _original_seeds(config)]
     if config.kind is SuiteKind.ABLATION:
         return _missing(ws, jobs)
     splits = _splits(config, tuned)
@@ -226,10 +245,13 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     folder.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
     write_config(folder, config.to_dict())
-    run = _Run(config, folder, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo)
-    atomic_write_json(folder / "env.json", environment(executor.name, config.device))
+    invocation = record_invocation(folder, executor.name, config.device)
+    run = _Run(config, folder, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo,
+               invocation)
     _check_artefacts(folder, {"cache_version": CACHE_VERSION,
                               "init_fingerprint": run.ws.init_fingerprint(config.grid.original_seeds[0])})
+    run.jobs(_original_jobs(run), "original models")
+    check_originals(run.ws)
     if config.kind is not SuiteKind.ABLATION:  # ablation cells report accuracies only
         run.ws.bank(executor, run.resources)
     records: list[dict[str, Any]] = []
@@ -279,10 +301,12 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
     plots = suite_plots(config, records, folder)
     body = suite_tables(config, records)
     images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
-    how = ("" if config.kind is SuiteKind.FORGETTING_QUALITY
-           else "; mean ± std over runs; the lowest Avg Gap of each table in bold")
-    text = (f"# {config.name} ({config.preset})\n\n{config.description}\n\n"
-            f"Dataset `{config.dataset.name}`, model `{config.model.name}`{how}.\n\n" + body + images)
+    dirty = sum(1 for r in records if r.get("git_dirty"))
+    warning = (f"**Warning: {dirty} of {len(records)} records were computed from a working tree with uncommitted "
+               "changes (`git_dirty` in results.jsonl): they may not match any commit.**\n\n" if dirty else "")
+    how = "" if config.kind is SuiteKind.FORGETTING_QUALITY else f" {STATISTICS_NOTE}"
+    text = (f"# {config.name} ({config.preset})\n\n{warning}{config.description}\n\n"
+            f"Dataset `{config.dataset.name}`, model `{config.model.name}`.{how}\n\n" + body + images)
     atomic_write_text(folder / "table.md", text)
     return text
 

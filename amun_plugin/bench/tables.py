@@ -1,28 +1,37 @@
-"""Result tables of a suite run: mean ± std over runs, the best Avg Gap in bold (Markdown)."""
+"""Result tables of a suite run (Markdown): every cell is the mean over runs ± the half-width of
+its 95% t-interval; each method's Avg Gap is compared with AMUN's on the same forget sets (paired
+t-interval, ``*`` where it excludes 0); the lowest Avg Gap is bold only when its paired difference
+to every other method excludes 0. Records of both tuning modes (``tuning_mode``: "oracle", the
+default, or "retrain_free") give one table per mode."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from amun_plugin.bench.config import SuiteConfig, SuiteKind
-from amun_plugin.evaluate.gap import mean_std
+from amun_plugin.bench.original_check import format_original
+from amun_plugin.bench.stats import Interval, format_interval, paired_difference, t_interval
 from amun_plugin.evaluate.tables import markdown_table
 
-__all__ = ["format_mean_std", "original_summary", "suite_tables", "table_rows", "time_rows"]
+__all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "format_ci", "original_summary", "suite_tables",
+           "table_rows", "time_rows", "tuning_modes"]
+
+REFERENCE_METHOD = "AMUN"
+DELTA_COLUMN = f"Δ Avg Gap vs {REFERENCE_METHOD}"
+STATISTICS_NOTE = (
+    "Each cell: mean ± half-width of the 95% confidence interval over runs (Student t; n/a for one run). "
+    f"{DELTA_COLUMN}: the method's Avg Gap minus {REFERENCE_METHOD}'s on the same forget sets (pairs by original, "
+    "forget and unlearn seed), mean ± 95% paired-t half-width, `*` where the interval excludes 0. "
+    "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
+
+_SETTING_FREE = ("retrain", "original")  # rows shared by both settings (and both tuning modes)
+DEFAULT_TUNING_MODE = "oracle"
 
 
-
-_SETTING_FREE = ("retrain", "original")  # rows shared by both settings
-
-
-def format_mean_std(values: Sequence[float], digits: int = 2, bold: bool = False) -> str:
-    """``"m ± s"`` over runs (sample std; 0 for one run), optionally in Markdown bold."""
-    mean, std = mean_std(values)
-    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return f"**{text}**" if bold else text
+def format_ci(values: Sequence[float], digits: int = 2, bold: bool = False) -> str:
+    """``"m ± h"``: mean over runs ± the half-width of its 95% t-interval, optionally bold."""
+    return format_interval(t_interval(values), digits, bold=bold)
 
 
 def _column_name(key: str) -> str:
@@ -37,30 +46,65 @@ def _groups(records: Iterable[Mapping[str, Any]], keys: Sequence[str]) -> dict[t
     return out
 
 
+def _mode(record: Mapping[str, Any]) -> str:
+    return str(record.get("tuning_mode") or DEFAULT_TUNING_MODE)
+
+
+def tuning_modes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tuning modes of the unlearning records ("oracle" where a record names none)."""
+    return sorted({_mode(r) for r in records if r["kind"] not in _SETTING_FREE}) or [DEFAULT_TUNING_MODE]
+
+
+def _significantly_best(gaps: Mapping[str, list[Mapping[str, Any]]], title: str) -> str | None:
+    """The method with the lowest mean Avg Gap if its paired difference to every other method's
+    excludes 0 (and every pair exists), else None."""
+    if len(gaps) < 2:
+        return None
+    means = {m: t_interval([r["gaps"][title] for r in runs]).mean for m, runs in gaps.items()}
+    best = min(means, key=means.__getitem__)
+    for other in gaps:
+        if other != best:
+            diff = paired_difference(gaps[best], gaps[other], lambda r: float(r["gaps"][title]))
+            if diff is None or not diff.excludes_zero:
+                return None
+    return best
+
+
 def table_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_index: int = 0,
-               variant: str = "standard", fraction: float = 0.1, setting: str = "with_retain") -> list[dict]:
-    """One row per method (Retrain first) for one (variant, fraction, setting) group of a table."""
+               variant: str = "standard", fraction: float = 0.1, setting: str = "with_retain",
+               tuning_mode: str = DEFAULT_TUNING_MODE) -> list[dict]:
+    """One row per method (Retrain first) for one (variant, fraction, setting, tuning mode) group
+    of a table: metric columns and time as mean ± 95% CI, the Avg Gap's paired difference to
+    AMUN (:data:`DELTA_COLUMN`)."""
     table = config.evaluation.tables[table_index]
     columns = list(table.columns) + [table.mia]
     wanted = [r for r in records if r["variant"] == variant and r["fraction"] == fraction
-              and (r["kind"] in _SETTING_FREE or (r["kind"] == "unlearn" and r["setting"] == setting))]
+              and (r["kind"] in _SETTING_FREE or (r["kind"] == "unlearn" and r["setting"] == setting
+                                                  and _mode(r) == tuning_mode))]
     by_method = _groups(wanted, ("method",))
     order = ["Retrain", "Original"] + [m.label for m in config.methods]
     present = [m for m in order if (m,) in by_method]
-    gap_means = {m: mean_std([r["gaps"][table.title] for r in by_method[(m,)]])[0] for m in present
-                 if m not in ("Retrain", "Original")}
-    best = min(gap_means.values()) if gap_means else None
+    competitors = {m: by_method[(m,)] for m in present if m != "Retrain"}
+    best = _significantly_best(competitors, table.title)
+    reference = by_method.get((REFERENCE_METHOD,))
     rows = []
     for method in present:
         runs = by_method[(method,)]
         row: dict[str, Any] = {"method": method, "runs": len(runs)}
         for key in columns:
-            row[_column_name(key)] = format_mean_std([r["metrics"][key] for r in runs])
-        bold = method in gap_means and best is not None and np.isclose(gap_means[method], best)
-        row["Avg Gap"] = format_mean_std([r["gaps"][table.title] for r in runs], bold=bool(bold))
-        row["time (s)"] = format_mean_std([r["seconds"] for r in runs], digits=1)
+            row[_column_name(key)] = format_ci([r["metrics"][key] for r in runs])
+        row["Avg Gap"] = format_ci([r["gaps"][table.title] for r in runs], bold=method == best)
+        row[DELTA_COLUMN] = _delta(method, runs, reference, table.title)
+        row["time (s)"] = format_ci([r["seconds"] for r in runs], digits=1)
         rows.append(row)
     return rows
+
+
+def _delta(method: str, runs: list[Mapping[str, Any]], reference: list[Mapping[str, Any]] | None, title: str) -> str:
+    if method in ("Retrain", REFERENCE_METHOD) or reference is None:
+        return "—"
+    diff: Interval | None = paired_difference(runs, reference, lambda r: float(r["gaps"][title]))
+    return format_interval(diff, signed=True, mark=True) if diff is not None else "—"
 
 
 def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -72,39 +116,45 @@ def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         seconds = [r["seconds"] for r in runs]
         ratios = [r["seconds"] / r["retrain_seconds"] for r in runs if r.get("retrain_seconds")]
         rows.append({"method": method, "setting": "—" if method == "Retrain" else setting.replace("_", " "),
-                     "forget": f"{fraction:.0%}", "runs": len(runs), "time (s)": format_mean_std(seconds, 1),
-                     "time / retrain": format_mean_std(ratios, 3) if ratios else "—"})
+                     "forget": f"{fraction:.0%}", "runs": len(runs), "time (s)": format_ci(seconds, 1),
+                     "time / retrain": format_ci(ratios, 3) if ratios else "—"})
     return rows
 
 
 def original_summary(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
-    """One line on the original models: do they memorise (train accuracy, RT AUC)?"""
+    """Lines on the original models, one per (variant, original seed): train / test accuracy,
+    saturated fraction (p_y == 1.0 in float32) and RMIA RT AUC (mean over the forget splits)."""
     originals = [r for r in records if r["kind"] == "original"]
     if not originals:
         return ""
-    mia = config.evaluation.tables[0].mia
-    rt_key = mia.rsplit(".", 1)[0] + ".RT_AUC"
-    text = (f"Original models: train accuracy {format_mean_std([r['original']['train_accuracy'] for r in originals])}"
-            f" %, test accuracy {format_mean_std([r['original']['test_accuracy'] for r in originals])} %")
-    if all(rt_key in r["metrics"] for r in originals):
-        text += f", RT AUC ({rt_key}) {format_mean_std([r['metrics'][rt_key] for r in originals])}"
-    return text + " (over all forget splits).\n"
+    lines = []
+    for (variant, seed), runs in sorted(_groups(originals, ("variant", "original_seed")).items()):
+        summary = dict(runs[0]["original"])
+        rt = [r["metrics"]["rmia.RT_AUC"] for r in runs if "rmia.RT_AUC" in r["metrics"]]
+        summary.setdefault("rt_auc", sum(rt) / len(rt) if rt else None)
+        label = f"{variant} training, " if variant != "standard" else ""
+        lines.append(f"- Original model ({label}seed {seed}): {format_original(summary)}")
+    return ("Original models (saturated: % of training samples with p_y == 1.0 in float32; RMIA RT AUC: "
+            "training members vs test non-members):\n\n" + "\n".join(lines) + "\n")
 
 
 def _table_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
     parts = [original_summary(config, records)]
+    modes = tuning_modes(records)
     for index, table in enumerate(config.evaluation.tables):
         columns = ["method"] + [_column_name(k) for k in table.columns] + [_column_name(table.mia), "Avg Gap",
-                                                                          "time (s)", "runs"]
+                                                                          DELTA_COLUMN, "time (s)", "runs"]
         for variant in config.grid.variants:
             for fraction in config.grid.fractions:
                 for setting in config.grid.settings:
-                    rows = table_rows(config, records, index, variant.value, fraction, setting)
-                    if len(rows) <= 1:
-                        continue
-                    title = f"### {table.title} — forget {fraction:.0%}, {setting.replace('_', ' ')}"
-                    title += f", {variant.value} training" if variant.value != "standard" else ""
-                    parts.append(f"{title}\n\n{markdown_table(rows, columns)}")
+                    for mode in modes:
+                        rows = table_rows(config, records, index, variant.value, fraction, setting, mode)
+                        if len(rows) <= 1:
+                            continue
+                        title = f"### {table.title} — forget {fraction:.0%}, {setting.replace('_', ' ')}"
+                        title += f", {variant.value} training" if variant.value != "standard" else ""
+                        title += f", tuning: {mode.replace('_', '-')}" if len(modes) > 1 else ""
+                        parts.append(f"{title}\n\n{markdown_table(rows, columns)}")
     times = time_rows(records)
     if times:
         parts.append("### Time per unlearning run (incl. D_A search) and its ratio to retraining\n\n"
@@ -121,25 +171,36 @@ def _chain_seconds(run: Mapping[str, Any]) -> float:
 
 def _continuous_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
     parts = []
-    requests = config.continuous.requests
+    requests, title = config.continuous.requests, config.evaluation.tables[0].title
     for setting in config.grid.settings:
         chains = [r for r in records if r["kind"] == "chain" and r["setting"] == setting]
+        by_method = _groups(chains, ("method",))
+        reference = [r for r in by_method.get((REFERENCE_METHOD,), []) if "gaps" in r["requests"][-1]]
         rows = []
-        for (method,), runs in _groups(chains, ("method",)).items():
+        for (method,), runs in by_method.items():
             row: dict[str, Any] = {"method": method, "runs": len(runs)}
             for r in range(requests):
                 values = [run["requests"][r]["fr_minus_ft"] for run in runs if "fr_minus_ft" in run["requests"][r]]
-                row[f"#{r + 1}"] = format_mean_std(values) if values else "—"
-            gaps = [run["requests"][-1]["gaps"][config.evaluation.tables[0].title] for run in runs
-                    if "gaps" in run["requests"][-1]]
-            row["final Avg Gap"] = format_mean_std(gaps) if gaps else "—"
-            row["time (s)"] = format_mean_std([_chain_seconds(run) for run in runs], 1)
+                row[f"#{r + 1}"] = format_ci(values) if values else "—"
+            final = [run for run in runs if "gaps" in run["requests"][-1]]
+            row["final Avg Gap"] = format_ci([run["requests"][-1]["gaps"][title] for run in final]) if final else "—"
+            row[f"Δ final Avg Gap vs {REFERENCE_METHOD}"] = _chain_delta(method, final, reference, title)
+            row["time (s)"] = format_ci([_chain_seconds(run) for run in runs], 1)
             rows.append(row)
         if rows:
-            columns = ["method"] + [f"#{r + 1}" for r in range(requests)] + ["final Avg Gap", "time (s)", "runs"]
+            columns = (["method"] + [f"#{r + 1}" for r in range(requests)]
+                       + ["final Avg Gap", f"Δ final Avg Gap vs {REFERENCE_METHOD}", "time (s)", "runs"])
             parts.append(f"### FR AUC − FT AUC after each request, {setting.replace('_', ' ')}\n\n"
                          + markdown_table(rows, columns))
     return "\n".join(parts)
+
+
+def _chain_delta(method: str, runs: list, reference: list, title: str) -> str:
+    """Paired difference of the final Avg Gap to AMUN's chains (same seeds), or an em dash."""
+    if method in ("Retrain", REFERENCE_METHOD) or not runs or not reference:
+        return "—"
+    diff = paired_difference(runs, reference, lambda r: float(r["requests"][-1]["gaps"][title]))
+    return format_interval(diff, signed=True, mark=True) if diff is not None else "—"
 
 
 def _ablation_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
@@ -150,10 +211,10 @@ def _ablation_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -
         for union in unions:
             cell = {"variant": variant, "union": union}
             runs = [r for r in records if r["kind"] == "ablation" and r["extra"] == cell]
-            row[union] = format_mean_std([r["test_accuracy"][-1] for r in runs]) if runs else "—"
+            row[union] = format_ci([r["test_accuracy"][-1] for r in runs]) if runs else "—"
         rows.append(row)
     before = [r["test_accuracy"][0] for r in records if r["kind"] == "ablation"]
-    head = f"Test accuracy before fine-tuning: {format_mean_std(before)}\n\n" if before else ""
+    head = f"Test accuracy before fine-tuning: {format_ci(before)}\n\n" if before else ""
     return ("### Test accuracy after fine-tuning on each union (all = D ∪ X, forget = D_F ∪ X, "
             f"adversarial = X)\n\n{head}" + markdown_table(rows, ["X", *unions]))
 

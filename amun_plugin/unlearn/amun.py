@@ -1,4 +1,4 @@
-"""AMUN: Adversarial Mixup UNlearning (Ebrahimpour-Boroojeny et al., 2025).
+"""AMUN: Adversarial Machine UNlearning (Ebrahimpour-Boroojeny et al., 2025).
 
 To forget D_F, find for every forget sample its nearest adversarial example (Algorithm 1,
 ``attacks/search.py``), label it with the model's own (wrong) prediction, and fine-tune on
@@ -51,10 +51,13 @@ PAPER_SETTINGS: Mapping[str, Any] = {
     "retain_ratio": None,
     "attack": "native_pgd_l2",
     "attack_options": {"loss": "ce"},
-    "search": {"eps_init": 0.04},
+    "search": {"eps_init": 0.04, "refine_steps": 0},
 }
-"""AmunConfig options of the paper's exact procedure: Algorithm 1 with PGD-L2 (cross-entropy,
-50 steps per round, eps_init 0.04, doubling) and 10 epochs of fine-tuning on all of D_R."""
+"""AmunConfig options of the paper's exact procedure: Algorithm 1, strictly (no bisection:
+``refine_steps`` 0, whereas SearchConfig's default adds 10 bisection steps), with PGD-L2
+(cross-entropy, 50 steps per round, alpha = eps / 10, early stop at the first misclassified iterate,
+eps_init 0.04, eps doubling from the current iterate) and 10 epochs of fine-tuning on all of D_R.
+tests/attacks/test_algorithm1.py checks the search against a direct port of Algorithm 1."""
 
 
 class AmunVariant(str, Enum):

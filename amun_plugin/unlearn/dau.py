@@ -23,6 +23,13 @@ for the defender. The attacker stays in train mode (its BatchNorm and dropout as
 step). ``attacker_warmup_steps`` optionally trains the attacker on the frozen original model
 first (0 by default: the game starts from a fresh attacker).
 
+How well the attacker does is measured held out: ``attacker_holdout`` of the forget and of the
+validation samples are drawn once (seeded) and never train the attacker (their rows in a pair
+batch still enter the defender's terms, so the defender unlearns all of D_F); after the warm-up
+and after every epoch the attacker (eval mode) judges an equal number k of held-out forget and
+validation samples, features taken with D in eval mode: ``attacker_heldout_accuracy_*`` (%,
+chance 50), on 2k samples (``attacker_heldout_size`` = k; absent when k == 0).
+
 Defaults (REFERENCE.md): 3 epochs over D_R, batch 128, weights 0.9 / 0.001, lambda_BT 5e-3,
 attacker width 64 / 3 layers / 4 heads / FFN 128 / dropout 0.2, 10 sensitivity draws, h = 1e-3.
 Needs D_R, a validation set and readable penultimate features (``model.features(x)`` or a
@@ -75,6 +82,8 @@ class DauConfig(FinetuneConfig):
             logits; False saves K extra backward graphs (memory, large models). (Default: True)
         feature_layer: submodule whose output is the penultimate feature (None: ``model.features``).
         attacker_warmup_steps: attacker-only steps on the original model first. (Default: 0)
+        attacker_holdout: fraction of the forget and of the validation samples the attacker never
+            trains on, to measure its accuracy held out. (Default: 0.2)
     """
 
     epochs: int = 3
@@ -94,6 +103,7 @@ class DauConfig(FinetuneConfig):
     sensitivity_grad: bool = True
     feature_layer: str | None = None
     attacker_warmup_steps: int = 0
+    attacker_holdout: float = 0.2
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,6 +117,7 @@ class DauConfig(FinetuneConfig):
             (0 <= self.attacker_dropout < 1, "attacker_dropout must lie in [0, 1)"),
             (self.sensitivity_draws >= 1, "sensitivity_draws must be >= 1"),
             (self.attacker_warmup_steps >= 0, "attacker_warmup_steps must be >= 0"),
+            (0 <= self.attacker_holdout <= 0.5, "attacker_holdout must lie in [0, 0.5]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -141,27 +152,61 @@ class _Game:
         self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=config.attacker_lr)
         self.b = min(config.pair_batch_size, len(forget), len(validation))
         self.membership = torch.cat([torch.ones(self.b), torch.zeros(self.b)]).long().to(ctx.device)
-        self.accuracies: list[float] = []
+        self.held_forget, self.trains_forget = self._holdout(len(forget))
+        self.held_validation, self.trains_validation = self._holdout(len(validation))
 
-    def _pairs(self) -> tuple[Tensor, Tensor]:
+    def _holdout(self, n: int) -> tuple[Tensor, Tensor]:
+        """(held-out indices (h,), mask (n,) of the samples the attacker may train on)."""
+        held = torch.randperm(n, generator=self.generator)[: int(self.config.attacker_holdout * n)]
+        trains = torch.ones(n, dtype=torch.bool)
+        trains[held] = False
+        return held, trains
+
+    def _pairs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """A pair batch: x (2b, ...), y (2b,) and which rows (2b,) the attacker may train on."""
         f = torch.randperm(len(self.forget), generator=self.generator)[: self.b]
         v = torch.randperm(len(self.validation), generator=self.generator)[: self.b]
         x = torch.cat([self.forget.x[f], self.validation.x[v]]).to(self.device)
         y = torch.cat([self.forget.y[f], self.validation.y[v]]).to(self.device)
-        return x, y
+        rows = torch.cat([self.trains_forget[f], self.trains_validation[v]]).to(self.device)
+        return x, y, rows
+
+    @property
+    def heldout_size(self) -> int:
+        """k: held-out samples judged per side (forget / validation)."""
+        return min(len(self.held_forget), len(self.held_validation))
+
+    def heldout_accuracy(self, defender: nn.Module) -> float:
+        """% of k held-out forget + k held-out validation samples the attacker (eval mode) labels
+        correctly (member / non-member); features from ``defender`` in eval mode, no gradients."""
+        k, cfg = self.heldout_size, self.config
+        x = torch.cat([self.forget.x[self.held_forget[:k]], self.validation.x[self.held_validation[:k]]])
+        y = torch.cat([self.forget.y[self.held_forget[:k]], self.validation.y[self.held_validation[:k]]])
+        truth = torch.cat([torch.ones(k), torch.zeros(k)]).long()
+        correct = 0
+        with preserved_mode(defender, training=False), preserved_mode(self.attacker, training=False), \
+                torch.no_grad():
+            for chunk in torch.arange(2 * k).split(max(2, cfg.pair_batch_size)):
+                xs, ys = x[chunk].to(self.device), y[chunk].to(self.device)
+                logits, sensitivity = logits_and_sensitivity(
+                    defender, xs, cfg.sensitivity_draws, cfg.sensitivity_step, self.generator, False)
+                predicted = self.attacker(attack_features(logits, ys, sensitivity)).argmax(dim=1).cpu()
+                correct += int((predicted == truth[chunk]).sum())
+        return 100.0 * correct / (2 * k)
 
     def play(self, defender: nn.Module, with_defender_loss: bool) -> Tensor | None:
         """One attacker step on a fresh pair batch; then, if asked, the defender's adversarial
         terms ``w_A * CE(A(phi), flipped) + w_BT * L_BT`` (with gradients into ``defender``)."""
         cfg = self.config
-        x, y = self._pairs()
+        x, y, rows = self._pairs()
         with preserved_mode(defender, training=False), torch.set_grad_enabled(with_defender_loss):
             logits, sensitivity = logits_and_sensitivity(
                 defender, x, cfg.sensitivity_draws, cfg.sensitivity_step, self.generator, cfg.sensitivity_grad
             )
             features = attack_features(logits, y, sensitivity)
             hidden = penultimate_features(defender, x, cfg.feature_layer) if with_defender_loss else None
-        self._attacker_step(features.detach())
+        if bool(rows.any()):
+            self._attacker_step(features.detach()[rows], self.membership[rows])
         if hidden is None:
             return None
         flipped = 1 - self.membership
@@ -169,14 +214,13 @@ class _Game:
         bt = barlow_twins_loss(hidden[: self.b], hidden[self.b :], cfg.bt_off_diagonal, cfg.bt_eps)
         return cfg.attack_weight * adversarial + cfg.bt_weight * bt
 
-    def _attacker_step(self, features: Tensor) -> None:
+    def _attacker_step(self, features: Tensor, membership: Tensor) -> None:
+        """One Adam step of the attacker (train mode) on ``features`` (r, C, 3) with labels (r,)."""
         self.attacker.train()
-        out = self.attacker(features)
-        loss = F.cross_entropy(out, self.membership)
+        loss = F.cross_entropy(self.attacker(features), membership)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.accuracies.append(100.0 * float((out.argmax(dim=1) == self.membership).float().mean().item()))
 
 
 class _DefenderLoss:
@@ -210,25 +254,19 @@ class Dau(Unlearner):
         game = _Game(request.forget, request.validation, config, ctx)
         for _ in range(config.attacker_warmup_steps):
             game.play(model, with_defender_loss=False)
-        warmup = list(game.accuracies)
+        held = game.heldout_size > 0
+        warmup = game.heldout_accuracy(model) if held else None
         per_epoch: list[float] = []
-        start = [len(game.accuracies)]
 
-        def epoch_end(_epoch: int, _model: nn.Module) -> None:
-            per_epoch.append(_mean(game.accuracies[start[0] :]))
-            start[0] = len(game.accuracies)
+        def epoch_end(_epoch: int, defender: nn.Module) -> None:
+            if held:
+                per_epoch.append(game.heldout_accuracy(defender))
 
         stats = train_model(
             model, request.retain, config.train_config(), device=ctx.device, seed=ctx.seed,
             loss_fn=_DefenderLoss(game, model), epoch_end=epoch_end, progress="DAU" if ctx.progress else False,
         )
-        return {
-            "pair_batch_size": game.b,
-            "attacker_accuracy_warmup": warmup,
-            "attacker_accuracy_per_epoch": per_epoch,
-            **train_summary(stats),
-        }
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
+        heldout = {"attacker_heldout_size": game.heldout_size, "attacker_heldout_accuracy_after_warmup": warmup,
+                   "attacker_heldout_accuracy_per_epoch": per_epoch,
+                   "attacker_heldout_accuracy_final": per_epoch[-1] if per_epoch else warmup} if held else {}
+        return {"pair_batch_size": game.b, **heldout, **train_summary(stats)}

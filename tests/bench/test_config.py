@@ -59,7 +59,7 @@ def test_bad_values_and_unknown_presets_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "cifar10-resnet18"])
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
 def test_every_shipped_suite_loads(name: str, preset: str) -> None:
     config = load_suite(name, preset)
     assert config.name == name and config.preset == preset
@@ -91,3 +91,40 @@ def test_setting_options_override_the_fixed_options_in_their_setting_only() -> N
     assert resolved_options(suite, method, {}, "standard", 0.1, "without_retain") == {"epochs": 1, "lr": 0.01}
     with pytest.raises(InvalidInputError, match="unknown setting"):
         tiny_suite(methods=[{"name": "ft", "setting_options": {"sometimes": {"lr": 1.0}}}])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
+def test_step_size_grids_fit_in_the_epochs(name: str, preset: str) -> None:
+    """A step_size grid {1, 5, 10} over 2 epochs tunes nothing but step 1: epochs >= the largest step."""
+    from amun_plugin.plugins import get_plugin_manager
+
+    host = get_plugin_manager()
+    for method in load_suite(name, preset).methods:
+        if "step_size" in method.grid:
+            config = host.unlearners.get(method.name)(dict(method.options)).config
+            assert config.epochs >= max(method.grid["step_size"]), (name, preset, method.label)
+
+
+@pytest.mark.parametrize("name", ["table1", "table2", "transfer", "weak_attack"])
+@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
+def test_amun_augments_d_r_and_d_f_like_the_original_training(name: str, preset: str) -> None:
+    """The paper fine-tunes AMUN with the training augmentation on D_R and D_F (never on D_A)."""
+    from amun_plugin.plugins import get_plugin_manager
+
+    config = load_suite(name, preset)
+    host = get_plugin_manager()
+    amun = [m for m in config.methods if m.name in ("amun", "amun_salun")]
+    assert amun
+    for method in amun:
+        assert host.unlearners.get(method.name)(dict(method.options)).config.augment == config.training.recipe.augment
+
+
+def test_paper_regime_presets() -> None:
+    """fmnist-paper: label smoothing (no saturation), 500 forget samples at 10%, 5 forget sets;
+    fmnist-gpu: the same recipe on all of Fashion-MNIST, on cuda."""
+    paper, gpu = load_suite("table1", "fmnist-paper"), load_suite("table1", "fmnist-gpu")
+    assert paper.training.recipe.label_smoothing == 0.1 and paper.device == "cpu"
+    assert paper.dataset.options["train_size"] * 0.1 >= 500 and len(paper.grid.forget_seeds) >= 5
+    assert gpu.training.recipe == paper.training.recipe and gpu.device == "cuda"
+    assert "train_size" not in gpu.dataset.options

@@ -12,7 +12,7 @@ from bench_helpers import metric_view, tiny_suite
 from amun_plugin.bench import cells as cells_module
 from amun_plugin.bench import workspace as workspace_module
 from amun_plugin.bench.runner import run_suite
-from amun_plugin.bench.tables import format_mean_std, table_rows
+from amun_plugin.bench.tables import DELTA_COLUMN, format_ci, table_rows
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import LocalExecutor, Resources
 
@@ -127,18 +127,25 @@ def _record(method: str, seed: int, ua: float, gap: float) -> dict[str, Any]:
             "gaps": {"conf": gap}}
 
 
-def test_tables_show_mean_and_std_and_bold_the_best_avg_gap() -> None:
-    assert format_mean_std([1.0, 3.0]) == "2.00 ± 1.41"
-    assert format_mean_std([2.5]) == "2.50 ± 0.00"
-    assert format_mean_std([1.0, 1.0], bold=True) == "**1.00 ± 0.00**"
+def test_tables_show_mean_and_95_ci_and_bold_only_a_significantly_best_avg_gap() -> None:
+    assert format_ci([1.0, 3.0]) == "2.00 ± 12.71"  # t_{0.975, 1} = 12.706, s / sqrt(n) = 1
+    assert format_ci([2.5]) == "2.50 ± n/a"
+    assert format_ci([1.0, 1.0], bold=True) == "**1.00 ± 0.00**"
     records = [_record("Retrain", s, 90.0, 0.0) for s in (0, 1)]
     records += [_record("FT", s, 95.0 + s, 3.0 + s) for s in (0, 1)]
     records += [_record("AMUN", s, 91.0, 1.0 + s) for s in (0, 1)]
     rows = {row["method"]: row for row in table_rows(tiny_suite(), records)}
     assert list(rows) == ["Retrain", "FT", "AMUN"]
-    assert rows["FT"]["UA"] == "95.50 ± 0.71" and rows["FT"]["Avg Gap"] == "3.50 ± 0.71"
-    assert rows["AMUN"]["Avg Gap"] == "**1.50 ± 0.71**"
+    assert rows["FT"]["UA"] == "95.50 ± 6.35" and rows["FT"]["Avg Gap"] == "3.50 ± 6.35"
+    # FT - AMUN is +2 on both forget sets: the paired interval is 2 ± 0, it excludes 0
+    assert rows["FT"][DELTA_COLUMN] == "+2.00 ± 0.00 *" and rows["AMUN"][DELTA_COLUMN] == "—"
+    assert rows["AMUN"]["Avg Gap"] == "**1.50 ± 6.35**"
     assert rows["Retrain"]["Avg Gap"] == "0.00 ± 0.00" and rows["AMUN"]["runs"] == 2
+    # a lower mean whose paired difference includes 0 is not bold
+    records[2:4] = [_record("FT", 0, 95.0, 1.0), _record("FT", 1, 95.0, 2.5)]
+    rows = {row["method"]: row for row in table_rows(tiny_suite(), records)}
+    assert "**" not in rows["AMUN"]["Avg Gap"] + rows["FT"]["Avg Gap"]
+    assert rows["FT"][DELTA_COLUMN] == "+0.25 ± 3.18"
 
 
 def test_continuous_table_times_retrain_by_its_retrainings() -> None:
@@ -152,5 +159,5 @@ def test_continuous_table_times_retrain_by_its_retrainings() -> None:
                {"kind": "chain", "setting": "with_retain", "method": "AMUN", "seconds": 3.0,
                 "requests": [{"request": 1, "fr_minus_ft": 1.0}, {**last, "request": 2, "fr_minus_ft": 4.0}]}]
     table = _continuous_suite(config, records)
-    assert "| Retrain | — | 10.00 ± 0.00 | 0.00 ± 0.00 | 42.0 ± 0.0 | 1 |" in table
-    assert "| AMUN | 1.00 ± 0.00 | 4.00 ± 0.00 | 0.00 ± 0.00 | 3.0 ± 0.0 | 1 |" in table
+    assert "| Retrain | — | 10.00 ± n/a | 0.00 ± n/a | — | 42.0 ± n/a | 1 |" in table
+    assert "| AMUN | 1.00 ± n/a | 4.00 ± n/a | 0.00 ± n/a | — | 3.0 ± n/a | 1 |" in table

@@ -53,18 +53,43 @@ def test_defaults_follow_the_paper() -> None:
     assert (c.attacker_dropout, c.sensitivity_draws, c.sensitivity_step, c.lr) == (0.2, 10, 1e-3, 0.01)
 
 
-def test_the_attackers_accuracy_falls_during_unlearning(memorising) -> None:
+def test_the_attackers_heldout_accuracy_falls_during_unlearning(memorising) -> None:
     model, members, non_members = memorising
     forget, retain = members.subset(range(20)), members.subset(range(20, 80))
     host = get_plugin_manager(autoload=False)
     stats = amun_plugin.unlearn(
         model, forget, retain, method="dau", validation=non_members, plugins=host, epochs=5, batch_size=16, lr=0.05,
-        pair_batch_size=20, attacker_warmup_steps=40, attacker_lr=1e-2, **TINY_ATTACKER,
+        pair_batch_size=20, attacker_warmup_steps=40, attacker_lr=1e-2, attacker_holdout=0.5, **TINY_ATTACKER,
     ).stats
-    trained = sum(stats["attacker_accuracy_warmup"][-10:]) / 10  # the attacker before the defender moves
-    assert trained > 80  # the memorising model leaks membership
-    assert stats["attacker_accuracy_per_epoch"][-1] < trained - 15
-    assert len(stats["attacker_accuracy_per_epoch"]) == 5 and not math.isnan(stats["train_final_loss"])
+    # judged on 10 forget + 10 validation samples the attacker never trained on
+    assert stats["attacker_heldout_size"] == 10 and "attacker_accuracy_per_epoch" not in stats
+    trained = stats["attacker_heldout_accuracy_after_warmup"]  # before the defender moves
+    assert trained >= 80  # the memorising model leaks membership, also on unseen samples
+    assert stats["attacker_heldout_accuracy_final"] <= trained - 15
+    assert len(stats["attacker_heldout_accuracy_per_epoch"]) == 5 and not math.isnan(stats["train_final_loss"])
+
+
+def test_heldout_samples_never_train_the_attacker(memorising, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amun_plugin.unlearn import dau as dau_module
+
+    model, members, non_members = memorising
+    forget = members.subset(range(20))
+    seen: list[int] = []
+    real = dau_module._Game._attacker_step
+
+    def spy(game, features, membership):
+        seen.append(int(features.shape[0]))
+        held = set(game.held_forget.tolist())
+        assert len(held) == 4 and not game.trains_forget[sorted(held)].any()
+        return real(game, features, membership)
+
+    monkeypatch.setattr(dau_module._Game, "_attacker_step", spy)
+    amun_plugin.unlearn(model, forget, members.subset(range(20, 80)), method="dau", validation=non_members,
+                        plugins=get_plugin_manager(autoload=False), epochs=1, batch_size=30, pair_batch_size=20,
+                        **TINY_ATTACKER)
+    # each pair batch is all 20 forget samples and 20 of the 40 validation ones: the 4 held-out
+    # forget samples and the held-out validation samples drawn are left out of every attacker step
+    assert seen and all(n <= 40 - 4 for n in seen)
 
 
 def test_features_come_from_a_named_layer_or_the_model_is_refused(tiny_data) -> None:

@@ -1,0 +1,89 @@
+"""Statistics of the result tables: t-intervals over runs and paired differences between methods.
+
+Every cell of a table is ``mean ± h`` where h is the half-width of the two-sided 95% Student-t
+confidence interval of the mean over the runs (h = t_{0.975, n-1} * s / sqrt(n), s the sample
+standard deviation; undefined for one run). Two methods are compared on the same forget sets: their
+records are paired by (original seed, forget seed, unlearn seed) and the interval is the paired-t
+interval of the per-pair differences. A difference is *significant* when its interval excludes 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+from amun_plugin.errors import InvalidInputError
+
+__all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "t_interval"]
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of ``n`` values and the half-width of its 95% t-interval (NaN for n == 1)."""
+
+    mean: float
+    half_width: float
+    n: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the interval [mean - h, mean + h] does not contain 0 (False when h is NaN)."""
+        return bool(np.isfinite(self.half_width) and abs(self.mean) > self.half_width)
+
+
+def t_interval(values: Sequence[float]) -> Interval:
+    """The 95% Student-t interval of the mean of ``values`` (at least one finite value)."""
+    array = np.asarray([float(v) for v in values], dtype=np.float64)
+    if array.size == 0 or not np.isfinite(array).all():
+        raise InvalidInputError("a confidence interval needs at least one value, all finite")
+    if array.size == 1:
+        return Interval(float(array[0]), float("nan"), 1)
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size))
+    return Interval(float(array.mean()), half, int(array.size))
+
+
+def format_interval(interval: Interval, digits: int = 2, *, signed: bool = False, mark: bool = False,
+                    bold: bool = False) -> str:
+    """``"m ± h"`` (``"m ± n/a"`` for one run); ``signed`` writes "+" on positive means, ``mark``
+    appends ``*`` when the interval excludes 0, ``bold`` wraps the text in Markdown bold."""
+    sign = "+" if signed else ""
+    half = f"{interval.half_width:.{digits}f}" if np.isfinite(interval.half_width) else "n/a"
+    text = f"{interval.mean:{sign}.{digits}f} ± {half}"
+    if mark and interval.excludes_zero:
+        text += " *"
+    return f"**{text}**" if bold else text
+
+
+def pairing_key(record: Mapping[str, Any]) -> tuple[int, int, int | None]:
+    """(original seed, forget seed, unlearn seed) of a record; Retrain and Original records
+    (no unlearning run) have no unlearn seed."""
+    unlearn = int(record.get("unlearn_seed", 0)) if record.get("kind") not in ("retrain", "original") else None
+    return int(record.get("original_seed", 0)), int(record.get("forget_seed", 0)), unlearn
+
+
+def _index(records: Sequence[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
+    out: dict[tuple, Mapping[str, Any]] = {}
+    for record in records:
+        key = pairing_key(record)
+        if key in out:
+            raise InvalidInputError(f"two records of method {record.get('method')!r} share the coordinates {key}")
+        out[key] = record
+    return out
+
+
+def paired_difference(records: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]],
+                      value: Callable[[Mapping[str, Any]], float]) -> Interval | None:
+    """Paired-t interval of ``value(record) - value(reference record)`` over the pairs that share
+    (original seed, forget seed, unlearn seed); a record without unlearn seed (Retrain, Original)
+    pairs with every record of its (original seed, forget seed). None when no pair exists."""
+    mine, theirs = _index(records), _index(reference)
+    differences = [value(record) - value(other)
+                   for key, record in sorted(mine.items(), key=lambda item: repr(item[0]))
+                   for other_key, other in sorted(theirs.items(), key=lambda item: repr(item[0]))
+                   if key[:2] == other_key[:2] and (key[2] == other_key[2] or None in (key[2], other_key[2]))]
+    return t_interval(differences) if differences else None

@@ -1,0 +1,37 @@
+"""benchmarks/recipe_sweep.py: one tiny recipe end to end, resumed without retraining."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+
+def _module():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "recipe_sweep.py"
+    spec = importlib.util.spec_from_file_location("recipe_sweep_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_tiny_sweep_reports_saturation_and_rmia_and_resumes(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = _module()
+    monkeypatch.setenv("AMUN_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sweep, "RECIPES", {"tiny": sweep._recipe("cnn", 4, 2, 0.02, 0.0, 0.1)})
+    args = ["--recipes", "tiny", "--rmia", "tiny", "--num-models", "2", "--train-size", "100", "--test-size", "60",
+            "--output", str(tmp_path / "out")]
+    assert sweep.main(args) == 0
+    result = json.loads((tmp_path / "out" / "recipes" / "tiny-100.json").read_text())
+    assert result["recipe"]["label_smoothing"] == 0.1 and result["train_size"] == 100
+    assert 0 <= result["saturated_fraction"] <= 100 and 0 <= result["confidence_auc"] <= 100
+    assert result["rmia"]["num_models"] == 2 and 0 <= result["rmia"]["RT_AUC"] <= 100
+    assert "| tiny | cnn w4 |" in (tmp_path / "out" / "results.md").read_text()
+    monkeypatch.setattr(sweep, "run_recipe", lambda *a, **k: pytest.fail("a finished recipe was retrained"))
+    monkeypatch.setattr(sweep, "run_rmia", lambda *a, **k: pytest.fail("a finished audit was rerun"))
+    assert sweep.main(args) == 0
+    assert len(json.loads((tmp_path / "out" / "env.json").read_text())["invocations"]) == 2
+    assert sweep.main(["--recipes", "nope", "--output", str(tmp_path / "out")]) == 2
