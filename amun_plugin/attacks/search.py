@@ -17,14 +17,9 @@ Procedure (``nearest_adversarial``), in the backend's norm (L2 or L_inf, pixel u
        keeping the smallest t tried whose prediction is still wrong (forward passes only). The
        label stored is the prediction at the final point, never the true label.
 
-Two search modes, named by :attr:`SearchConfig.mode_name`:
-    - "Algorithm 1" (``refine_steps=0``, :data:`ALGORITHM_1`): the paper's procedure, strictly —
-      steps 1-3 only. With ``native_pgd_l2`` (cross-entropy, 50 steps, alpha = eps / 10) and
-      ``eps_init=0.04`` it is the paper's Algorithm 1 exactly (``PAPER_SETTINGS`` in
-      ``unlearn/amun.py``; tests/attacks/test_algorithm1.py checks it against a direct port).
-    - "Algorithm 1 + bisection" (``refine_steps > 0``, :data:`ALGORITHM_1_BISECTION`, the
-      package's default of 10 steps): step 4 is not in the paper; it moves every point onto the
-      decision boundary (closer to x, with a lower p(y_adv | x_adv)).
+Modes (:attr:`SearchConfig.mode_name`): "Algorithm 1" (``refine_steps=0``: the paper's; exactly so
+with ``PAPER_SETTINGS``, tested against a port) and "Algorithm 1 + bisection" (the default 10
+steps of step 4, not in the paper: points onto the boundary, closer to x, lower p(y_adv | x_adv)).
 
 Cost is counted per sample: ``grad_evals`` (forward+backward passes inside the backend) and
 ``forward_evals`` (prediction checks and bisection). The model's train/eval flags are restored and
@@ -99,15 +94,12 @@ class SearchConfig:
             raise InvalidInputError(f"probe_quantile must lie in (0, 1], got {self.probe_quantile!r}")
 
     @property
-    def mode_name(self) -> str:
-        """ "Algorithm 1" (the paper's, no bisection) or "Algorithm 1 + bisection"."""
+    def mode_name(self) -> str:  # "Algorithm 1" (the paper's, no bisection) or "Algorithm 1 + bisection"
         return "Algorithm 1" if self.refine_steps == 0 else "Algorithm 1 + bisection"
 
 
-ALGORITHM_1: Mapping[str, Any] = {"refine_steps": 0}
-"""SearchConfig options of the paper's Algorithm 1, strictly (no bisection after the search)."""
-ALGORITHM_1_BISECTION: Mapping[str, Any] = {"refine_steps": 10}
-"""SearchConfig options of "Algorithm 1 + bisection": 10 bisection steps towards x (not in the paper)."""
+ALGORITHM_1: Mapping[str, Any] = {"refine_steps": 0}  # the paper's, strictly: no bisection
+ALGORITHM_1_BISECTION: Mapping[str, Any] = {"refine_steps": 10}  # + 10 bisection steps (not in the paper)
 
 
 @dataclass(frozen=True, eq=False)

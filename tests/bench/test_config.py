@@ -58,8 +58,32 @@ def test_bad_values_and_unknown_presets_are_refused(tmp_path: Path) -> None:
         load_suite("no_such_suite")
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
+def _shipped_suite_presets() -> list[tuple[str, str]]:
+    """(suite, preset) for every shipped suite and every preset it offers (its own and, with
+    ``base_presets``, the shared ones): each must load."""
+    from amun_plugin.config import load_yaml
+
+    shared = set(load_yaml(SUITES_DIR / "presets.yaml"))
+    pairs = []
+    for path in sorted(SUITES_DIR.glob("*.yaml")):
+        if path.stem == "presets":
+            continue
+        document = load_yaml(path)
+        presets = set(document.get("presets") or {}) | (shared if document.get("base_presets") else set())
+        pairs += [(path.stem, preset) for preset in sorted(presets)]
+    return pairs
+
+
+SUITE_PRESETS = _shipped_suite_presets()
+
+
+def test_the_table_suites_offer_every_shared_preset() -> None:
+    for suite in ("table1", "table2", "continuous", "ablation", "weak_attack", "transfer", "robust"):
+        offered = {preset for name, preset in SUITE_PRESETS if name == suite}
+        assert {"fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"} <= offered, suite
+
+
+@pytest.mark.parametrize("name, preset", SUITE_PRESETS)
 def test_every_shipped_suite_loads(name: str, preset: str) -> None:
     config = load_suite(name, preset)
     assert config.name == name and config.preset == preset
@@ -93,8 +117,7 @@ def test_setting_options_override_the_fixed_options_in_their_setting_only() -> N
         tiny_suite(methods=[{"name": "ft", "setting_options": {"sometimes": {"lr": 1.0}}}])
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SUITES_DIR.glob("*.yaml") if p.stem != "presets"))
-@pytest.mark.parametrize("preset", ["fmnist-cnn", "fmnist-paper", "fmnist-gpu", "cifar10-resnet18"])
+@pytest.mark.parametrize("name, preset", SUITE_PRESETS)
 def test_step_size_grids_fit_in_the_epochs(name: str, preset: str) -> None:
     """A step_size grid {1, 5, 10} over 2 epochs tunes nothing but step 1: epochs >= the largest step."""
     from amun_plugin.plugins import get_plugin_manager
