@@ -47,6 +47,7 @@ from amun_plugin.bench.workspace import Workspace
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.progress import progress_bar
 
 __all__ = ["CACHE_ENV", "bench_command", "default_cache_dir", "default_output", "run_suite", "write_report"]
 
@@ -82,18 +83,23 @@ class _Run:
                                                         .requires_retain) for m in config.methods}
 
     def jobs(self, jobs: Sequence[Job], desc: str, on_result: Callable[[int, Any], None] | None = None) -> list:
-        """Run ``jobs`` on the executor with a progress bar."""
+        """Run ``jobs`` on the executor with a progress bar (a terminal) or a line when the stage
+        starts and one when it ends (a log)."""
         if not jobs:
             return []
-        from tqdm.auto import tqdm
+        bar = progress_bar(self.progress, len(jobs), desc, unit="job")
 
-        with tqdm(total=len(jobs), desc=desc, unit="job", disable=not self.progress) as bar:
-            def done(index: int, result: Any) -> None:
-                if on_result is not None:
-                    on_result(index, result)
+        def done(index: int, result: Any) -> None:
+            if on_result is not None:
+                on_result(index, result)
+            if bar is not None:
                 bar.update(1)
 
+        try:
             return self.executor.run(list(jobs), self.resources, on_result=done)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def cells(self, cells: Sequence[Cell], log: ResultLog, desc: str) -> list[dict[str, Any]]:
         """Compute the cells not yet in ``log``, appending each record as it finishes; returns
