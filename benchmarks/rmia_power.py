@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ from amun_plugin.io import atomic_write_json, atomic_write_text
 KEYS = ("FT_TPR@1%FPR", "FT_TPR@0.1%FPR", "RT_TPR@1%FPR", "RT_TPR@0.1%FPR")
 
 
-def _workspace(k: int, cache: ArtifactCache) -> Workspace:
-    config = load_suite("forgetting_quality", "digits-mlp")
+def _workspace(k: int, cache: ArtifactCache, preset: str = "digits-mlp") -> Workspace:
+    config = load_suite("forgetting_quality", preset)
     evaluation = dataclasses.replace(config.evaluation, evaluators=(
         *config.evaluation.evaluators, ComponentSpec("rmia")),
         reference={"num_models": k, "seed": 0})
@@ -52,12 +53,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/rmia_power-digits")
     parser.add_argument("--k", type=int, nargs="+", default=[8, 16, 64])
+    parser.add_argument("--preset", default="digits-mlp", help="a preset of the forgetting_quality suite")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cache = ArtifactCache(default_cache_dir())
     rows, raw = [], []
     for k in args.k:
-        ws = _workspace(k, cache)
+        ws = _workspace(k, cache, args.preset)
         bank = ws.bank()
         seconds = float(sum(reference_train_seconds(bank.directory)))
         split = ws.split(0.1, 0)
@@ -71,9 +73,11 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", raw)
-    atomic_write_json(out / "env.json", environment("local", "cpu"))
+    env = environment("local", "cpu")
+    env["command"] = " ".join(sys.argv)
+    atomic_write_json(out / "env.json", env)
     n = raw[0]["n"]
-    text = (f"# RMIA power at low FPR vs the number of reference models K (digits MLP)\n\n"
+    text = (f"# RMIA power at low FPR vs the number of reference models K ({args.preset})\n\n"
             f"Online RMIA; |D_R| = {n['retain']}, |D_F| = {n['forget']}, |D_T| = {n['test']} (negatives). TPR in %, "
             "95% Clopper–Pearson interval over the positives; \"bank s\": total training time (s) of the K "
             "reference models.\n\n"
