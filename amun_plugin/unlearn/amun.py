@@ -137,9 +137,9 @@ class Amun(Unlearner):
         before_step, hook_stats = self._finetune_hook(model, request, ctx)
         calibrate = request.holdout is not None and config.calibration is not None
         if not calibrate and request.holdout is None:
-            warnings.warn(f"{self.name}: no holdout given, so the fixed defaults run (lr {config.lr:g}); on a strongly "
-                          "memorising model they may not forget; pass holdout=<samples never trained on> to "
-                          "calibrate", stacklevel=3)
+            warnings.warn(f"{self.name}: no holdout given, so the fine-tuning runs uncalibrated at lr {config.lr:g}; "
+                          "on a strongly memorising model it may not forget; pass holdout=<samples never trained "
+                          "on> to calibrate", stacklevel=3)
         holdout = check_holdout(request.holdout, request.forget, request.retain) if calibrate else None
         stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout)
         return {
