@@ -2,7 +2,8 @@
 
 Trains an original model that memorises its training set (no weight decay, many epochs, half
 of digits held out as the test pool), a model retrained without a random 10% forget set (the
-gold standard), and AMUN with and without D_R; audits each with accuracy (UA / RA / TA) and
+gold standard), and AMUN with and without D_R with its defaults, calibrated on a held-out part of
+the test pool (``holdout_size`` images, left out of the audit); audits each with accuracy (UA / RA / TA) and
 RMIA with 8 reference models (forget-vs-test AUC FT, retain-vs-test AUC RT, TPR at 1% FPR);
 prints a table and writes a report folder (Markdown, JSON, PNG histograms and ROC curves).
 """
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from amun_plugin.api import unlearn
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
-from amun_plugin.data.splits import SplitConfig, make_split
+from amun_plugin.data.splits import SplitConfig, make_split, stratified_indices
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.plots import plot_confidence_histograms
@@ -45,7 +47,10 @@ class DemoConfig:
     """The demo's recipe. No weight decay, 100 epochs and a 50% test pool make the original MLP
     memorise (train accuracy 100%, RMIA RT AUC ~60); ``reference_models`` RMIA reference models
     are trained once and kept in ``<output>/reference_bank`` for later runs. ``threads``: torch
-    CPU threads (one is fastest for these small models, and robust on a busy machine)."""
+    CPU threads (one is fastest for these small models, and robust on a busy machine).
+    ``holdout_size`` test images (class-stratified) are AMUN's held-out data for its calibration
+    and leave the audited test set; ``amun_lr`` set (with ``holdout_size`` 0) runs AMUN at a fixed lr
+    instead, for ``amun_epochs`` epochs."""
 
     dataset: str = "digits"
     test_fraction: float = 0.5
@@ -57,7 +62,8 @@ class DemoConfig:
     batch_size: int = 32
     lr: float = 0.05
     amun_epochs: int = 10
-    amun_lr: float = 0.05
+    amun_lr: float | None = None
+    holdout_size: int = 200
     reference_models: int = 8
     output: str = "amun-demo-report"
     device: str = "cpu"
@@ -87,16 +93,18 @@ def run_demo(
 def _run(config: DemoConfig, host: PluginHost, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
     bundle = load_dataset(host, config.dataset, {"seed": config.seed, "test_fraction": config.test_fraction})
     split = make_split(bundle.train, SplitConfig(fraction=config.forget_fraction, seed=config.seed))
-    data = AuditData(split.retain(bundle.train), split.forget(bundle.train), bundle.test)
+    test, holdout = _split_test(bundle.test, config.holdout_size, config.seed)
+    data = AuditData(split.retain(bundle.train), split.forget(bundle.train), test)
     architecture = make_architecture(host, config.architecture, {"hidden": list(config.hidden)})
-    echo(f"{bundle.name}: {len(bundle.train)} train ({len(data.forget)} to forget), {len(bundle.test)} test")
+    echo(f"{bundle.name}: {len(bundle.train)} train ({len(data.forget)} to forget), {len(test)} test"
+         + (f", {len(holdout)} held out for AMUN's calibration" if holdout is not None else ""))
 
     models, seconds = _train_references(config, architecture, bundle.train, data.retain, progress)
     stats = {}
     for label, retain in (("amun_with_retain", data.retain), ("amun_without_retain", None)):
-        result = unlearn(models["original"], data.forget, retain, method="amun", plugins=host,
-                         device=config.device, seed=config.seed, progress=progress,
-                         epochs=config.amun_epochs, lr=config.amun_lr)
+        fixed = {} if config.amun_lr is None else {"epochs": config.amun_epochs, "lr": config.amun_lr}
+        result = unlearn(models["original"], data.forget, retain, method="amun", plugins=host, holdout=holdout,
+                         device=config.device, seed=config.seed, progress=progress, **fixed)
         models[label], stats[label] = result.model.eval(), result.stats
         seconds[label] = result.stats["seconds_total"]
 
@@ -118,6 +126,14 @@ def _run(config: DemoConfig, host: PluginHost, progress: bool, echo: Callable[[s
     _write_report(Path(config.output), config, rows, table, ratio, models, data, stats)
     echo(f"report written to {config.output}/ (report.md, metrics.json, confidence_histograms.png, models/)")
     return {row["model"]: row for row in rows}
+
+
+def _split_test(test: LabeledData, size: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
+    """(audited test set, held-out set of ``size`` class-stratified test images or None)."""
+    if size <= 0:
+        return test, None
+    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
+    return test.subset(np.setdiff1d(np.arange(len(test)), held), name="test"), test.subset(held, name="holdout")
 
 
 def _train_references(config: DemoConfig, architecture: ModelArchitecture, train: LabeledData,
@@ -147,7 +163,8 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], tab
                                              "amun_over_retrain_time": ratio, "unlearn_stats": stats})
     text = (
         "# AMUN demo\n\n"
-        f"Dataset `{config.dataset}` ({config.test_fraction:.0%} held out as the test pool), model "
+        f"Dataset `{config.dataset}` ({config.test_fraction:.0%} held out as the test pool, of which "
+        f"{config.holdout_size} images are AMUN's held-out data for its calibration, not audited), model "
         f"`{config.architecture}` {list(config.hidden)}, forget {config.forget_fraction:.0%} (seed {config.seed}).\n"
         "UA / RA / TA: accuracy (%) on forget / retain / test. FT_AUC: RMIA AUC (%) separating forget from test "
         f"({config.reference_models} reference models; 50 = the forget set looks unseen). RT_AUC: retain vs test, "
