@@ -23,6 +23,7 @@ from amun_plugin.bench.config import AdversarialSource, MethodSpec, SuiteConfig
 from amun_plugin.bench.original_check import saturated_fraction
 from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.config import config_to_dict
+from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.gap import DEFAULT_GAP_KEYS, avg_gap
@@ -238,16 +239,18 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
               "gaps": gaps_by_table(ws.config, metrics, retrain), "seconds": wall + search,
               "seconds_search": search, "retrain_seconds": info["train_seconds"], "stats": _scalars(result.stats)}
     if ws.validation is not None:
-        record["proxy"] = retrain_free_estimate(ws, model, result.model, forget, retain if with_retain else None)
+        record["proxy"] = retrain_free_estimate(ws.validation, model, result.model, forget,
+                                                retain if with_retain else None, ws.config.device)
     return record
 
 
-def retrain_free_estimate(ws: Workspace, original: Any, unlearned: Any, forget: Any, retain: Any) -> dict[str, Any]:
-    """The estimated Avg Gap of ``unlearned`` on the validation hold-out (what the retrain-free
-    tuning mode minimises; no retrained model is read)."""
-    probe = retain_probe(retain, len(ws.validation), 0)
-    before = measure_proxy(original, forget, ws.validation, probe, device=ws.config.device)
-    after = measure_proxy(unlearned, forget, ws.validation, probe, device=ws.config.device)
+def retrain_free_estimate(holdout: LabeledData, original: Any, unlearned: Any, forget: LabeledData,
+                          retain: LabeledData | None, device: str) -> dict[str, Any]:
+    """The estimated Avg Gap of ``unlearned`` on ``holdout`` (what the retrain-free tuning mode
+    minimises; no retrained model is read)."""
+    probe = retain_probe(retain, len(holdout), 0)
+    before = measure_proxy(original, forget, holdout, probe, device=device)
+    after = measure_proxy(unlearned, forget, holdout, probe, device=device)
     gap, terms = estimated_gap(after, before)
     return {"estimated_gap": gap, "terms": terms, "measure": after.as_dict()}
 

@@ -76,7 +76,7 @@ def ulira_test(unlearned: np.ndarray, retrained: np.ndarray, *, bootstrap: int =
     out: dict[str, Any] = dict(point)
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
-        draws = {k: [] for k in point}
+        draws: dict[str, list[float]] = {k: [] for k in point}
         for _ in range(bootstrap):
             p = pos[rng.integers(0, pos.shape[0], pos.shape[0])].ravel()
             q = neg[rng.integers(0, neg.shape[0], neg.shape[0])].ravel()

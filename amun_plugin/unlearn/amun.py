@@ -140,7 +140,9 @@ class Amun(Unlearner):
             warnings.warn(f"{self.name}: no holdout given, so the fine-tuning runs uncalibrated at lr {config.lr:g}; "
                           "on a strongly memorising model it may not forget; pass holdout=<samples never trained "
                           "on> to calibrate", stacklevel=3)
-        holdout = check_holdout(request.holdout, request.forget, request.retain) if calibrate else None
+        holdout = None
+        if calibrate and request.holdout is not None:
+            holdout = check_holdout(request.holdout, request.forget, request.retain)
         stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout)
         return {
             **hook_stats,
