@@ -24,8 +24,8 @@ model's is chosen only when no checked state is within the budget (and a warning
 Why: on the memorising Fashion-MNIST CNN a fixed lr of 0.01 barely moves D_F, 0.2 destroys the
 model within a few steps, and the best state is reached at a step and an lr that differ per
 forget set, so a fixed schedule cannot hit it and a checked one can. A ladder of constant-lr
-runs restarted per rung found similar states but cost several times one rising run, over the
-cost budget (AMUN well under a third of a retraining). Measured in ``benchmarks/results/
+runs restarted per rung, tried first on one forget set, cost several times one rising run, over
+the cost budget (AMUN well under a third of a retraining). Measured in ``benchmarks/results/
 calibration`` and the suites' retrain-free mode (``benchmarks/README.md``).
 """
 
