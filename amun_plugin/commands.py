@@ -11,7 +11,7 @@ import numpy as np
 from amun_plugin.api import unlearn
 from amun_plugin.config import make_config
 from amun_plugin.data.base import LabeledData, as_labeled_data
-from amun_plugin.data.splits import SplitConfig, make_split, stratified_indices
+from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.tables import markdown_table
@@ -114,9 +114,7 @@ def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[Label
         return test, None
     if size >= len(test):
         raise InvalidInputError(f"--validation-size {size} must be smaller than the test set ({len(test)})")
-    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
-    rest = np.setdiff1d(np.arange(len(test)), held)
-    return test.subset(rest, name="test"), test.subset(held, name="validation")
+    return split_off(test, size, seed, "validation")
 
 
 def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: int | None, path: str | None,
@@ -139,8 +137,7 @@ def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: i
         return test, None
     if size >= len(test):
         raise InvalidInputError(f"--holdout-size {size} must be smaller than the test set left ({len(test)})")
-    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
-    return test.subset(np.setdiff1d(np.arange(len(test)), held), name="test"), test.subset(held, name="holdout")
+    return split_off(test, size, seed, "holdout")
 
 
 def plugins_listing(host: Any = None) -> dict[str, Any]:

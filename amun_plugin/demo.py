@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from amun_plugin.api import unlearn
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
-from amun_plugin.data.splits import SplitConfig, make_split, stratified_indices
+from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.plots import plot_confidence_histograms
@@ -132,8 +131,7 @@ def _split_test(test: LabeledData, size: int, seed: int) -> tuple[LabeledData, L
     """(audited test set, held-out set of ``size`` class-stratified test images or None)."""
     if size <= 0:
         return test, None
-    held = np.sort(stratified_indices(test.y.numpy(), size, seed=seed))
-    return test.subset(np.setdiff1d(np.arange(len(test)), held), name="test"), test.subset(held, name="holdout")
+    return split_off(test, size, seed, "holdout")
 
 
 def _train_references(config: DemoConfig, architecture: ModelArchitecture, train: LabeledData,

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
 import amun_plugin
-from amun_plugin.bench.results import environment
-from amun_plugin.data.splits import stratified_indices
+from amun_plugin.bench.results import record_invocation
+from amun_plugin.bench.stats import format_interval, t_interval
+from amun_plugin.data.splits import split_off
 from amun_plugin.evaluate.signals import logit_scaled_confidence
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models.inference import predict_logits
@@ -93,16 +92,13 @@ def one_seed(seed, data, original, arch, host):
 
 
 def mean_ci(values):
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    half = scipy_stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(half)
+    """(mean, 95% t half-width) for the JSON table."""
+    interval = t_interval(values)
+    return interval.mean, interval.half_width
 
 
 def fmt(values, digits=2):
-    mean, half = mean_ci(values)
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+    return format_interval(t_interval(values), digits)
 
 
 def report(records, original_info):
@@ -127,10 +123,9 @@ def report(records, original_info):
         for label, _, _ in ROWS:
             rows = [row for r in records for row in r["rows"] if row["setting"] == setting and row["method"] == label]
             gaps = [row["avg_gap"] for row in rows]
-            diff = np.asarray(gaps) - np.asarray(fixed)
-            mean, half = mean_ci(diff)
-            mark = " *" if np.isfinite(half) and abs(mean) > half else ""
-            delta = "—" if label == ROWS[0][0] else f"{mean:+.2f} ± {half:.2f}{mark}"
+            diff = t_interval(np.asarray(gaps) - np.asarray(fixed))
+            mean, half = diff.mean, diff.half_width
+            delta = "—" if label == ROWS[0][0] else format_interval(diff, signed=True, mark=True)
             lines.append(f"| {label} | " + " | ".join(fmt([row["metrics"][k] for row in rows])
                                                      for k in ("UA", "RA", "TA", "FT_AUC"))
                          + f" | {fmt(gaps)} | {fmt([row['estimated_gap'] for row in rows])} | "
@@ -153,14 +148,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    env = environment("local", "cpu")
-    env["command"] = " ".join(sys.argv)
-    atomic_write_json(out / "env.json", env)
+    record_invocation(out, "local", "cpu")
     host = get_plugin_manager()
     bundle = load_dataset(host, "fashion_mnist", {"train_size": 2000, "test_size": 1000, "seed": 0})
-    held = np.sort(stratified_indices(bundle.test.y.numpy(), 200, seed=0))
-    holdout = bundle.test.subset(held, "holdout")
-    test = bundle.test.subset(np.setdiff1d(np.arange(len(bundle.test)), held), "test")
+    test, holdout = split_off(bundle.test, 200, 0, "holdout")
     arch = make_architecture(host, "cnn", {"width": 8, "hidden": 128})
     original = train_classifier(arch, bundle.train, RECIPE, seed=0)
     train_acc = 100.0 * float((predict_logits(original, bundle.train.x).argmax(1) == bundle.train.y).double().mean())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import torch
 
 from amun_plugin.bench.cache import ArtifactCache
 from amun_plugin.bench.config import ComponentSpec, load_suite
-from amun_plugin.bench.results import environment
+from amun_plugin.bench.results import record_invocation
 from amun_plugin.bench.runner import default_cache_dir
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.evaluate.base import AuditData
@@ -73,9 +72,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", raw)
-    env = environment("local", "cpu")
-    env["command"] = " ".join(sys.argv)
-    atomic_write_json(out / "env.json", env)
+    record_invocation(out, "local", "cpu")
     n = raw[0]["n"]
     text = (f"# RMIA power at low FPR vs the number of reference models K ({args.preset})\n\n"
             f"Online RMIA; |D_R| = {n['retain']}, |D_F| = {n['forget']}, |D_T| = {n['test']} (negatives). TPR in %, "

@@ -9,7 +9,6 @@ import json
 from functools import cached_property
 from typing import Any, Mapping
 
-import numpy as np
 from torch import nn
 
 from amun_plugin.attacks.search import AdversarialSet, nearest_adversarial
@@ -18,7 +17,7 @@ from amun_plugin.bench.config import MethodSpec, SuiteConfig
 from amun_plugin.bench.robust_training import train_original
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import DatasetBundle, LabeledData
-from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split, stratified_indices
+from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split, split_off
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.reference import ReferenceBank, build_reference_bank, concat_population
@@ -72,9 +71,8 @@ class Workspace:
             return None, test
         if size >= len(test):
             raise InvalidInputError(f"validation_size {size} must be smaller than the test set ({len(test)})")
-        held = stratified_indices(test.y.numpy(), size, seed=0)
-        rest = np.setdiff1d(np.arange(len(test)), held)
-        return test.subset(held, "validation"), test.subset(rest, "test")
+        rest, validation = split_off(test, size, 0, "validation")
+        return validation, rest
 
     @property
     def validation(self) -> LabeledData | None:

@@ -24,9 +24,10 @@ __all__ = [
     "SplitConfig",
     "UnlearningSplit",
     "make_split",
+    "split_off",
+    "stratified_indices",
     "validate_forget_indices",
     "validate_index_range",
-    "stratified_indices",
 ]
 
 _SHOWN = 5  # how many offending values an error message names
@@ -267,6 +268,14 @@ def stratified_indices(labels: Any, size: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     chosen = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def split_off(data: LabeledData, size: int, seed: int, name: str) -> tuple[LabeledData, LabeledData]:
+    """(the rest of ``data``, named "test"; ``size`` class-stratified samples of it, named ``name``):
+    a seeded hold-out carved from a test set (a validation set, AMUN's calibration data)."""
+    held = stratified_indices(data.y.numpy(), size, seed=seed)
+    rest = np.setdiff1d(np.arange(len(data)), held)
+    return data.subset(rest, name="test"), data.subset(held, name=name)
 
 
 def _random_forget(n: int, fraction: float, seed: int, excluded: np.ndarray | None) -> np.ndarray:
