@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from amun_plugin.attacks.search import AdversarialSet
+from amun_plugin.attacks.adversarial_set import AdversarialSet
 from amun_plugin.bench.config import AdversarialSource, MethodSpec, SuiteConfig
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.data.base import LabeledData

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from amun_plugin.attacks.search import AdversarialSet
+from amun_plugin.attacks.adversarial_set import AdversarialSet
 from amun_plugin.errors import CheckpointError
 from amun_plugin.io import atomic_write, atomic_write_json
 from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint

@@ -20,7 +20,7 @@ from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
 from amun_plugin.progress import bars_allowed
 
 if TYPE_CHECKING:
-    from amun_plugin.attacks.search import AdversarialSet
+    from amun_plugin.attacks.adversarial_set import AdversarialSet
     from amun_plugin.plugins import PluginHost
 
 __all__ = ["ForgetRequest", "UnlearnContext", "UnlearnResult", "Unlearner"]

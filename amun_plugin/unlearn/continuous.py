@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from amun_plugin.attacks.search import AdversarialSet
+from amun_plugin.attacks.adversarial_set import AdversarialSet
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import validate_index_range
 from amun_plugin.device import resolve_device
