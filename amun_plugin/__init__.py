@@ -8,7 +8,7 @@ Quick start::
     new_model, stats = result
 """
 
-from amun_plugin.api import unlearn
+from amun_plugin.api import audit, audit_many, unlearn
 from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.errors import (
     AmunError,
@@ -19,7 +19,6 @@ from amun_plugin.errors import (
     PluginError,
     UnsupportedSettingError,
 )
-from amun_plugin.evaluate.audit import audit
 from amun_plugin.hookspecs import hookimpl
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.unlearn.base import ForgetRequest, Unlearner, UnlearnResult
@@ -39,6 +38,7 @@ __all__ = [
     "UnsupportedSettingError",
     "as_labeled_data",
     "audit",
+    "audit_many",
     "get_plugin_manager",
     "hookimpl",
     "unlearn",

@@ -1,19 +1,24 @@
-"""The one-call Python API: ``unlearn(model, forget=..., retain=None, method="amun", **options)``."""
+"""The Python API: ``unlearn(model, forget=..., retain=None, method="amun", **options)`` and
+``audit`` / ``audit_many``, each with the plugin host (a fresh ``get_plugin_manager()`` unless one
+is given) standing behind the names it takes."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from amun_plugin.data.base import LabeledData, as_labeled_data, labeled_for_model
-from amun_plugin.device import preserved_mode, resolve_device
-from amun_plugin.errors import InvalidInputError
+from amun_plugin.data.base import labeled_for_model
+from amun_plugin.evaluate import audit as _audit
+from amun_plugin.evaluate.audit import EvaluatorSpec
+from amun_plugin.evaluate.reference import ReferenceBank
+from amun_plugin.models.inference import infer_num_classes
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnResult
 
-__all__ = ["unlearn", "infer_num_classes"]
+__all__ = ["audit", "audit_many", "infer_num_classes", "unlearn"]
 
 
 def unlearn(
@@ -73,16 +78,17 @@ def unlearn(
     return unlearner.run(model, request, plugins=host, device=device, seed=seed, progress=progress)
 
 
-def infer_num_classes(model: nn.Module, data: Any) -> int:
-    """The number of logits ``model`` returns on one sample of ``data``."""
-    sample = data.x[:1] if isinstance(data, LabeledData) else as_labeled_data(data, None, "forget").x[:1]
-    first = next(iter(list(model.parameters()) + list(model.buffers())), None)
-    device = first.device if first is not None else resolve_device("cpu")
-    with torch.no_grad(), preserved_mode(model, training=False):
-        try:
-            out = model(sample.to(device))
-        except Exception as exc:  # a user's model can fail in any way on a wrong input
-            raise InvalidInputError(f"the model failed on an input of shape {tuple(sample.shape)}: {exc}") from exc
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise InvalidInputError("the model must return logits of shape (N, num_classes)")
-    return int(out.shape[1])
+def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
+          evaluators: Sequence[EvaluatorSpec] | None = None, *, plugins: PluginHost | None = None,
+          **options: Any) -> dict[str, Any]:
+    """Audit one model and write its report folder: :func:`amun_plugin.evaluate.audit.audit` (every
+    argument is documented there) with ``plugins`` defaulting to a fresh ``get_plugin_manager()``."""
+    return _audit.audit(model, retain, forget, test, evaluators, plugins=plugins or get_plugin_manager(), **options)
+
+
+def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: Any,
+               evaluators: Sequence[EvaluatorSpec] | None = None, *, plugins: PluginHost | None = None,
+               reference_bank: ReferenceBank | str | Path | None = None, **options: Any) -> dict[str, dict[str, Any]]:
+    """:func:`audit` for several models (:func:`amun_plugin.evaluate.audit.audit_many`)."""
+    return _audit.audit_many(models, retain, forget, test, evaluators, plugins=plugins or get_plugin_manager(),
+                             reference_bank=reference_bank, **options)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from amun_plugin.api import unlearn as _unlearn
-from amun_plugin.art_support import import_art
+from amun_plugin.art_interop import import_art
 from amun_plugin.data.base import LabeledData, as_labeled_data
 from amun_plugin.device import model_device
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError

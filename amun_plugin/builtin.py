@@ -1,52 +1,41 @@
-"""The built-in components, registered through the same hooks as any third-party plugin."""
+"""The built-in components, registered through the same hooks as any third-party plugin: each
+subpackage's one ``BUILTIN_*`` tuple."""
 
 from __future__ import annotations
 
+from amun_plugin.attacks import BUILTIN_ATTACKS
+from amun_plugin.data import BUILTIN_DATASETS
+from amun_plugin.evaluate import BUILTIN_EVALUATORS
 from amun_plugin.hookspecs import Register, hookimpl
+from amun_plugin.models import BUILTIN_ARCHITECTURES
+from amun_plugin.unlearn import BUILTIN_UNLEARNERS
 
 
 @hookimpl
 def amun_register_unlearners(register: Register) -> None:
-    from amun_plugin.unlearn.catalog import builtin_unlearners
-
-    for unlearner in builtin_unlearners():
+    for unlearner in BUILTIN_UNLEARNERS:
         register(unlearner)
 
 
 @hookimpl
 def amun_register_attacks(register: Register) -> None:
-    from amun_plugin.attacks.art_backend import ArtPGDL2
-    from amun_plugin.attacks.native_min_norm import NativeMinNormL2
-    from amun_plugin.attacks.native_pgd import NativePGDL2
-    from amun_plugin.attacks.torchattacks_backends import TorchattacksFFGSM, TorchattacksPGDL2
-
-    for backend in (TorchattacksPGDL2, TorchattacksFFGSM, ArtPGDL2, NativePGDL2, NativeMinNormL2):
+    for backend in BUILTIN_ATTACKS:
         register(backend)
 
 
 @hookimpl
 def amun_register_evaluators(register: Register) -> None:
-    from amun_plugin.evaluate.catalog import builtin_evaluators
-
-    for evaluator in builtin_evaluators():
+    for evaluator in BUILTIN_EVALUATORS:
         register(evaluator)
 
 
 @hookimpl
 def amun_register_datasets(register: Register) -> None:
-    from amun_plugin.data.cifar import Cifar10Source, Cifar100Source
-    from amun_plugin.data.digits import DigitsSource
-    from amun_plugin.data.fashion_mnist import FashionMNISTSource
-
-    for source in (DigitsSource, FashionMNISTSource, Cifar10Source, Cifar100Source):
+    for source in BUILTIN_DATASETS:
         register(source)
 
 
 @hookimpl
 def amun_register_models(register: Register) -> None:
-    from amun_plugin.models.cnn import CNN
-    from amun_plugin.models.mlp import MLP
-    from amun_plugin.models.resnet import ResNet18, SmallResNet
-
-    for architecture in (MLP, CNN, SmallResNet, ResNet18):
+    for architecture in BUILTIN_ARCHITECTURES:
         register(architecture)

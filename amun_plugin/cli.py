@@ -1,23 +1,37 @@
-"""The ``amun`` command line: parse, call the library, print."""
+"""The ``amun`` command line: click only. It parses options, calls :mod:`amun_plugin.commands`
+and prints; library messages (``logging``, logger ``amun_plugin``) go to stderr at INFO."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import click
+import yaml
 
+from amun_plugin.commands import (
+    DemoConfig,
+    audit_command,
+    bench_command,
+    forgetting_audit_command,
+    plugins_listing,
+    run_demo,
+    train_command,
+    unlearn_command,
+)
+from amun_plugin.data.splits import SplitConfig, SplitKind
 from amun_plugin.errors import AmunError, InvalidInputError
+from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["main", "cli"]
 
 
 def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
     """``("epochs=5", "lr=0.01", "hidden=[64,64]")`` -> a mapping; values parsed as YAML scalars."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -27,9 +41,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> Any:
-    from amun_plugin.data.splits import SplitConfig, SplitKind
-
+def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> SplitConfig:
     chosen = [v is not None for v in (fraction, indices, classes)]
     if sum(chosen) > 1:
         raise InvalidInputError("give only one of --forget-fraction, --forget-indices, --forget-classes")
@@ -73,8 +85,6 @@ def cli() -> None:
 @click.option("--no-progress", is_flag=True)
 def demo(output: str, seed: int, device: str, no_progress: bool) -> None:
     """AMUN on the embedded digits data: original, retrained, AMUN with and without D_R."""
-    from amun_plugin.demo import DemoConfig, run_demo
-
     run_demo(DemoConfig(output=output, seed=seed, device=device), progress=not no_progress, echo=click.echo)
 
 
@@ -94,8 +104,6 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
           forget_fraction: float | None, forget_indices: str | None, forget_classes: str | None,
           split_seed: int, out: str) -> None:
     """Train an original (or, with --without-forget, a retrained) model and save a checkpoint."""
-    from amun_plugin.commands import train_command
-
     train_command(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
                   model_options=_pairs(model_options), recipe_options=_pairs(recipe_options), seed=seed,
                   device=device, split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed)
@@ -125,8 +133,6 @@ def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_f
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
                 dataset_options: tuple[str, ...], out: str) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
-    from amun_plugin.commands import unlearn_command
-
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
@@ -162,13 +168,9 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
           device: str, no_plots: bool, dataset_options: tuple[str, ...], protocol: str, runs: int | None,
           method: str, method_options: tuple[str, ...], no_retain: bool, out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
-    from amun_plugin.evaluate.audit_command import audit_command
-
     given = any(v is not None for v in (forget_fraction, forget_indices, forget_classes))
     split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None
     if protocol == "forgetting-quality":
-        from amun_plugin.evaluate.forgetting_command import forgetting_audit_command
-
         forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
                                  method_options=_pairs(method_options), use_retain=not no_retain,
                                  runs=8 if runs is None else runs, seed=seed, device=device, out=out,
@@ -193,8 +195,6 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
 @click.pass_obj
 def plugins(host: Any, as_json: bool) -> None:
     """List every registered unlearner, attack backend, evaluator, dataset and model."""
-    from amun_plugin.commands import plugins_listing
-
     listing = plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
@@ -223,8 +223,6 @@ def plugins(host: Any, as_json: bool) -> None:
 def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
           runs: int | None, fractions: tuple[float, ...], methods: str | None) -> None:
     """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
-    from amun_plugin.bench.runner import bench_command
-
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
                   fractions=fractions or None, echo=click.echo,
                   methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
@@ -233,13 +231,9 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
 _BUILTIN_COMMANDS = dict(cli.commands)
 
 
-def _load_plugins(argv: list[str] | None) -> Any:
+def _load_plugins(argv: list[str] | None) -> PluginHost:
     """The plugin host with every plugin's commands added to ``cli``. A broken plugin is reported
     as one ``warning:`` line on stderr (``amun plugins`` lists it instead) and skipped."""
-    import warnings
-
-    from amun_plugin.plugins import get_plugin_manager
-
     cli.commands.clear()  # plugin commands of an earlier main() in this process go
     cli.commands.update(_BUILTIN_COMMANDS)
     with warnings.catch_warnings():
@@ -253,8 +247,27 @@ def _load_plugins(argv: list[str] | None) -> Any:
     return host
 
 
+class _StderrLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records as plain lines on whatever ``sys.stderr`` is when each is logged."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure_logging() -> None:
+    """Library messages (logger ``amun_plugin``) as plain lines on stderr, INFO and above; once."""
+    logger = logging.getLogger("amun_plugin")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        handler = _StderrLines()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
+    configure_logging()
     try:
         host = _load_plugins(argv)
         cli.main(args=argv, prog_name="amun", standalone_mode=False, obj=host)

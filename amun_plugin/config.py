@@ -34,7 +34,7 @@ def make_config(config_class: type[C], values: Mapping[str, Any] | C | None = No
     if isinstance(values, config_class):
         base: dict[str, Any] = config_to_dict(values, shallow=True)
     else:
-        base = dict(values or {})
+        base = dict(typing.cast(Mapping[str, Any], values or {}))
     base.update(overrides)
     fields = {f.name: f for f in dataclasses.fields(config_class) if f.init}
     unknown = sorted(set(base) - set(fields))

@@ -1,21 +1,33 @@
-"""The plugin host: built-ins and entry-point plugins, collected through the same hooks."""
+"""The plugin host: built-ins and entry-point plugins, collected through the same hooks, and the
+loading that needs them (a dataset or an architecture by name, a checkpoint's model and data).
+
+The host is the only module that knows every component kind; the layers below it (unlearn,
+evaluate) receive its registries as a :class:`~amun_plugin.registry.Components` and never import it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import pluggy
+import torch
+from torch import nn
 
-from amun_plugin import hookspecs
+from amun_plugin import builtin, hookspecs
 from amun_plugin.attacks.base import AttackBackend
+from amun_plugin.data.base import DatasetBundle
 from amun_plugin.data.source import DatasetSource
-from amun_plugin.errors import PluginError
+from amun_plugin.errors import InvalidInputError, PluginError
 from amun_plugin.evaluate.base import Evaluator
 from amun_plugin.models.base import ModelArchitecture
+from amun_plugin.models.checkpoint import CheckpointMetadata
+from amun_plugin.models.inference import load_model
 from amun_plugin.registry import Registry
 from amun_plugin.unlearn.base import Unlearner
 
@@ -31,8 +43,10 @@ ENTRY_POINT_GROUP = "amun_plugin"
 DISABLE_AUTOLOAD_ENV = "AMUN_DISABLE_PLUGIN_AUTOLOAD"
 BUILTIN_PLUGIN = "amun_plugin.builtin"
 
-# hook name -> (registry attribute, base class)
-_KINDS: dict[str, tuple[str, type]] = {
+_log = logging.getLogger(__name__)
+
+# hook name -> (registry attribute, base class): the one list of component kinds
+_KINDS: dict[str, tuple[str, type[Any]]] = {
     "amun_register_unlearners": ("unlearners", Unlearner),
     "amun_register_attacks": ("attacks", AttackBackend),
     "amun_register_evaluators": ("evaluators", Evaluator),
@@ -63,6 +77,12 @@ class PluginHost:
     registries that replace the live ones only if every hook of that plugin succeeded.
     """
 
+    unlearners: Registry[Unlearner]
+    attacks: Registry[AttackBackend]
+    evaluators: Registry[Evaluator]
+    datasets: Registry[DatasetSource]
+    models: Registry[ModelArchitecture]
+
     def __init__(self, strict: bool = False) -> None:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
@@ -70,11 +90,8 @@ class PluginHost:
         self.load_errors: list[PluginLoadError] = []
         self._packages: dict[str, str] = {}
         self._order: list[str] = []  # plugin names in registration order
-        self.unlearners: Registry[Unlearner] = Registry("unlearners", Unlearner)
-        self.attacks: Registry[AttackBackend] = Registry("attacks", AttackBackend)
-        self.evaluators: Registry[Evaluator] = Registry("evaluators", Evaluator)
-        self.datasets: Registry[DatasetSource] = Registry("datasets", DatasetSource)
-        self.models: Registry[ModelArchitecture] = Registry("models", ModelArchitecture)
+        for attribute, base in _KINDS.values():
+            setattr(self, attribute, Registry(attribute, base))
 
     def register(self, plugin: Any, name: str | None = None, package: str | None = None) -> str:
         """Add ``plugin`` (a module or object with hook implementations) and its components.
@@ -130,7 +147,7 @@ class PluginHost:
         for ep in eps:
             if self.manager.has_plugin(ep.name):
                 continue
-            package = ep.dist.name if getattr(ep, "dist", None) is not None else ep.value.split(".")[0]
+            package = ep.dist.name if ep.dist is not None else ep.value.split(".")[0]
             try:
                 module = ep.load()
             except Exception as exc:  # importing third-party code can raise anything
@@ -165,6 +182,36 @@ class PluginHost:
         """Every registry's entries, by kind, for listing."""
         return {attribute: list(getattr(self, attribute)) for attribute, _ in _KINDS.values()}
 
+    def load_dataset(self, name: str, options: Mapping[str, Any] | None = None) -> DatasetBundle:
+        """The registered dataset ``name`` loaded with ``options`` (its config fields)."""
+        return self.datasets.get(name)(dict(options or {})).load()
+
+    def make_architecture(self, name: str, options: Mapping[str, Any] | None = None) -> ModelArchitecture:
+        """The registered architecture ``name`` configured with ``options``."""
+        return self.models.get(name)(dict(options or {}))
+
+    def load_model(self, path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMetadata]:
+        """A safetensors checkpoint's model (eval mode), its architecture rebuilt through the registry."""
+        return load_model(path, self.models, device)
+
+    def load_checkpoint_dataset(self, metadata: CheckpointMetadata,
+                                options: Mapping[str, Any] | None = None) -> DatasetBundle:
+        """The dataset a checkpoint was trained on. The header is untrusted: it names the dataset,
+        and of its options only the dataset's ``header_options`` (sizes, seeds: which samples) are
+        used; everything else — a ``root`` folder, ``download`` — comes from ``options`` (the
+        user's command line) or the dataset's defaults. Ignored header options are logged."""
+        if metadata.dataset is None:
+            raise InvalidInputError("the checkpoint does not record its dataset; train it with `amun train`")
+        source = self.datasets.get(metadata.dataset)
+        header = dict(metadata.dataset_config)
+        allowed = set(getattr(source, "header_options", ()))
+        ignored = sorted(k for k in header if k not in allowed and k not in (options or {}))
+        if ignored:
+            _log.warning("note: ignoring the checkpoint's dataset option(s) %s (a header never sets paths or "
+                         "downloads); pass --dataset-option key=value to set them", ", ".join(ignored))
+        chosen = {k: v for k, v in header.items() if k in allowed}
+        return source({**chosen, **dict(options or {})}).load()
+
 
 def get_plugin_manager(autoload: bool | None = None, strict: bool = False) -> PluginHost:
     """A fresh host with the built-ins and, unless disabled, every installed plugin.
@@ -173,8 +220,6 @@ def get_plugin_manager(autoload: bool | None = None, strict: bool = False) -> Pl
     variable ``AMUN_DISABLE_PLUGIN_AUTOLOAD`` is set (to anything but "" or "0").
     With ``strict`` a broken plugin raises :class:`PluginError` instead of a warning.
     """
-    from amun_plugin import builtin
-
     host = PluginHost(strict=strict)
     host.register(builtin, name=BUILTIN_PLUGIN, package="amun_plugin")
     if autoload is None:

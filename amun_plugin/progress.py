@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["interactive", "progress_bar", "bars_allowed"]
+__all__ = ["announce", "interactive", "progress_bar", "bars_allowed"]
 
 
 def interactive() -> bool:
@@ -28,6 +28,11 @@ def bars_allowed(progress: bool | str) -> bool | str:
     return progress if progress and interactive() else False
 
 
+def announce(line: str) -> None:
+    """One stage line on stderr, where a bar would be drawn on a terminal (see the module docstring)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 class _StageLines:
     """The tqdm subset used in this package (update, set_postfix, close), printing one line when
     the stage starts and one when it closes (with the last postfix and the elapsed time)."""
@@ -36,7 +41,7 @@ class _StageLines:
         self.desc, self.total, self.unit, self.n = desc, total, unit, 0
         self.postfix = ""
         self.start = time.perf_counter()
-        print(f"{desc}: started ({total} {unit}s)", file=sys.stderr, flush=True)
+        announce(f"{desc}: started ({total} {unit}s)")
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -46,8 +51,8 @@ class _StageLines:
 
     def close(self) -> None:
         extra = f", {self.postfix}" if self.postfix else ""
-        print(f"{self.desc}: done, {self.n}/{self.total} {self.unit}s in {time.perf_counter() - self.start:.1f} s"
-              f"{extra}", file=sys.stderr, flush=True)
+        announce(f"{self.desc}: done, {self.n}/{self.total} {self.unit}s in {time.perf_counter() - self.start:.1f} s"
+                 f"{extra}")
 
 
 def progress_bar(progress: bool | str, total: int, desc: str, unit: str = "it", **tqdm_options: Any) -> Any:

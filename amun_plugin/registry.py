@@ -1,14 +1,17 @@
-"""Registries that validate what plugins register and remember who registered it."""
+"""Registries that validate what plugins register and remember who registered it.
+
+:class:`Components` is what the layers below the plugin host receive: the five registries, read
+only. ``amun_plugin.plugins.PluginHost`` is one; the unlearners and evaluators never import it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
 
 from amun_plugin.errors import InvalidInputError, PluginError
 
-__all__ = ["Registration", "Registry"]
+__all__ = ["Components", "Registration", "Registry"]
 
 T = TypeVar("T")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -95,3 +98,22 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Components(Protocol):
+    """The registries of every component kind, as the plugin host holds them (read only)."""
+
+    @property
+    def unlearners(self) -> Registry[Any]: ...
+
+    @property
+    def attacks(self) -> Registry[Any]: ...
+
+    @property
+    def evaluators(self) -> Registry[Any]: ...
+
+    @property
+    def datasets(self) -> Registry[Any]: ...
+
+    @property
+    def models(self) -> Registry[Any]: ...

@@ -3,7 +3,7 @@
 Trains (or loads from ``--cache-dir``) the CNN of REFERENCE.md (10k train samples, 40 epochs, SGD, no
 weight decay: train accuracy ~100%), a model retrained without a random 10% forget set, AMUN with and
 without D_R, and a bank of ``--reference-models`` reference models on the population train ∪ test.
-Then audits the four models with ``amun_plugin.evaluate.audit.audit_many`` (accuracy, RMIA online,
+Then audits the four models with ``amun_plugin.audit_many`` (accuracy, RMIA online,
 MIS, ART black-box and rule-based) plus RMIA offline with a tuned ``a``, and writes under ``--out``:
 
     results.json, results.md, env.json, and one report folder per model (metrics.json, report.md,
@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from amun_plugin.api import unlearn
+from amun_plugin.api import audit_many, unlearn
 from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
 from amun_plugin.bench.results import record_invocation
 from amun_plugin.config import config_to_dict
@@ -33,8 +33,8 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.data.splits import SplitConfig, make_split
 from amun_plugin.errors import AmunError
-from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
+from amun_plugin.evaluate.labels import label_of, labelled_row
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 from amun_plugin.io import atomic_write_json, atomic_write_text
@@ -44,12 +44,10 @@ from amun_plugin.unlearn.amun import AmunConfig
 
 HERE = Path(__file__).resolve().parent
 EVALUATORS = ("accuracy", "rmia", "mis", "art_blackbox", "art_rule_based")
-COLUMNS = ("model", "UA", "RA", "TA", "RT AUC", "FT AUC", "FR AUC", "FT TPR@1%", "RT TPR@1%", "FT AUC offline",
-           "MIS", "ART BB FT AUC", "ART RB FT AUC", "Avg Gap", "seconds")
-KEYS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "RT AUC": "rmia.RT_AUC",
-        "FT AUC": "rmia.FT_AUC", "FR AUC": "rmia.FR_AUC", "FT TPR@1%": "rmia.FT_TPR@1%FPR",
-        "RT TPR@1%": "rmia.RT_TPR@1%FPR", "FT AUC offline": "rmia_offline.FT_AUC", "MIS": "mis.MIS",
-        "ART BB FT AUC": "art_blackbox.FT_AUC", "ART RB FT AUC": "art_rule_based.FT_AUC"}
+METRICS = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.RT_AUC", "rmia.FT_AUC", "rmia.FR_AUC",
+           "rmia.FT_TPR@1%FPR", "rmia.RT_TPR@1%FPR", "rmia_offline.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC",
+           "art_rule_based.FT_AUC")
+COLUMNS = ("model", *map(label_of, METRICS), "Avg Gap", "seconds")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -218,8 +216,9 @@ def _main(argv: list[str] | None = None) -> int:
                                 device=args.device)
     bank_wall = time.perf_counter() - start
     results = run_audit(args, bundle, split, models, bank)
-    rows = [{"model": label, **{c: r["metrics"].get(k) for c, k in KEYS.items()}, "Avg Gap": r.get("avg_gap"),
-             "seconds": setup["models"][label]["seconds"]} for label, r in results.items()]
+    rows = [labelled_row(label, r["metrics"], {"Avg Gap": r.get("avg_gap"),
+                                                "seconds": setup["models"][label]["seconds"]}, METRICS)
+            for label, r in results.items()]
     setup.update(train_size=len(bundle.train), test_size=len(bundle.test), forget_size=len(split.forget_indices),
                  reference_models=args.reference_models, evaluators=list(EVALUATORS),
                  amun={"epochs": args.amun_epochs, "lr": args.amun_lr},

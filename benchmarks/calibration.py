@@ -29,13 +29,11 @@ import amun_plugin
 from amun_plugin.bench.results import record_invocation
 from amun_plugin.bench.stats import format_interval, t_interval
 from amun_plugin.data.splits import split_off
-from amun_plugin.evaluate.signals import logit_scaled_confidence
 from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models.inference import predict_logits
+from amun_plugin.models.inference import logit_scaled_confidence, predict_logits
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
+from amun_plugin.training import TrainConfig, train_classifier
 from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
-from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
 
 RECIPE = TrainConfig(epochs=40, batch_size=32, lr=0.03, momentum=0.9, weight_decay=0.0, schedule="cosine")
 ROWS = [("AMUN (fixed defaults)", {}, False), ("AMUN (calibrated)", {}, True),
@@ -150,9 +148,9 @@ def main(argv=None):
     (out / "runs").mkdir(parents=True, exist_ok=True)
     record_invocation(out, "local", "cpu")
     host = get_plugin_manager()
-    bundle = load_dataset(host, "fashion_mnist", {"train_size": 2000, "test_size": 1000, "seed": 0})
+    bundle = host.load_dataset("fashion_mnist", {"train_size": 2000, "test_size": 1000, "seed": 0})
     test, holdout = split_off(bundle.test, 200, 0, "holdout")
-    arch = make_architecture(host, "cnn", {"width": 8, "hidden": 128})
+    arch = host.make_architecture("cnn", {"width": 8, "hidden": 128})
     original = train_classifier(arch, bundle.train, RECIPE, seed=0)
     train_acc = 100.0 * float((predict_logits(original, bundle.train.x).argmax(1) == bundle.train.y).double().mean())
     test_acc = 100.0 * float((predict_logits(original, test.x).argmax(1) == test.y).double().mean())

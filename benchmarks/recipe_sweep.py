@@ -24,20 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from amun_plugin.bench.cache import content_hash
+from amun_plugin.api import audit_many
+from amun_plugin.artifacts import content_hash, default_cache_dir
 from amun_plugin.bench.original_check import saturated_fraction
 from amun_plugin.bench.results import record_invocation
-from amun_plugin.bench.runner import default_cache_dir
 from amun_plugin.config import config_to_dict
 from amun_plugin.errors import AmunError, InvalidInputError
-from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population
 from amun_plugin.evaluate.roc import roc_auc
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models.inference import accuracy, predict_logits
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
-from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
+from amun_plugin.training import TrainConfig, train_classifier
 
 OUTPUT = Path("benchmarks/results/recipe_sweep")
 
@@ -60,7 +58,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def _data(train_size: int, test_size: int) -> Any:
-    return load_dataset(get_plugin_manager(), "fashion_mnist",
+    return get_plugin_manager().load_dataset("fashion_mnist",
                         {"train_size": train_size, "test_size": test_size, "seed": 0})
 
 
@@ -73,7 +71,7 @@ def run_recipe(name: str, spec: dict[str, Any], bundle: Any, seed: int = 0) -> d
     """Train recipe ``spec`` once (seed ``seed``) and measure it; all numbers in %."""
     import time
 
-    architecture = make_architecture(get_plugin_manager(), spec["model"], spec["model_options"])
+    architecture = get_plugin_manager().make_architecture(spec["model"], spec["model_options"])
     recipe = TrainConfig(**spec["recipe"])
     start = time.perf_counter()
     model = train_classifier(architecture, bundle.train, recipe, seed=seed)
@@ -88,7 +86,7 @@ def run_recipe(name: str, spec: dict[str, Any], bundle: Any, seed: int = 0) -> d
 def run_rmia(result: dict[str, Any], bundle: Any, num_models: int, cache: Path) -> dict[str, Any]:
     """RMIA (the package's default settings) on the recipe's model: RT AUC (train members vs
     test non-members) and TPR at 1% FPR, with ``num_models`` reference models of the recipe."""
-    architecture = make_architecture(get_plugin_manager(), result["model"], result["model_options"])
+    architecture = get_plugin_manager().make_architecture(result["model"], result["model_options"])
     recipe = TrainConfig(**result["recipe"])
     model = train_classifier(architecture, bundle.train, recipe, seed=result["seed"])
     population = concat_population(bundle.train, bundle.test)

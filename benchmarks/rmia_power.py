@@ -18,15 +18,14 @@ from typing import Any
 
 import torch
 
-from amun_plugin.bench.cache import ArtifactCache
-from amun_plugin.bench.config import ComponentSpec, load_suite
+from amun_plugin.artifacts import ArtifactCache, default_cache_dir
 from amun_plugin.bench.results import record_invocation
-from amun_plugin.bench.runner import default_cache_dir
+from amun_plugin.bench.suite_config import ComponentSpec, load_suite
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.evaluate.base import AuditData
+from amun_plugin.evaluate.markdown import markdown_table
 from amun_plugin.evaluate.reference import reference_train_seconds
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
-from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
 KEYS = ("FT_TPR@1%FPR", "FT_TPR@0.1%FPR", "RT_TPR@1%FPR", "RT_TPR@0.1%FPR")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from amun_plugin import art_support
-from amun_plugin.art_support import from_numpy, one_hot, to_numpy, wrap_pytorch_classifier
+from amun_plugin import art_interop
+from amun_plugin.art_interop import from_numpy, one_hot, to_numpy, wrap_pytorch_classifier
 from amun_plugin.device import preserved_mode
 from amun_plugin.errors import BackendUnavailableError, InvalidInputError
 
@@ -69,4 +69,4 @@ def test_missing_art_names_the_pip_package(monkeypatch):
     with pytest.raises(BackendUnavailableError, match="pip install adversarial-robustness-toolbox"):
         wrap_pytorch_classifier(_model(), (1, 4, 4), 4, "cpu")
     with pytest.raises(ImportError):
-        art_support.import_art("art.estimators.classification")
+        art_interop.import_art("art.estimators.classification")

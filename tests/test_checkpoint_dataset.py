@@ -8,7 +8,6 @@ from amun_plugin.cli import main
 from amun_plugin.data.cifar import Cifar10Source
 from amun_plugin.models import MLP, CheckpointMetadata, build_model, save_checkpoint
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.workflow import load_checkpoint_dataset
 
 
 def test_header_cannot_trigger_a_download(tmp_path, monkeypatch, capsys):
@@ -23,12 +22,12 @@ def test_header_cannot_trigger_a_download(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr()
     assert calls == []
     assert not (tmp_path / "attacker").exists()
-    assert "ignoring the checkpoint's dataset option(s) download, root" in err.out
+    assert "ignoring the checkpoint's dataset option(s) download, root" in err.err
     assert "CIFAR" in err.err or "cifar" in err.err
 
 
 def test_header_selection_options_are_kept_and_the_user_sets_the_rest():
     meta = CheckpointMetadata(architecture="mlp", architecture_config={}, num_classes=10, input_shape=(1, 8, 8),
                               dataset="digits", dataset_config={"test_fraction": 0.5, "seed": 3})
-    bundle = load_checkpoint_dataset(get_plugin_manager(autoload=False), meta)
+    bundle = get_plugin_manager(autoload=False).load_checkpoint_dataset(meta)
     assert len(bundle.test) == pytest.approx(1797 / 2, abs=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from amun_plugin.demo import DemoConfig, run_demo
+from amun_plugin.commands.demo import DemoConfig, run_demo
 
 
 def test_demo_writes_table_json_and_histograms(tmp_path) -> None:

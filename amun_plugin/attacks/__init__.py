@@ -24,7 +24,13 @@ from amun_plugin.attacks.torchattacks_backends import (
     TorchattacksPGDL2,
 )
 
+BUILTIN_ATTACKS: tuple[type[AttackBackend], ...] = (
+    TorchattacksPGDL2, TorchattacksFFGSM, ArtPGDL2, NativePGDL2, NativeMinNormL2,
+)
+"""The attack backends amun_plugin registers through its own ``amun_register_attacks`` hook."""
+
 __all__ = [
+    "BUILTIN_ATTACKS",
     "ALGORITHM_1",
     "ALGORITHM_1_BISECTION",
     "AdversarialSet",

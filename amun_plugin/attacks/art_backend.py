@@ -4,7 +4,7 @@ PGD in 'Towards Deep Learning Models Resistant to Adversarial Attacks' (Madry et
 https://arxiv.org/abs/1706.06083), run by the Adversarial Robustness Toolbox as
 ``art.attacks.evasion.ProjectedGradientDescent(estimator, norm=2, eps, eps_step=eps * step_ratio,
 max_iter=steps, num_random_init=0, targeted=False, batch_size, verbose=False)`` on a
-``PyTorchClassifier`` built by :func:`amun_plugin.art_support.wrap_pytorch_classifier`
+``PyTorchClassifier`` built by :func:`amun_plugin.art_interop.wrap_pytorch_classifier`
 (cross-entropy loss against the true labels, clip values (0, 1)). All ``steps`` are run (no early
 stop); the nearest-example search refines the point by bisection.
 
@@ -38,7 +38,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from amun_plugin.art_support import ART_PIP_NAME, from_numpy, import_art, one_hot, to_numpy, wrap_pytorch_classifier
+from amun_plugin.art_interop import ART_PIP_NAME, from_numpy, import_art, one_hot, to_numpy, wrap_pytorch_classifier
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
 from amun_plugin.attacks.losses import tempered
 from amun_plugin.attacks.torchattacks_backends import check_max_logit_spread

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from amun_plugin.attacks.adversarial_set import AdversarialSet
-from amun_plugin.bench.config import AdversarialSource, MethodSpec, SuiteConfig
+from amun_plugin.bench.records import ABLATION_SUBSTITUTES, ABLATION_UNIONS, Cell
+from amun_plugin.bench.suite_config import AdversarialSource, MethodSpec, SuiteConfig
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
@@ -33,17 +34,15 @@ from amun_plugin.models.inference import accuracy
 from amun_plugin.training import train_model
 from amun_plugin.unlearn.random_label import random_other_labels
 
-__all__ = ["SUBSTITUTES", "UNIONS", "ablation_method", "ablation_record", "substitute_set"]
+__all__ = ["ablation_method", "ablation_record", "substitute_set"]
 
-SUBSTITUTES = ("adv", "orig", "adv_rs", "adv_rl", "orig_rl", "orig_advl")
-UNIONS = ("all", "forget", "adversarial")
 
 
 def substitute_set(adversarial: AdversarialSet, forget: LabeledData, variant: str, seed: int) -> LabeledData:
     """The set X of ``variant`` built from the found entries of ``adversarial`` (see the module
     docstring); random draws come from a CPU generator seeded with ``seed``."""
-    if variant not in SUBSTITUTES:
-        raise InvalidInputError(f"unknown ablation variant {variant!r}; choose from {', '.join(SUBSTITUTES)}")
+    if variant not in ABLATION_SUBSTITUTES:
+        raise InvalidInputError(f"unknown ablation variant {variant!r}; choose from {', '.join(ABLATION_SUBSTITUTES)}")
     found = adversarial.found
     x, y = forget.x[found], forget.y[found]
     x_adv, y_adv = adversarial.x_adv[found], adversarial.y_adv[found]
@@ -83,13 +82,13 @@ def ablation_method(config: SuiteConfig) -> MethodSpec:
     return MethodSpec(spec.method, options=dict(spec.options), adversarial=AdversarialSource.OWN)
 
 
-def ablation_record(ws: Workspace, cell: Any) -> dict[str, Any]:
+def ablation_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     """Fine-tune a copy of the original model on the cell's union; test accuracy per epoch
     (entry 0 = before fine-tuning) and the final forget / retain accuracy."""
     spec = ws.config.ablation
     variant, union = cell.extra["variant"], cell.extra["union"]
-    if union not in UNIONS:
-        raise InvalidInputError(f"unknown ablation union {union!r}; choose from {', '.join(UNIONS)}")
+    if union not in ABLATION_UNIONS:
+        raise InvalidInputError(f"unknown ablation union {union!r}; choose from {', '.join(ABLATION_UNIONS)}")
     method = ablation_method(ws.config)
     split = ws.split(cell.fraction, cell.forget_seed)
     original, _ = ws.original(cell.original_seed, cell.variant)

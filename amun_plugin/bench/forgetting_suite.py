@@ -9,6 +9,7 @@ For every forget split of the grid (variant x original seed x fraction x forget 
      model as all N "unlearned" models: it should score near the bottom) and "Retrain (other
      seed)" (it should score near the top). A cell runs the unlearner with seeds 0 .. N − 1, each
      run's output cached (kind "forgetting_runs"), so a killed run resumes run by run.
+The stages that plan those models, sets and cells are in ``forgetting_stages``.
 Each record holds the protocol's result (F, final score, per-example ε, U-LiRA with intervals)
 and the times: per unlearning run, and per retrained model.
 """
@@ -21,76 +22,22 @@ from typing import Any, Sequence
 from torch import nn
 
 from amun_plugin.api import unlearn
-from amun_plugin.bench.cells import AdversarialJob, Cell, ModelJob, adversarial_for, method_spec, resolve_split
-from amun_plugin.bench.config import AdversarialSource, SuiteConfig
+from amun_plugin.bench.cells import adversarial_for, resolve_split
+from amun_plugin.bench.records import ORIGINAL, OTHER_SEED, Cell, SplitRef
+from amun_plugin.bench.suite_config import SuiteConfig, method_spec
 from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import protocol_metrics
 from amun_plugin.evaluate.forgetting_protocol import run_protocol
 
-__all__ = ["CONTROLS", "forgetting_cells", "forgetting_record", "forgetting_stages"]
-
-ORIGINAL, OTHER_SEED = "Original", "Retrain (other seed)"
-CONTROLS = (ORIGINAL, OTHER_SEED)
+__all__ = ["forgetting_record", "retrain_seeds"]
 
 
-def _split_refs(config: SuiteConfig) -> list[tuple[str, int, float, int]]:
-    grid = config.grid
-    return [(v.value, s, f, k) for v in grid.variants for s in grid.original_seeds for f in grid.fractions
-            for k in grid.forget_seeds]
-
-
-def _retrain_seeds(config: SuiteConfig, control: bool = False) -> list[int]:
+def retrain_seeds(config: SuiteConfig, control: bool = False) -> list[int]:
+    """The seeds of the protocol's retrained models (``control``: of the "Retrain (other seed)" row)."""
     spec = config.forgetting
     first = spec.control_seed if control else spec.retrain_seed
     return list(range(first, first + spec.runs))
-
-
-def _model_jobs(run: Any) -> list[Any]:
-    """Original and retrained models (both seed ranges) not cached yet."""
-    config, ws, jobs = run.config, run.ws, []
-    for variant, seed, fraction, forget in _split_refs(config):
-        if not ws.cache.has("models", ws.model_key("original", seed, variant), ".safetensors"):
-            jobs.append(run.job(ModelJob, seed=seed, variant=variant))
-        split = ws.split(fraction, forget)
-        for s in _retrain_seeds(config) + _retrain_seeds(config, control=True):
-            if not ws.cache.has("models", ws.model_key("retrain", s, variant, split), ".safetensors"):
-                jobs.append(run.job(ModelJob, seed=s, variant=variant, split=("random", fraction, forget)))
-    return list({repr((j.seed, j.variant, j.split)): j for j in jobs}.values())
-
-
-def _adversarial_jobs(run: Any) -> list[Any]:
-    config, ws, jobs = run.config, run.ws, {}
-    for spec in (m for m in config.methods if m.adversarial is not AdversarialSource.NONE):
-        for variant, seed, fraction, forget in _split_refs(config):
-            source = seed if spec.adversarial is AdversarialSource.OWN else seed + config.transfer_seed_offset
-            key = ws.adversarial_key(ws.model_key("original", source, variant), ws.split(fraction, forget), spec)
-            if key not in jobs and not ws.cache.has("adversarial", key, ".safetensors"):
-                jobs[key] = run.job(AdversarialJob, method=spec, variant=variant, original_seed=seed,
-                                    split=("random", fraction, forget))
-    return list(jobs.values())
-
-
-def forgetting_cells(run: Any) -> list[Cell]:
-    """The controls and every (method, setting) of every split."""
-    cells = []
-    for variant, seed, fraction, forget in _split_refs(run.config):
-        cells += [Cell("forgetting", label, variant, seed, fraction, forget) for label in CONTROLS]
-        for method in run.config.methods:
-            for setting in run.settings_of[method.label]:
-                options = method.options_in(setting)
-                cells.append(Cell("forgetting", method.label, variant, seed, fraction, forget, setting,
-                                  options=options, resolved=run.resolve(method.name, options)))
-    return cells
-
-
-def forgetting_stages(run: Any) -> list[dict[str, Any]]:
-    """Models, adversarial sets and cells of ``run.config`` (see the module docstring)."""
-    from amun_plugin.bench.results import ResultLog
-
-    run.jobs(_model_jobs(run), "models")
-    run.jobs(_adversarial_jobs(run), "adversarial sets")
-    return run.cells(forgetting_cells(run), ResultLog(run.folder / "results.jsonl"), "forgetting cells")
 
 
 def _unlearn_run(ws: Workspace, cell: Cell, original: nn.Module, data: AuditData) -> tuple[Any, dict, float]:
@@ -99,7 +46,7 @@ def _unlearn_run(ws: Workspace, cell: Cell, original: nn.Module, data: AuditData
     split = ws.split(cell.fraction, cell.forget_seed)
     adversarial = adversarial_for(ws, spec, cell.variant, cell.original_seed, split)
     holdout = ws.validation if cell.method in ws.config.forgetting.holdout_methods else None
-    retain = data.retain if cell.setting == "with_retain" else None
+    retain = data.retain if cell.with_retain else None
 
     def run(seed: int) -> tuple[nn.Module, float]:
         start = time.perf_counter()
@@ -128,7 +75,7 @@ def _retrain_run(ws: Workspace, cell: Cell) -> Any:
 def forgetting_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     """One cell: N runs of the cell's method (or control) against the N retrained models."""
     config = ws.config
-    split = resolve_split(ws, ("random", cell.fraction, cell.forget_seed))
+    split = resolve_split(ws, SplitRef.random(cell.fraction, cell.forget_seed))
     data = AuditData(split.retain(ws.train), split.forget(ws.train), ws.test)
     original, _ = ws.original(cell.original_seed, cell.variant)
     original_key = ws.model_key("original", cell.original_seed, cell.variant)
@@ -140,13 +87,13 @@ def forgetting_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     if cell.method == ORIGINAL:
         unlearn_run, unlearn_spec = (lambda _s: (original, 0.0)), {**base, "role": "original"}
     elif cell.method == OTHER_SEED:
-        unlearn_run, seeds = _retrain_run(ws, cell), _retrain_seeds(config, control=True)
+        unlearn_run, seeds = _retrain_run(ws, cell), retrain_seeds(config, control=True)
         unlearn_spec = {**retrain_spec, "init": ws.init_fingerprint(seeds[0])}
     else:
         unlearn_run, spec, search = _unlearn_run(ws, cell, original, data)
         unlearn_spec = {**base, **spec}
     result = run_protocol(data, unlearn_run, _retrain_run(ws, cell), unlearn_seeds=seeds,
-                          retrain_seeds=_retrain_seeds(config), cache=ws.cache, unlearn_spec=unlearn_spec,
+                          retrain_seeds=retrain_seeds(config), cache=ws.cache, unlearn_spec=unlearn_spec,
                           retrain_spec=retrain_spec, device=config.device, bootstrap=config.forgetting.bootstrap)
     return {**cell.coords(), "metrics": protocol_metrics(result), "forgetting": result,
             "seconds": result["unlearned"]["seconds_mean"], "seconds_search": search,

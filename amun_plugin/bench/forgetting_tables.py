@@ -15,10 +15,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from amun_plugin.bench.config import SuiteConfig
-from amun_plugin.evaluate.forgetting_quality import epsilon_points
-from amun_plugin.evaluate.tables import markdown_table
-from amun_plugin.io import atomic_write, atomic_write_text
+from amun_plugin.bench.records import CONTROLS, CellKind
+from amun_plugin.bench.suite_config import SuiteConfig
+from amun_plugin.evaluate.forgetting_quality import EPSILON_CAP, epsilon_points, max_resolvable_epsilon
+from amun_plugin.evaluate.markdown import markdown_table
+from amun_plugin.evaluate.plotting import pyplot, save_figure
+from amun_plugin.io import atomic_write_text
 
 __all__ = ["COLUMNS", "epsilon_histograms", "f_interval", "forgetting_report_files", "forgetting_rows",
            "forgetting_tables"]
@@ -36,10 +38,8 @@ def f_interval(epsilon: Sequence[float], runs: int, draws: int = 2000, seed: int
 
 
 def _ordered(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    from amun_plugin.bench.forgetting_suite import CONTROLS
-
     order = {label: i for i, label in enumerate(list(CONTROLS) + [m.label for m in config.methods])}
-    wanted = [r for r in records if r.get("kind") == "forgetting"]
+    wanted = [r for r in records if r.get("kind") == CellKind.FORGETTING]
     return sorted(wanted, key=lambda r: (r["variant"], r["fraction"], r["forget_seed"], order.get(r["method"], 99),
                                          r["setting"]))
 
@@ -73,14 +73,14 @@ def forgetting_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -
 
 
 def _cost(records: Sequence[Mapping[str, Any]]) -> str:
-    retrain = [r["forgetting"]["retrained"] for r in records if r.get("kind") == "forgetting"]
+    retrain = [r["forgetting"]["retrained"] for r in records if r.get("kind") == CellKind.FORGETTING]
     if not retrain:
         return ""
     side = retrain[0]
     lines = [f"- Retraining the N = {side['models']} reference models on D_R: {side['seconds_total']:.1f} s in "
              f"total ({side['seconds_mean']:.2f} s per model), once per forget split, shared by every row."]
     for record in records:
-        if record.get("kind") == "forgetting" and record.get("seconds_search"):
+        if record.get("kind") == CellKind.FORGETTING and record.get("seconds_search"):
             lines.append(f"- {record['method']} ({record['setting'].replace('_', ' ')}): D_A search "
                          f"{record['seconds_search']:.1f} s once, shared by its N runs (not in s / run).")
     return "\n".join(lines)
@@ -92,7 +92,6 @@ def forgetting_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]])
     if not rows:
         return ""
     n_runs = rows[0]["N"]
-    from amun_plugin.evaluate.forgetting_quality import max_resolvable_epsilon
 
     head = (f"NeurIPS 2023 forgetting score F (1 = indistinguishable from retraining, 0 = fully "
             f"distinguishable) over N = {n_runs} unlearning runs vs N retrained models; with this N the "
@@ -124,10 +123,7 @@ def _name(row: Mapping[str, Any], many: bool) -> str:
 
 
 def epsilon_histograms(eps: Mapping[str, Sequence[float]], runs: int, path: Path) -> Path:
-    from amun_plugin.bench.plots import _pyplot
-    from amun_plugin.evaluate.forgetting_quality import EPSILON_CAP, max_resolvable_epsilon
-
-    plt = _pyplot()
+    plt = pyplot()
     cols = 3
     nrows = (len(eps) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.6 * nrows), squeeze=False, sharex=True)
@@ -143,6 +139,4 @@ def epsilon_histograms(eps: Mapping[str, Sequence[float]], runs: int, path: Path
     for ax in axes[-1]:
         ax.set_xlabel(f"per-example ε (last bar: ≥ {top}, scores 0)")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

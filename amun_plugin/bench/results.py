@@ -17,7 +17,9 @@ from typing import Any, Mapping
 
 import torch
 
-from amun_plugin.errors import InvalidInputError
+from amun_plugin.bench.suite_config import SuiteConfig
+from amun_plugin.config import make_config
+from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ResultLog", "Invocation", "environment", "record_invocation", "write_config"]
@@ -84,10 +86,6 @@ def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
 def _normalised(stored: Any) -> Any:
     """A stored suite config read back through SuiteConfig, so that a field added to the config
     classes since (with its default) does not make an old folder look different."""
-    from amun_plugin.bench.config import SuiteConfig
-    from amun_plugin.config import make_config
-    from amun_plugin.errors import AmunError
-
     try:
         return make_config(SuiteConfig, stored).to_dict()
     except (AmunError, TypeError, ValueError):

@@ -18,30 +18,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import logging
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
+from amun_plugin.artifacts import CACHE_VERSION, ArtifactCache, default_cache_dir
 from amun_plugin.bench.ablation import ablation_method
-from amun_plugin.bench.cache import CACHE_VERSION, ArtifactCache
-from amun_plugin.bench.cells import (
-    AdversarialJob,
-    Cell,
-    CellJob,
-    Job,
-    ModelJob,
-    SplitRef,
-    resolve_split,
-    resolved_hash,
-)
-from amun_plugin.bench.config import AdversarialSource, SuiteConfig, SuiteKind
-from amun_plugin.bench.continuous import retrained_requests
+from amun_plugin.bench.cells import resolve_split, resolved_hash
+from amun_plugin.bench.chains import retrained_requests
+from amun_plugin.bench.forgetting_stages import forgetting_stages
+from amun_plugin.bench.jobs import AdversarialJob, CellJob, Job, ModelJob
 from amun_plugin.bench.original_check import check_memorises
-from amun_plugin.bench.plots import suite_plots
+from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef
 from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
-from amun_plugin.bench.tables import STATISTICS_NOTE, suite_tables
+from amun_plugin.bench.suite_config import AdversarialSource, SuiteConfig, SuiteKind
+from amun_plugin.bench.suite_plots import suite_plots
+from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.errors import InvalidInputError
@@ -49,15 +43,10 @@ from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.progress import progress_bar
 
-__all__ = ["CACHE_ENV", "bench_command", "default_cache_dir", "default_output", "run_suite", "write_report"]
+__all__ = ["default_output", "run_suite", "write_report"]
 
-CACHE_ENV = "AMUN_BENCH_CACHE"
 Echo = Callable[[str], Any]
-
-
-def default_cache_dir() -> Path:
-    """``$AMUN_BENCH_CACHE`` or ``~/.cache/amun_plugin/bench`` (on a cluster: a shared folder)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "amun_plugin" / "bench")
+_log = logging.getLogger(__name__)
 
 
 def default_output(config: SuiteConfig) -> Path:
@@ -129,9 +118,9 @@ def _splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]
     for variant in grid.variants:
         for seed in grid.original_seeds:
             for fraction in grid.fractions:
-                out += [(variant.value, seed, ("random", fraction, f)) for f in grid.forget_seeds]
+                out += [(variant.value, seed, SplitRef.random(fraction, f)) for f in grid.forget_seeds]
         if tuned:
-            out += [(variant.value, grid.original_seeds[0], ("random", fr, config.tuning.forget_seed))
+            out += [(variant.value, grid.original_seeds[0], SplitRef.random(fr, config.tuning.forget_seed))
                     for fr in grid.fractions]
     return out
 
@@ -165,7 +154,7 @@ def _model_jobs(run: _Run, tuned: bool) -> list[Job]:
         return _missing(ws, jobs)
     splits = _splits(config, tuned)
     if config.kind is SuiteKind.CONTINUOUS:
-        splits = [(v.value, s, ("continuous", f, r)) for v in grid.variants for s in grid.original_seeds
+        splits = [(v.value, s, SplitRef.continuous(f, r)) for v in grid.variants for s in grid.original_seeds
                   for f in grid.forget_seeds for r in retrained_requests(ws)]
     jobs += [run.job(ModelJob, seed=s, variant=v, split=ref) for v, s, ref in splits]
     return _missing(ws, jobs)
@@ -196,7 +185,7 @@ def _adversarial_jobs(run: _Run, tuned: bool) -> list[Job]:
     for spec in specs:
         for variant, seed, ref in _splits(config, tuned):
             source = seed if spec.adversarial is AdversarialSource.OWN else seed + config.transfer_seed_offset
-            split = run.ws.split(float(ref[1]), int(ref[2]))
+            split = resolve_split(run.ws, ref)
             key = run.ws.adversarial_key(run.ws.model_key("original", source, variant), split, spec)
             if key not in jobs and not run.ws.cache.has("adversarial", key, ".safetensors"):
                 jobs[key] = run.job(AdversarialJob, method=spec, variant=variant, original_seed=seed, split=ref)
@@ -219,16 +208,16 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
     if config.kind is SuiteKind.ABLATION:
         spec = config.ablation
         resolved = run.resolve(spec.method, spec.options)
-        return [Cell("ablation", spec.method, variant, seed, fraction, forget, "with_retain", u,
+        return [Cell(CellKind.ABLATION, spec.method, variant, seed, fraction, forget, Setting.WITH_RETAIN, u,
                      dict(spec.options), {"variant": x, "union": union}, resolved)
                 for u in config.grid.unlearn_seeds for x in spec.variants for union in spec.unions]
-    kind = "chain" if config.kind is SuiteKind.CONTINUOUS else "unlearn"
-    if kind == "unlearn":
-        cells += [Cell("retrain", "Retrain", variant, seed, fraction, forget),
-                  Cell("original", "Original", variant, seed, fraction, forget)]
+    kind = CellKind.CHAIN if config.kind is SuiteKind.CONTINUOUS else CellKind.UNLEARN
+    if kind is CellKind.UNLEARN:
+        cells += [Cell(CellKind.RETRAIN, "Retrain", variant, seed, fraction, forget),
+                  Cell(CellKind.ORIGINAL, "Original", variant, seed, fraction, forget)]
     elif retrained_requests(run.ws):
-        cells.append(Cell("chain", "Retrain", variant, seed, fraction, forget))
-    modes = config.tuning.modes if kind == "unlearn" else ("oracle",)
+        cells.append(Cell(CellKind.CHAIN, "Retrain", variant, seed, fraction, forget))
+    modes = config.tuning.modes if kind is CellKind.UNLEARN else ("oracle",)
     for mode in modes:
         extra = {} if mode == "oracle" else {"tuning_mode": mode}
         for method in config.methods:
@@ -237,16 +226,18 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
                 options = (method.options_in(setting) if calibrated
                            else resolved_options(config, method, choices.get(mode, {}), variant, fraction, setting))
                 resolved = run.resolve(method.name, options)
-                cells += [Cell(kind, method.label, variant, seed, fraction, forget, setting, u, options, extra,
-                               resolved) for u in config.grid.unlearn_seeds]
+                cells += [Cell(kind, method.label, variant, seed, fraction, forget, Setting(setting), u, options,
+                               extra, resolved) for u in config.grid.unlearn_seeds]
     return cells
 
 
 def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor: Executor | None = None,
-              cache_dir: str | Path | None = None, progress: bool = True, echo: Echo = print) -> Path:
+              cache_dir: str | Path | None = None, progress: bool = True, echo: Echo | None = None) -> Path:
     """Run (or resume) ``config`` into ``output`` (default benchmarks/results/<suite>-<preset>)
     with ``executor`` (default local); artefacts are cached in ``cache_dir`` (default
-    :func:`default_cache_dir`). Returns the run folder."""
+    :func:`~amun_plugin.artifacts.default_cache_dir`). What it reports goes to ``echo`` (default:
+    this module's logger, at INFO). Returns the run folder."""
+    echo = echo or _log.info
     folder = Path(output) if output is not None else default_output(config)
     folder.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
@@ -274,8 +265,6 @@ def _stages(run: _Run) -> list[dict[str, Any]]:
     """Models, adversarial sets, tuning and cells of ``run.config``; returns their records."""
     config, folder = run.config, run.folder
     if config.kind is SuiteKind.FORGETTING_QUALITY:
-        from amun_plugin.bench.forgetting_suite import forgetting_stages
-
         return forgetting_stages(run)
     tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
     run.jobs(_model_jobs(run, tuned), "models")
@@ -315,30 +304,3 @@ def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> 
             f"Dataset `{config.dataset.name}`, model `{config.model.name}`.{how}\n\n" + body + images)
     atomic_write_text(folder / "table.md", text)
     return text
-
-
-def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
-                  output: str | None = None, runs: int | None = None,
-                  fractions: Sequence[float] | None = None, echo: Echo = print,
-                  methods: Sequence[str] | None = None) -> Path:
-    """What ``amun bench`` does: load the suite, pick the executor, run, print the table."""
-    from amun_plugin.bench.config import load_suite
-
-    config = load_suite(suite, preset)
-    if runs is not None:
-        config = config.with_runs(runs)
-    if fractions is not None:
-        config = config.with_fractions(fractions)
-    if methods is not None:
-        config = config.with_methods(methods)
-    if executor == "ray":
-        from amun_plugin.bench.ray_executor import RayExecutor
-
-        chosen: Executor = RayExecutor(address=address)
-    elif address is not None:
-        raise InvalidInputError("--address is only used with --executor ray")
-    else:
-        chosen = LocalExecutor()
-    folder = run_suite(config, output, executor=chosen, echo=echo)
-    echo((folder / "table.md").read_text(encoding="utf-8"))
-    return folder

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from amun_plugin.bench.records import CellKind
 from amun_plugin.errors import InvalidInputError
 
 __all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "t_interval"]
@@ -62,7 +63,8 @@ def format_interval(interval: Interval, digits: int = 2, *, signed: bool = False
 def pairing_key(record: Mapping[str, Any]) -> tuple[int, int, int | None]:
     """(original seed, forget seed, unlearn seed) of a record; Retrain and Original records
     (no unlearning run) have no unlearn seed."""
-    unlearn = int(record.get("unlearn_seed", 0)) if record.get("kind") not in ("retrain", "original") else None
+    ran = record.get("kind") not in (CellKind.RETRAIN, CellKind.ORIGINAL)
+    unlearn = int(record.get("unlearn_seed", 0)) if ran else None
     return int(record.get("original_seed", 0)), int(record.get("forget_seed", 0)), unlearn
 
 

@@ -15,8 +15,8 @@ import itertools
 import json
 from typing import Any, Callable, Mapping, Sequence
 
-from amun_plugin.bench.cells import Cell
-from amun_plugin.bench.config import MethodSpec, SuiteConfig
+from amun_plugin.bench.records import Cell, CellKind, Setting
+from amun_plugin.bench.suite_config import MethodSpec, SuiteConfig
 from amun_plugin.errors import InvalidInputError
 
 __all__ = ["Choice", "choose", "grid_points", "resolved_options", "selection_score", "supported_settings",
@@ -36,7 +36,7 @@ def supported_settings(config: SuiteConfig, method: MethodSpec, requires_retain:
     """The grid settings a method runs in: its own list, or every grid setting it supports."""
     if method.settings:
         return [s for s in config.grid.settings if s in method.settings]
-    return [s for s in config.grid.settings if not (requires_retain and s == "without_retain")]
+    return [s for s in config.grid.settings if not (requires_retain and s == Setting.WITHOUT_RETAIN)]
 
 
 def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
@@ -54,9 +54,9 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
                 for setting in settings_of[method.label]:
                     for point in grid_points(method):
                         options = {**method.options_in(setting), **point}
-                        cells.append(Cell("tune", method.label, variant.value, config.grid.original_seeds[0],
-                                          fraction, config.tuning.forget_seed, setting, config.tuning.unlearn_seed,
-                                          options, resolved=resolve(method.name, options)))
+                        cells.append(Cell(CellKind.TUNE, method.label, variant.value, config.grid.original_seeds[0],
+                                          fraction, config.tuning.forget_seed, Setting(setting),
+                                          config.tuning.unlearn_seed, options, resolved=resolve(method.name, options)))
     return cells
 
 

@@ -11,10 +11,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from amun_plugin.artifacts import ArtifactCache, content_hash
 from amun_plugin.attacks.search import AdversarialSet, nearest_adversarial
-from amun_plugin.bench.cache import ArtifactCache, content_hash
-from amun_plugin.bench.config import MethodSpec, SuiteConfig
-from amun_plugin.bench.robust_training import train_original
+from amun_plugin.bench.suite_config import MethodSpec, SuiteConfig
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import DatasetBundle, LabeledData
 from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split, split_off
@@ -24,14 +23,15 @@ from amun_plugin.evaluate.reference import ReferenceBank, build_reference_bank, 
 from amun_plugin.executors import Executor, Resources
 from amun_plugin.models.inference import accuracy, build_model
 from amun_plugin.plugins import PluginHost, get_plugin_manager
-from amun_plugin.workflow import checkpoint_metadata, load_dataset, load_model, make_architecture
+from amun_plugin.training import checkpoint_metadata
+from amun_plugin.training.robust import train_original
 
 __all__ = ["Workspace", "split_key"]
 
 
 @functools.lru_cache(maxsize=4)
 def _bundle(name: str, options_json: str) -> DatasetBundle:
-    return load_dataset(get_plugin_manager(), name, json.loads(options_json))
+    return get_plugin_manager().load_dataset(name, json.loads(options_json))
 
 
 def split_key(split: UnlearningSplit) -> str:
@@ -86,7 +86,7 @@ class Workspace:
 
     @cached_property
     def architecture(self) -> Any:
-        return make_architecture(self.plugins, self.config.model.name, self.config.model.options)
+        return self.plugins.make_architecture(self.config.model.name, self.config.model.options)
 
     def split(self, fraction: float, forget_seed: int) -> UnlearningSplit:
         """The random forget set of ``fraction`` of the train set drawn with ``forget_seed``."""
@@ -140,7 +140,7 @@ class Workspace:
             return model, checkpoint_metadata(self.architecture, self.bundle, self.config.dataset.options,
                                               self.config.training.recipe, seed, extra)
 
-        return self.cache.model("models", key, create, lambda path: load_model(path, self.plugins, device)[0])
+        return self.cache.model("models", key, create, lambda path: self.plugins.load_model(path, device)[0])
 
     def adversarial_key(self, model_key: str, split: UnlearningSplit, method: MethodSpec) -> str:
         """Key of D_A: the model, the forget set and the method's attack settings."""

@@ -14,7 +14,11 @@ from amun_plugin.data.splits import (
     validate_forget_indices,
 )
 
+BUILTIN_DATASETS: tuple[type[DatasetSource], ...] = (DigitsSource, FashionMNISTSource, Cifar10Source, Cifar100Source)
+"""The datasets amun_plugin registers through its own ``amun_register_datasets`` hook."""
+
 __all__ = [
+    "BUILTIN_DATASETS",
     "LabeledData",
     "DatasetBundle",
     "as_labeled_data",

@@ -15,7 +15,7 @@ The Adversarial Robustness Toolbox (https://github.com/Trusted-AI/adversarial-ro
 
 Metrics (percent): FT_AUC, RT_AUC (equal-size subsamples, ``subsample_seeds`` draws), the share of
 D_F predicted member (FT_member_rate) and, for the black-box attack, FT/RT TPR at 0.1% and 1% FPR.
-All conversions go through :mod:`amun_plugin.art_support`; labels are one-hot; ART's predictions
+All conversions go through :mod:`amun_plugin.art_interop`; labels are one-hot; ART's predictions
 are batched; the model's device, train/eval flags and the global RNGs are restored afterwards.
 """
 
@@ -28,12 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from amun_plugin.art_support import art_session, import_art, labeled_to_art
+from amun_plugin.art_interop import art_session, import_art, labeled_to_art
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
-from amun_plugin.evaluate.confidence_mia import balanced_auc
-from amun_plugin.evaluate.rmia_evaluator import membership_tpr_metrics
+from amun_plugin.evaluate.roc import balanced_auc, membership_tpr_metrics
 
 __all__ = [
     "ArtBlackBoxConfig",

@@ -1,5 +1,6 @@
-"""``amun_plugin.audit``: run evaluators on a model (and its retrained / original references) and
-write a report folder a person reads at a glance.
+"""The one audit path: run evaluators on models (and their retrained / original references) and
+write a report folder a person reads at a glance. ``amun_plugin.audit`` / ``amun_plugin.audit_many``
+(:mod:`amun_plugin.api`) call it with the plugin host's registries::
 
     report = amun_plugin.audit(unlearned, retain, forget, test, retrained=retrained, original=original,
                                out_dir="audit/amun", reference_bank="banks/fmnist")
@@ -27,8 +28,8 @@ from amun_plugin.evaluate.reference import ReferenceBank
 from amun_plugin.evaluate.report import ModelAudit, write_report
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 from amun_plugin.evaluate.signals import logit_scaled_confidence
-from amun_plugin.models.inference import predict_logits
-from amun_plugin.plugins import PluginHost, get_plugin_manager
+from amun_plugin.models.inference import infer_num_classes, predict_logits
+from amun_plugin.registry import Components
 
 __all__ = ["DEFAULT_AUDIT_EVALUATORS", "audit", "audit_many", "make_evaluators"]
 
@@ -42,7 +43,7 @@ def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
           reference_bank: ReferenceBank | str | Path | None = None,
           evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
           num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
-          plugins: PluginHost | None = None, plots: bool = True) -> dict[str, Any]:
+          plugins: Components, plots: bool = True) -> dict[str, Any]:
     """Audit one model; write its folder to ``out_dir`` when given.
 
     Args:
@@ -55,6 +56,7 @@ def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
         reference_bank: a ReferenceBank or its folder, for "rmia".
         evaluator_options: evaluator name -> config mapping (e.g. {"mis": {"max_shadow": 2000}}).
         mia_metric: the MIA term of Avg Gap (default: the first of gap.MIA_CANDIDATES computed).
+        plugins: the registries the named evaluators are found in (the plugin host).
         plots: write the PNGs (matplotlib is slow to start; False skips them).
 
     Returns:
@@ -73,14 +75,14 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
                reference_bank: ReferenceBank | str | Path | None = None,
                evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
                num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
-               plugins: PluginHost | None = None, nested: bool = True, plots: bool = True,
+               plugins: Components, nested: bool = True, plots: bool = True,
                ) -> dict[str, dict[str, Any]]:
     """:func:`audit` for several models: folder ``out_dir/<name>`` each (``nested``), every model
     (including ``retrained`` and ``original``) evaluated once. Returns name -> result."""
     if not models:
         raise InvalidInputError("audit needs at least one model")
     data = _audit_data(retain, forget, test, num_classes, next(iter(models.values())))
-    instances = make_evaluators(evaluators, reference_bank, evaluator_options, plugins)
+    instances = make_evaluators(evaluators, reference_bank, evaluator_options, plugins=plugins)
     cache: dict[int, ModelAudit] = {}
 
     def evaluated(label: str, model: nn.Module) -> ModelAudit:
@@ -105,13 +107,14 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
 
 
 def make_evaluators(specs: Sequence[EvaluatorSpec] | None, reference_bank: ReferenceBank | str | Path | None = None,
-                    options: Mapping[str, Mapping[str, Any]] | None = None,
-                    plugins: PluginHost | None = None) -> list[Evaluator]:
-    """Evaluator instances from names (looked up in the plugin registry, configured from
-    ``options[name]``) or instances; RMIA evaluators get ``reference_bank``."""
+                    options: Mapping[str, Mapping[str, Any]] | None = None, *,
+                    plugins: Components) -> list[Evaluator]:
+    """Evaluator instances from names (looked up in ``plugins.evaluators``, configured from
+    ``options[name]``) or instances; RMIA evaluators get ``reference_bank``, evaluators that run
+    other components (``needs_components``) get ``plugins``."""
     if specs is None:
         specs = DEFAULT_AUDIT_EVALUATORS + (("rmia",) if reference_bank is not None else ())
-    host = plugins or get_plugin_manager()
+    host = plugins
     options = dict(options or {})
     unknown = sorted(set(options) - {s for s in specs if isinstance(s, str)})
     if unknown:
@@ -131,9 +134,11 @@ def make_evaluators(specs: Sequence[EvaluatorSpec] | None, reference_bank: Refer
     return out
 
 
-def _named_evaluator(host: PluginHost, name: str, config: dict[str, Any],
+def _named_evaluator(host: Components, name: str, config: dict[str, Any],
                      bank: ReferenceBank | str | Path | None) -> Evaluator:
     cls = host.evaluators.get(name)
+    if cls.needs_components:
+        return cls(config, plugins=host)
     if bank is None or not issubclass(cls, RMIAEvaluator):
         return cls(config)
     if isinstance(bank, ReferenceBank):
@@ -144,8 +149,6 @@ def _named_evaluator(host: PluginHost, name: str, config: dict[str, Any],
 def _audit_data(retain: Any, forget: Any, test: Any, num_classes: int | None, model: nn.Module) -> AuditData:
     inferred = num_classes is None and not isinstance(forget, LabeledData)
     if inferred:
-        from amun_plugin.api import infer_num_classes
-
         num_classes = infer_num_classes(model, forget)
     parts = [labeled_for_model(d, num_classes, name, inferred) for d, name in ((retain, "retain"), (forget, "forget"),
                                                                     (test, "test"))]

@@ -56,6 +56,8 @@ class Evaluator(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type] = NoConfig
     description: ClassVar[str] = ""
+    needs_components: ClassVar[bool] = False
+    """True for an evaluator built as ``cls(config, plugins=registries)`` (it runs other components)."""
 
     def __init__(self, config: Mapping[str, Any] | Any | None = None) -> None:
         self.config = make_config(self.config_class, config)

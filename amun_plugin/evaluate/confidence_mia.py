@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
-from amun_plugin.evaluate.roc import roc_auc
+from amun_plugin.evaluate.roc import balanced_auc
 from amun_plugin.evaluate.signals import logit_scaled_confidence
 from amun_plugin.models.inference import predict_logits
 
-__all__ = ["ConfidenceMIA", "ConfidenceMIAConfig", "balanced_auc"]
+__all__ = ["ConfidenceMIA", "ConfidenceMIAConfig"]
 
 
 @dataclass(frozen=True)
@@ -50,18 +49,3 @@ class ConfidenceMIA(Evaluator):
             "RT_AUC": balanced_auc(scores["retain"], scores["test"], sizes_from=scores, seed=seed, rounds=rounds),
         }
         return EvaluationResult(metrics, scores)
-
-
-def balanced_auc(
-    positives: np.ndarray, negatives: np.ndarray, *, sizes_from: dict[str, np.ndarray], seed: int, rounds: int
-) -> float:
-    """AUC (percent) on subsamples of equal size m = min of all set sizes, averaged over ``rounds``
-    seeded draws (the paper's protocol: |D_F| may be much smaller than |D_R|)."""
-    m = min(len(v) for v in sizes_from.values())
-    values = []
-    for r in range(rounds):
-        rng = np.random.default_rng(seed * 1000 + r)
-        pos = positives[rng.choice(len(positives), m, replace=False)]
-        neg = negatives[rng.choice(len(negatives), m, replace=False)]
-        values.append(roc_auc(pos, neg))
-    return float(np.mean(values))

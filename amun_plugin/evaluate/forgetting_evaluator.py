@@ -10,8 +10,11 @@ every method audited against the same D_R and every later run reuses them; every
 cached too, so an interrupted evaluation resumes. For a method with an attack (AMUN), D_A is
 searched once on the original model and shared by the runs.
 
-    ForgettingQualityEvaluator({"architecture": "mlp", "recipe": {"epochs": 30}, "method": "amun",
-                                "runs": 16}).evaluate(original, AuditData(retain, forget, test))
+    ForgettingQualityEvaluator({"architecture": "mlp", "recipe": {"epochs": 30}, "method": "amun", "runs": 16},
+                               plugins=amun_plugin.get_plugin_manager()).evaluate(original, AuditData(...))
+
+It needs the registries (``plugins``: the unlearner, its attack and the architecture are found
+there); ``amun_plugin.audit`` hands them over.
 
 Metrics: F and final_score in [0, 1] (higher = closer to retraining), RA_ratio, TA_ratio, runs,
 max_resolvable_epsilon, ULiRA_TPR@1%FPR / ULiRA_TPR@0.1%FPR / ULiRA_AUC (percent) with _lo / _hi
@@ -28,11 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir
+from amun_plugin.attacks.search import nearest_adversarial
 from amun_plugin.config import config_to_dict, make_config
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
 from amun_plugin.evaluate.forgetting_protocol import data_hash, run_protocol, timed
-from amun_plugin.training import TrainConfig
+from amun_plugin.models.checkpoint import CheckpointMetadata
+from amun_plugin.models.inference import load_model
+from amun_plugin.registry import Components
+from amun_plugin.training import TrainConfig, train_classifier
+from amun_plugin.unlearn.base import ForgetRequest
 
 __all__ = ["ForgettingQualityConfig", "ForgettingQualityEvaluator", "protocol_metrics"]
 
@@ -88,15 +97,18 @@ class ForgettingQualityEvaluator(Evaluator):
     name = "forgetting_quality"
     config_class: ClassVar[type] = ForgettingQualityConfig
     description = "NeurIPS-2023 forgetting score F and per-example U-LiRA over N unlearn / N retrain runs (slow)"
+    needs_components = True
+
+    def __init__(self, config: Mapping[str, Any] | Any | None = None, *, plugins: Components | None = None) -> None:
+        super().__init__(config)
+        self.plugins = plugins
 
     def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
-        from amun_plugin.api import unlearn
-        from amun_plugin.bench.cache import ArtifactCache
-        from amun_plugin.bench.runner import default_cache_dir
-        from amun_plugin.plugins import get_plugin_manager
-
         config: ForgettingQualityConfig = self.config
-        host = get_plugin_manager()
+        host = self.plugins
+        if host is None:
+            raise InvalidInputError("forgetting_quality needs the registries: ForgettingQualityEvaluator(config, "
+                                    "plugins=amun_plugin.get_plugin_manager()), or run it through amun_plugin.audit")
         cache = ArtifactCache(config.cache_dir or default_cache_dir())
         retrain_run, retrain_spec = _retrainer(host, cache, config, data, device)
         retain = data.retain if config.use_retain else None
@@ -106,8 +118,9 @@ class ForgettingQualityEvaluator(Evaluator):
         def unlearn_run(s: int) -> tuple[nn.Module, float]:
             if "adversarial" not in shared:  # searched once, on the first run not read from the cache
                 shared["adversarial"] = _shared_adversarial(host, config, model, data, device)
-            return timed(lambda: unlearn(model, data.forget, retain, method=config.method, device=device, seed=s,
-                                         adversarial=shared["adversarial"], plugins=host, **options).model)
+            request = ForgetRequest(data.forget, retain, adversarial=shared["adversarial"])
+            unlearner = host.unlearners.get(config.method)(options)
+            return timed(lambda: unlearner.run(model, request, plugins=host, device=device, seed=s).model)
 
         resolved = config_to_dict(host.unlearners.get(config.method)(options).config)
         unlearn_spec = {"role": "unlearn", "original": _weights_hash(model), "method": config.method,
@@ -120,14 +133,10 @@ class ForgettingQualityEvaluator(Evaluator):
         return EvaluationResult(protocol_metrics(result), {"forget": np.asarray(result["epsilon"])})
 
 
-def _retrainer(host: Any, cache: Any, config: ForgettingQualityConfig, data: AuditData,
+def _retrainer(host: Components, cache: ArtifactCache, config: ForgettingQualityConfig, data: AuditData,
                device: Any) -> tuple[Any, dict[str, Any]]:
     """(seed -> (cached retrained model, its training seconds), the spec of the retrained side)."""
-    from amun_plugin.bench.cache import content_hash
-    from amun_plugin.models.checkpoint import CheckpointMetadata
-    from amun_plugin.workflow import load_model, make_architecture, train_classifier
-
-    architecture = make_architecture(host, config.architecture, config.architecture_options)
+    architecture = host.models.get(config.architecture)(dict(config.architecture_options))
     recipe = make_config(TrainConfig, dict(config.recipe))
     spec = {"role": "forgetting_retrain", "architecture": architecture.name,
             "architecture_config": config_to_dict(architecture.config), "recipe": config_to_dict(recipe),
@@ -144,17 +153,15 @@ def _retrainer(host: Any, cache: Any, config: ForgettingQualityConfig, data: Aud
             return trained, metadata
 
         key = content_hash({**spec, "seed": seed})
-        model, info = cache.model("models", key, create, lambda path: load_model(path, host, device)[0])
+        model, info = cache.model("models", key, create, lambda path: load_model(path, host.models, device)[0])
         return model, float(info["train_seconds"])
 
     return run, {**spec, "test": data_hash(data.test)}
 
 
-def _shared_adversarial(host: Any, config: ForgettingQualityConfig, model: nn.Module, data: AuditData,
+def _shared_adversarial(host: Components, config: ForgettingQualityConfig, model: nn.Module, data: AuditData,
                         device: Any) -> Any:
     """D_A of the forget set on the original model when the method has attack settings, else None."""
-    from amun_plugin.attacks.search import nearest_adversarial
-
     unlearner = host.unlearners.get(config.method)(dict(config.method_options)).config
     if not all(hasattr(unlearner, name) for name in ("attack", "attack_options", "search")):
         return None

@@ -7,7 +7,7 @@ the logits with logsumexp, exact where p_y rounds to 1), its retain accuracy (RA
 accuracy (TA). :func:`score_runs` turns the two groups into the NeurIPS 2023 forgetting score
 (:mod:`amun_plugin.evaluate.forgetting_quality`) and the per-example likelihood-ratio test
 (:mod:`amun_plugin.evaluate.ulira`). :func:`run_protocol` drives the runs; with an
-:class:`~amun_plugin.bench.cache.ArtifactCache` every run's output is a JSON artefact named by
+:class:`~amun_plugin.artifacts.ArtifactCache` every run's output is a JSON artefact named by
 the content hash of what it depends on, so an interrupted protocol resumes run by run and the
 retrained side is shared by every method audited against the same D_R.
 """
@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from torch import nn
 
+from amun_plugin.artifacts import content_hash
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
@@ -105,8 +106,6 @@ def _outputs(data: AuditData, run: ModelRun, seeds: Sequence[int], cache: Any, s
 
     if cache is None or spec is None:
         return [RunOutput.from_dict(compute(s)) for s in seeds]
-    from amun_plugin.bench.cache import content_hash
-
     forget = data_hash(data.forget)
     return [RunOutput.from_dict(cache.json("forgetting_runs", content_hash({**spec, "seed": s, "forget": forget}),
                                            lambda s=s: compute(s))) for s in seeds]

@@ -41,6 +41,7 @@ from amun_plugin.io import atomic_write, atomic_write_json
 from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
 from amun_plugin.models.inference import build_model, predict_logits
+from amun_plugin.progress import progress_bar
 from amun_plugin.training import TrainConfig, train_model
 
 __all__ = [
@@ -359,8 +360,6 @@ def _logits_path(folder: Path, index: int) -> Path:
 
 
 def _progress(progress: bool, total: int) -> Any:
-    from amun_plugin.progress import progress_bar
-
     return progress_bar(progress, total, "reference models", unit="model")
 
 

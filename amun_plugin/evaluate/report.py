@@ -13,8 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from amun_plugin.evaluate.gap import avg_gap, gap_keys
-from amun_plugin.evaluate.plots import plot_confidence_histograms, plot_roc_curves
-from amun_plugin.evaluate.tables import format_value
+from amun_plugin.evaluate.markdown import format_value
+from amun_plugin.evaluate.plotting import plot_confidence_histograms, plot_roc_curves
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ModelAudit", "report_markdown", "roc_panels", "write_report"]

@@ -44,7 +44,6 @@ from torch import nn
 
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
 from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
-from amun_plugin.evaluate.confidence_mia import balanced_auc
 from amun_plugin.evaluate.reference import ReferenceBank, concat_population
 from amun_plugin.evaluate.rmia import (
     likelihood_ratio,
@@ -53,12 +52,10 @@ from amun_plugin.evaluate.rmia import (
     rmia_scores,
     taylor_softmax_signal,
 )
-from amun_plugin.evaluate.roc import roc_auc, tpr_at_fpr_ci
+from amun_plugin.evaluate.roc import balanced_auc, membership_tpr_metrics, roc_auc
 from amun_plugin.models.inference import predict_logits
 
-__all__ = ["RMIAConfig", "RMIAEvaluator", "RMIAMode", "membership_tpr_metrics", "tune_offline_a"]
-
-LOW_FPRS = (0.001, 0.01)
+__all__ = ["RMIAConfig", "RMIAEvaluator", "RMIAMode", "tune_offline_a"]
 
 
 class RMIAMode(str, Enum):
@@ -163,19 +160,6 @@ def _auc_metrics(parts: dict[str, np.ndarray], seed: int, rounds: int) -> dict[s
         return balanced_auc(parts[pos], parts[neg], sizes_from=parts, seed=seed, rounds=rounds)
 
     return {"FT_AUC": auc("forget", "test"), "FR_AUC": auc("retain", "forget"), "RT_AUC": auc("retain", "test")}
-
-
-def membership_tpr_metrics(parts: Mapping[str, np.ndarray], fprs: tuple[float, ...] = LOW_FPRS) -> dict[str, float]:
-    """TPR (%) at each FPR for forget vs test ("FT_TPR@1%FPR") and retain vs test ("RT_TPR@...")
-    on the full sets, each with its 95% Clopper–Pearson interval ("FT_TPR@1%FPR_lo" / "_hi", over
-    the positives; :func:`~amun_plugin.evaluate.roc.tpr_at_fpr_ci`); ``parts`` maps
-    "retain"/"forget"/"test" to (N,) scores, higher = member."""
-    out = {}
-    for prefix, positive in (("FT", "forget"), ("RT", "retain")):
-        for fpr in fprs:
-            name = f"{prefix}_TPR@{100 * fpr:g}%FPR"
-            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = tpr_at_fpr_ci(parts[positive], parts["test"], fpr)
-    return out
 
 
 def tune_offline_a(bank: ReferenceBank, config: RMIAConfig, grid: np.ndarray | None = None) -> float:

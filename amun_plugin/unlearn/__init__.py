@@ -1,16 +1,29 @@
 """Unlearning methods: the :class:`Unlearner` interface, every built-in method (one module each),
-continuous-unlearning sessions and the conformance check for plugin authors.
+continuous-unlearning sessions and the conformance check for plugin authors."""
 
-Names are imported on first use (``from amun_plugin.unlearn import SalUn`` loads only what SalUn
-needs), which keeps ``import amun_plugin`` light and free of import cycles.
-"""
+from amun_plugin.unlearn.amun import Amun, AmunConfig
+from amun_plugin.unlearn.amun_salun import AmunSalUn, AmunSalUnConfig
+from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner, UnlearnResult
+from amun_plugin.unlearn.boundary_shrink import BoundaryShrink, BoundaryShrinkConfig
+from amun_plugin.unlearn.conformance import ConformanceReport, check_unlearner
+from amun_plugin.unlearn.continuous import AmunA, ContinuousSession, RequestRecord
+from amun_plugin.unlearn.dau import Dau, DauConfig
+from amun_plugin.unlearn.dau_attacker import MembershipAttacker, barlow_twins_loss
+from amun_plugin.unlearn.finetune import Finetune, FinetuneConfig
+from amun_plugin.unlearn.gradient_ascent import GradientAscent, GradientAscentConfig
+from amun_plugin.unlearn.l1_sparse import L1Sparse, L1SparseConfig
+from amun_plugin.unlearn.random_label import RandomLabel, RandomLabelConfig, random_other_labels
+from amun_plugin.unlearn.retrain import Retrain, RetrainConfig
+from amun_plugin.unlearn.saliency import saliency_mask
+from amun_plugin.unlearn.salun import SalUn, SalUnConfig
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+BUILTIN_UNLEARNERS: tuple[type[Unlearner], ...] = (
+    Amun, AmunA, AmunSalUn, Retrain, Finetune, RandomLabel, GradientAscent, BoundaryShrink, L1Sparse, SalUn, Dau,
+)
+"""The unlearners amun_plugin registers through its own ``amun_register_unlearners`` hook."""
 
 __all__ = [
+    "BUILTIN_UNLEARNERS",
     "Amun",
     "AmunA",
     "AmunConfig",
@@ -41,38 +54,7 @@ __all__ = [
     "UnlearnResult",
     "Unlearner",
     "barlow_twins_loss",
-    "builtin_unlearners",
     "check_unlearner",
     "random_other_labels",
     "saliency_mask",
 ]
-
-_MODULES = {
-    "Amun": "amun", "AmunConfig": "amun",
-    "AmunA": "continuous", "ContinuousSession": "continuous", "RequestRecord": "continuous",
-    "AmunSalUn": "amun_salun", "AmunSalUnConfig": "amun_salun",
-    "BoundaryShrink": "boundary_shrink", "BoundaryShrinkConfig": "boundary_shrink",
-    "ConformanceReport": "conformance", "check_unlearner": "conformance",
-    "Dau": "dau", "DauConfig": "dau",
-    "MembershipAttacker": "dau_attacker", "barlow_twins_loss": "dau_attacker",
-    "Finetune": "finetune", "FinetuneConfig": "finetune",
-    "ForgetRequest": "base", "UnlearnContext": "base", "UnlearnResult": "base", "Unlearner": "base",
-    "GradientAscent": "gradient_ascent", "GradientAscentConfig": "gradient_ascent",
-    "L1Sparse": "l1_sparse", "L1SparseConfig": "l1_sparse",
-    "RandomLabel": "random_label", "RandomLabelConfig": "random_label", "random_other_labels": "random_label",
-    "Retrain": "retrain", "RetrainConfig": "retrain",
-    "SalUn": "salun", "SalUnConfig": "salun",
-    "saliency_mask": "saliency",
-    "builtin_unlearners": "catalog",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'amun_plugin.unlearn' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"amun_plugin.unlearn.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

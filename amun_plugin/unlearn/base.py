@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import copy
-import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 import torch
 from torch import nn
 
+from amun_plugin.attacks.adversarial_set import AdversarialSet
 from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
+from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
-from amun_plugin.progress import bars_allowed
-
-if TYPE_CHECKING:
-    from amun_plugin.attacks.adversarial_set import AdversarialSet
-    from amun_plugin.plugins import PluginHost
+from amun_plugin.progress import announce, bars_allowed
+from amun_plugin.registry import Components
 
 __all__ = ["ForgetRequest", "UnlearnContext", "UnlearnResult", "Unlearner"]
 
@@ -41,7 +39,7 @@ class ForgetRequest:
     forget: LabeledData
     retain: LabeledData | None = None
     validation: LabeledData | None = None
-    adversarial: "AdversarialSet | None" = None
+    adversarial: AdversarialSet | None = None
     holdout: LabeledData | None = None
 
     def __post_init__(self) -> None:
@@ -61,8 +59,6 @@ class ForgetRequest:
                     f"{part.name} has {part.num_classes} classes, forget has {self.forget.num_classes}"
                 )
         if self.retain is not None:
-            from amun_plugin.data.overlap import check_disjoint
-
             check_disjoint(self.forget, self.retain,
                            "D_R must be the training data without D_F (e.g. UnlearningSplit.retain(train))")
 
@@ -84,7 +80,8 @@ class UnlearnContext:
     seed: int
     generator: torch.Generator
     progress: bool
-    plugins: "PluginHost"
+    plugins: Components
+    """The registries (the plugin host's); AMUN finds its attack backend in ``plugins.attacks``."""
 
 
 @dataclass
@@ -149,8 +146,9 @@ class Unlearner(ABC):
                 f"{self.name!r} needs a held-out validation set of non-members; pass validation=..."
             )
 
-    def validate(self, plugins: "PluginHost") -> None:
-        """Check the options that name other components against ``plugins`` before any work.
+    def validate(self, plugins: Components) -> None:
+        """Check the options that name other components against the registries ``plugins``
+        (e.g. the plugin host) before any work.
 
         The default checks a config field ``attack`` (a registered attack backend's name) with
         its ``attack_options``: an unknown name, unknown or invalid options, or a backend whose
@@ -170,7 +168,7 @@ class Unlearner(ABC):
         model: nn.Module,
         request: ForgetRequest,
         *,
-        plugins: "PluginHost",
+        plugins: Components,
         device: str | torch.device = "cpu",
         seed: int = 0,
         progress: bool = False,
@@ -189,15 +187,14 @@ class Unlearner(ABC):
         ctx = UnlearnContext(target, seed, generator, bool(bars_allowed(progress)), plugins)
         lines = bool(progress) and not ctx.progress
         if lines:
-            print(f"unlearn {self.name}: started ({len(request.forget)} forget samples, {request.setting})",
-                  file=sys.stderr, flush=True)
+            announce(f"unlearn {self.name}: started ({len(request.forget)} forget samples, {request.setting})")
         start = time.perf_counter()
         with preserved_mode(working), torch.random.fork_rng(devices=_cuda_devices(target)):
             torch.manual_seed(seed)
             stats = dict(self._unlearn(working, request, ctx))
         stats["seconds_total"] = time.perf_counter() - start
         if lines:
-            print(f"unlearn {self.name}: done in {stats['seconds_total']:.1f} s", file=sys.stderr, flush=True)
+            announce(f"unlearn {self.name}: done in {stats['seconds_total']:.1f} s")
         stats.setdefault("setting", request.setting)
         stats.setdefault("forget_size", len(request.forget))
         return UnlearnResult(working, self.name, config_to_dict(self.config), stats)

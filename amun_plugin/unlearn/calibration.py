@@ -45,8 +45,7 @@ from torch import Tensor, nn
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.overlap import shared_samples
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.evaluate.signals import logit_scaled_confidence
-from amun_plugin.models.inference import predict_logits
+from amun_plugin.models.inference import logit_scaled_confidence, predict_logits
 from amun_plugin.training import Schedule, TrainConfig, make_optimizer, train_model
 
 __all__ = [

@@ -32,17 +32,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.registry import Components
 from amun_plugin.unlearn.base import ForgetRequest, Unlearner, UnlearnResult
-
-if TYPE_CHECKING:
-    from amun_plugin.plugins import PluginHost
 
 __all__ = [
     "ConformanceReport",
@@ -96,12 +94,13 @@ def _mixed_mode(model: nn.Module) -> nn.Module:
     return model
 
 
-def check_config(host: "PluginHost", name: str) -> None:
+def check_config(host: Components, name: str) -> None:
     """The config class is a frozen dataclass and unknown options are refused."""
     cls = host.unlearners.get(name)
     config_class = cls.config_class
     assert dataclasses.is_dataclass(config_class), f"{name}: config_class must be a dataclass"
-    assert config_class.__dataclass_params__.frozen, f"{name}: config_class must be a frozen dataclass"  # type: ignore[attr-defined]
+    frozen = config_class.__dataclass_params__.frozen  # type: ignore[union-attr]
+    assert frozen, f"{name}: config_class must be a frozen dataclass"
     try:
         cls({"no_such_option_for_conformance": 1})
     except InvalidInputError:
@@ -109,7 +108,7 @@ def check_config(host: "PluginHost", name: str) -> None:
     raise AssertionError(f"{name}: an unknown option was accepted; build the config with make_config")
 
 
-def _expect_refusal(unlearner: Unlearner, model: nn.Module, request: ForgetRequest, host: "PluginHost",
+def _expect_refusal(unlearner: Unlearner, model: nn.Module, request: ForgetRequest, host: Components,
                     why: str, spy: bool = True) -> None:
     entered: list[bool] = []
     if spy:
@@ -145,7 +144,7 @@ class _WithoutFeatures(nn.Module):
         return self.net(x)  # type: ignore[no-any-return]
 
 
-def check_refusals(host: "PluginHost", name: str, model_factory: ModelFactory, data: LabeledData,
+def check_refusals(host: Components, name: str, model_factory: ModelFactory, data: LabeledData,
                    options: Mapping[str, Any] | None = None) -> list[str]:
     """Every declared need is enforced; returns the refusals checked."""
     cls = host.unlearners.get(name)
@@ -171,7 +170,7 @@ def _same_weights(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k].detach().to(a[k].device)) for k in a)
 
 
-def _run_and_check(host: "PluginHost", name: str, model: nn.Module, data: LabeledData, with_retain: bool,
+def _run_and_check(host: Components, name: str, model: nn.Module, data: LabeledData, with_retain: bool,
                    options: Mapping[str, Any] | None, seed: int) -> UnlearnResult:
     unlearner = host.unlearners.get(name)(options)
     before, flags = _snapshot(model)
@@ -194,7 +193,7 @@ def _run_and_check(host: "PluginHost", name: str, model: nn.Module, data: Labele
     return result
 
 
-def check_settings(host: "PluginHost", name: str, model_factory: ModelFactory, data: LabeledData,
+def check_settings(host: Components, name: str, model_factory: ModelFactory, data: LabeledData,
                    options: Mapping[str, Any] | None = None, seed: int = 0) -> list[str]:
     """Run in every supported setting from mixed train/eval flags; returns the settings run."""
     cls = host.unlearners.get(name)
@@ -204,7 +203,7 @@ def check_settings(host: "PluginHost", name: str, model_factory: ModelFactory, d
     return settings
 
 
-def check_deterministic(host: "PluginHost", name: str, model_factory: ModelFactory, data: LabeledData,
+def check_deterministic(host: Components, name: str, model_factory: ModelFactory, data: LabeledData,
                         options: Mapping[str, Any] | None = None, seed: int = 0) -> None:
     """Two runs with the same seed (and copies of the same model) give identical weights."""
     model = model_factory()
@@ -213,7 +212,7 @@ def check_deterministic(host: "PluginHost", name: str, model_factory: ModelFacto
     assert _same_weights(first, second), f"{name} is not deterministic for a fixed seed"
 
 
-def check_unlearner(host: "PluginHost", name: str, model_factory: ModelFactory, data: LabeledData,
+def check_unlearner(host: Components, name: str, model_factory: ModelFactory, data: LabeledData,
                     options: Mapping[str, Any] | None = None, seed: int = 0) -> ConformanceReport:
     """Every check of this module for the unlearner registered as ``name`` in ``host``.
 

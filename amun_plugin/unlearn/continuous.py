@@ -23,7 +23,8 @@ whatever is queued.
 
 Example::
 
-    session = ContinuousSession(model, train, method="amun", options={"epochs": 5})
+    session = ContinuousSession(model, train, method="amun", options={"epochs": 5},
+                                plugins=amun_plugin.get_plugin_manager())
     for indices in requests:
         session.request(indices)
     session.model, [r.stats for r in session.history]
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -44,11 +45,9 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import validate_index_range
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import InvalidInputError
+from amun_plugin.registry import Components
 from amun_plugin.unlearn.amun import Amun, build_adversarial_set
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext
-
-if TYPE_CHECKING:
-    from amun_plugin.plugins import PluginHost
 
 __all__ = ["AmunA", "ContinuousSession", "RequestRecord", "concat_adversarial"]
 
@@ -110,13 +109,15 @@ class ContinuousSession:
         holdout: samples the model never trained on; AMUN / AMUN-A calibrate every request on
             them (``amun_plugin.unlearn.calibration``), against the model of that request.
         min_batch: lazy batching, unlearn only once at least this many samples are queued.
-        plugins, device, seed, progress: as for :func:`amun_plugin.unlearn`.
+        plugins: the registries to find ``method`` and its attack in (the plugin host,
+            ``amun_plugin.get_plugin_manager()``).
+        device, seed, progress: as for :func:`amun_plugin.unlearn`.
     """
 
     def __init__(
         self, model: nn.Module, train: LabeledData, method: str = "amun", *,
         options: Mapping[str, Any] | None = None, use_retain: bool = True, validation: LabeledData | None = None,
-        holdout: LabeledData | None = None, min_batch: int = 1, plugins: "PluginHost | None" = None,
+        holdout: LabeledData | None = None, min_batch: int = 1, plugins: Components,
         device: str | torch.device = "cpu",
         seed: int = 0, progress: bool = False,
     ) -> None:
@@ -124,10 +125,6 @@ class ContinuousSession:
             raise InvalidInputError(f"train must be LabeledData, got {type(train).__name__}")
         if min_batch < 1:
             raise InvalidInputError(f"min_batch must be >= 1, got {min_batch}")
-        if plugins is None:
-            from amun_plugin.plugins import get_plugin_manager
-
-            plugins = get_plugin_manager()
         self.plugins, self.train, self.method = plugins, train, method
         self.unlearner = plugins.unlearners.get(method)(options)
         self.use_retain, self.validation, self.min_batch = use_retain, validation, int(min_batch)

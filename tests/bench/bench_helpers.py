@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amun_plugin.bench.config import SuiteConfig, deep_merge
+from amun_plugin.bench.suite_config import SuiteConfig, deep_merge
 from amun_plugin.config import make_config
 
 TINY: dict[str, Any] = {

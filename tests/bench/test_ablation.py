@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from amun_plugin.attacks.search import AdversarialSet
-from amun_plugin.bench.ablation import SUBSTITUTES, substitute_set
+from amun_plugin.bench.ablation import substitute_set
+from amun_plugin.bench.records import ABLATION_SUBSTITUTES as SUBSTITUTES
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from bench_helpers import tiny_suite
 
+from amun_plugin.artifacts import ArtifactCache, content_hash, load_adversarial, save_adversarial
 from amun_plugin.attacks.search import AdversarialSet
 from amun_plugin.bench import workspace as workspace_module
-from amun_plugin.bench.cache import ArtifactCache, content_hash, load_adversarial, save_adversarial
 from amun_plugin.bench.workspace import Workspace
 
 
@@ -63,7 +63,8 @@ def test_models_and_adversarial_sets_are_shared_by_content_hash(tmp_path: Path, 
 
 
 def test_cells_are_named_by_the_methods_full_config(tmp_path: Path) -> None:
-    from amun_plugin.bench.cells import Cell, resolved_hash
+    from amun_plugin.bench.cells import resolved_hash
+    from amun_plugin.bench.records import Cell
     from amun_plugin.unlearn.finetune import FinetuneConfig
 
     ws = Workspace(tiny_suite(), ArtifactCache(tmp_path))

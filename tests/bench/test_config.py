@@ -8,7 +8,7 @@ import pytest
 import yaml
 from bench_helpers import tiny_suite
 
-from amun_plugin.bench.config import SUITES_DIR, SuiteKind, load_suite
+from amun_plugin.bench.suite_config import SUITES_DIR, SuiteKind, load_suite
 from amun_plugin.errors import InvalidInputError
 
 SUITE = {

@@ -7,8 +7,8 @@ import json
 import pytest
 from bench_helpers import tiny_suite
 
-from amun_plugin.bench.config import SuiteKind, load_suite
 from amun_plugin.bench.runner import run_suite
+from amun_plugin.bench.suite_config import SuiteKind, load_suite
 from amun_plugin.errors import InvalidInputError
 
 
@@ -54,8 +54,8 @@ def test_tiny_suite_runs_resumes_and_reports(tmp_path):
 
 def test_holdout_methods_get_the_validation_holdout(tmp_path, monkeypatch):
     import amun_plugin.bench.forgetting_suite as suite
-    from amun_plugin.bench.cache import ArtifactCache
-    from amun_plugin.bench.cells import Cell
+    from amun_plugin.artifacts import ArtifactCache
+    from amun_plugin.bench.records import Cell
     from amun_plugin.bench.workspace import Workspace
     from amun_plugin.evaluate.base import AuditData
 

@@ -12,7 +12,7 @@ from bench_helpers import metric_view, tiny_suite
 from amun_plugin.bench import cells as cells_module
 from amun_plugin.bench import workspace as workspace_module
 from amun_plugin.bench.runner import run_suite
-from amun_plugin.bench.tables import DELTA_COLUMN, format_ci, table_rows
+from amun_plugin.bench.suite_tables import DELTA_COLUMN, format_ci, table_rows
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import LocalExecutor, Resources
 
@@ -149,8 +149,8 @@ def test_tables_show_mean_and_95_ci_and_bold_only_a_significantly_best_avg_gap()
 
 
 def test_continuous_table_times_retrain_by_its_retrainings() -> None:
-    from amun_plugin.bench.config import SuiteKind
-    from amun_plugin.bench.tables import _continuous_suite
+    from amun_plugin.bench.suite_config import SuiteKind
+    from amun_plugin.bench.suite_tables import _continuous_suite
 
     config = tiny_suite(kind=SuiteKind.CONTINUOUS.value, continuous={"requests": 2, "fraction": 0.05})
     last = {"fr_minus_ft": 10.0, "gaps": {config.evaluation.tables[0].title: 0.0}}

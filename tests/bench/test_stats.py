@@ -8,7 +8,7 @@ import pytest
 from bench_helpers import tiny_suite
 
 from amun_plugin.bench.stats import format_interval, paired_difference, t_interval
-from amun_plugin.bench.tables import DELTA_COLUMN, original_summary, suite_tables, table_rows
+from amun_plugin.bench.suite_tables import DELTA_COLUMN, original_summary, suite_tables, table_rows
 from amun_plugin.errors import InvalidInputError
 
 

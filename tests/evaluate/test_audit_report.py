@@ -13,7 +13,7 @@ from test_rmia_evaluator import reference_logits, synthetic_bank
 import amun_plugin
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.evaluate.gap import avg_gap, choose_mia_key, gap_keys, mean_std
-from amun_plugin.evaluate.plots import plot_roc_curves
+from amun_plugin.evaluate.plotting import plot_roc_curves
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -69,8 +69,8 @@ def test_audit_many_evaluates_each_model_once(tmp_path, monkeypatch):
                         lambda self, *a: calls.append(1) or original_evaluate(self, *a))
     retain, forget, test = sets()
     models = {name: confident_on(torch.arange(n)) for name, n in (("a", 34), ("b", 36), ("retrain", 32))}
-    results = amun_plugin.evaluate.audit.audit_many(models, retain, forget, test, ("accuracy",),
-                                                     retrained=models["retrain"], out_dir=tmp_path, plots=False)
+    results = amun_plugin.audit_many(models, retain, forget, test, ("accuracy",),
+                                    retrained=models["retrain"], out_dir=tmp_path, plots=False)
     assert len(calls) == 3 and set(results) == {"a", "b", "retrain"}
     assert results["retrain"]["avg_gap"] is None and (tmp_path / "b" / "report.md").exists()
     assert not list(tmp_path.glob("*/*.png"))

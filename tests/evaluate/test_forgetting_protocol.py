@@ -14,8 +14,7 @@ from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.forgetting_protocol import measure, run_protocol, timed
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
-from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
+from amun_plugin.training import TrainConfig, train_classifier
 
 RECIPE = TrainConfig(epochs=8, batch_size=32, lr=0.05, weight_decay=0.0)
 
@@ -23,10 +22,10 @@ RECIPE = TrainConfig(epochs=8, batch_size=32, lr=0.05, weight_decay=0.0)
 @pytest.fixture(scope="module")
 def digits():
     host = get_plugin_manager()
-    bundle = load_dataset(host, "digits", {"test_fraction": 0.5})
+    bundle = host.load_dataset("digits", {"test_fraction": 0.5})
     split = make_split(bundle.train, SplitConfig(fraction=0.05, seed=0))
     data = AuditData(split.retain(bundle.train), split.forget(bundle.train), bundle.test)
-    architecture = make_architecture(host, "mlp", {"hidden": [64]})
+    architecture = host.make_architecture("mlp", {"hidden": [64]})
     original = train_classifier(architecture, bundle.train, RECIPE, seed=0)
     return host, bundle, data, architecture, original
 
@@ -65,11 +64,11 @@ def test_evaluator_caches_retrained_models_and_runs(digits, tmp_path):
     options = {"architecture": "mlp", "architecture_options": {"hidden": [64]}, "recipe": {
         "epochs": 8, "batch_size": 32, "lr": 0.05, "weight_decay": 0.0}, "method": "ft",
         "method_options": {"epochs": 1}, "runs": 3, "cache_dir": str(tmp_path), "bootstrap": 10}
-    first = ForgettingQualityEvaluator(options).evaluate(original, data)
+    first = ForgettingQualityEvaluator(options, plugins=get_plugin_manager(autoload=False)).evaluate(original, data)
     models = sorted((tmp_path / "models").glob("*.safetensors"))
     runs = sorted((tmp_path / "forgetting_runs").glob("*.json"))
     assert len(models) == 3 and len(runs) == 6
-    again = ForgettingQualityEvaluator(options).evaluate(original, data)
+    again = ForgettingQualityEvaluator(options, plugins=get_plugin_manager(autoload=False)).evaluate(original, data)
     assert again.metrics == first.metrics  # read back, not recomputed
     assert sorted((tmp_path / "models").glob("*.safetensors")) == models
     assert 0.0 <= first.metrics["F"] <= 1.0 and first.scores["forget"].shape == (len(data.forget),)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.evaluate.rmia_evaluator import membership_tpr_metrics
-from amun_plugin.evaluate.roc import clopper_pearson, tpr_at_fpr_ci
+from amun_plugin.evaluate.roc import clopper_pearson, membership_tpr_metrics, tpr_at_fpr_ci
 from amun_plugin.evaluate.ulira import loo_gaussian, ulira_scores, ulira_test
 
 

@@ -12,7 +12,7 @@ import amun_plugin
 from amun_plugin.data.base import LabeledData
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
+from amun_plugin.training import TrainConfig, train_classifier
 from amun_plugin.unlearn.calibration import (
     CalibrationConfig,
     ProxyMeasure,
@@ -21,7 +21,6 @@ from amun_plugin.unlearn.calibration import (
     within_budget,
 )
 from amun_plugin.unlearn.retrain import Retrain
-from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +31,11 @@ def host():
 @pytest.fixture(scope="module")
 def memorised(host):
     """An MLP that memorises 200 digits (train 100%, held-out ~94%, forget-vs-held-out AUC ~64)."""
-    bundle = load_dataset(host, "digits", {})
+    bundle = host.load_dataset("digits", {})
     order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))[:200].sort().values
     train = bundle.train.subset(order)
     torch.set_num_threads(1)
-    model = train_classifier(make_architecture(host, "mlp", {"hidden": [256, 256]}), train,
+    model = train_classifier(host.make_architecture("mlp", {"hidden": [256, 256]}), train,
                              TrainConfig(epochs=100, batch_size=16, lr=0.05, schedule="cosine"), seed=0)
     forget, retain = train.subset(range(0, 40), "forget"), train.subset(range(40, 200), "retain")
     return model, forget, retain, bundle.test.subset(range(0, 200), "holdout")
@@ -82,7 +81,7 @@ def test_calibrated_amun_makes_the_forget_set_look_held_out_where_the_default_do
         raise AssertionError("calibration must never read or train a retrained model")
 
     monkeypatch.setattr("amun_plugin.models.checkpoint.load_checkpoint", no_retrained_model)
-    monkeypatch.setattr("amun_plugin.workflow.load_model", no_retrained_model)
+    monkeypatch.setattr("amun_plugin.plugins.PluginHost.load_model", no_retrained_model)
     monkeypatch.setattr(Retrain, "run", no_retrained_model)
     with pytest.warns(UserWarning, match="no holdout given"):
         fixed = amun_plugin.unlearn(model, forget, retain_arg, plugins=host, seed=0)

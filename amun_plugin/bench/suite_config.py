@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from amun_plugin.bench.forgetting_config import ForgettingSpec
+from amun_plugin.bench.records import ABLATION_SUBSTITUTES, ABLATION_UNIONS, Setting
 from amun_plugin.config import config_to_dict, load_yaml, make_config
 from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.gap import DEFAULT_GAP_KEYS, avg_gap
 from amun_plugin.training import TrainConfig
 
 __all__ = [
@@ -43,12 +45,14 @@ __all__ = [
     "TrainingVariant",
     "TuningSpec",
     "deep_merge",
+    "gaps_by_table",
     "load_suite",
+    "method_spec",
     "suite_path",
 ]
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
-SETTINGS = ("with_retain", "without_retain")
+SETTINGS = tuple(s.value for s in Setting)
 _FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
 
 
@@ -220,8 +224,8 @@ class AblationSpec:
     """Paper §6.2.1: fine-tune on D_A or a substitute, in three unions, recording test accuracy
     per epoch. ``options``: the AMUN fine-tuning options (epochs, lr, ...)."""
 
-    variants: tuple[str, ...] = ("adv", "orig", "adv_rs", "adv_rl", "orig_rl", "orig_advl")
-    unions: tuple[str, ...] = ("all", "forget", "adversarial")
+    variants: tuple[str, ...] = ABLATION_SUBSTITUTES
+    unions: tuple[str, ...] = ABLATION_UNIONS
     method: str = "amun"
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -290,6 +294,19 @@ class SuiteConfig:
     def with_fractions(self, fractions: Sequence[float]) -> "SuiteConfig":
         """The same suite forgetting only the given fractions of the training set."""
         return make_config(SuiteConfig, deep_merge(self.to_dict(), {"grid": {"fractions": list(fractions)}}))
+
+
+def method_spec(config: SuiteConfig, label: str) -> MethodSpec:
+    """The suite's method with display label ``label``."""
+    for method in config.methods:
+        if method.label == label:
+            return method
+    raise InvalidInputError(f"suite {config.name!r} has no method labelled {label!r}")
+
+
+def gaps_by_table(config: SuiteConfig, metrics: Mapping[str, float], retrain: Mapping[str, float]) -> dict:
+    """Avg Gap against the retrained model, once per table (each table's MIA term)."""
+    return {t.title: avg_gap(metrics, retrain, DEFAULT_GAP_KEYS + (t.mia,)) for t in config.evaluation.tables}
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

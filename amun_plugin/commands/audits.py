@@ -10,17 +10,18 @@ from amun_plugin.config import make_config
 from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import DEFAULT_AUDIT_EVALUATORS, audit_many
+from amun_plugin.evaluate.labels import label_of, labelled_row
+from amun_plugin.evaluate.markdown import markdown_table
 from amun_plugin.evaluate.reference import ReferenceBank, build_reference_bank, concat_population
-from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.models.checkpoint import CheckpointMetadata
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig
-from amun_plugin.workflow import load_checkpoint_dataset, load_model, make_architecture
 
-__all__ = ["audit_command", "SUMMARY_COLUMNS"]
+__all__ = ["SUMMARY_METRICS", "audit_command", "recorded_split"]
 
-SUMMARY_COLUMNS = ("model", "accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC",
-                   "confidence_mia.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC", "avg_gap")
+SUMMARY_METRICS = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC",
+                   "confidence_mia.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC")
+"""The metrics of the summary table ``amun audit`` prints (those computed), labelled by ``evaluate.labels``."""
 
 
 def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original: str | None,
@@ -38,15 +39,15 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     if not checkpoints:
         raise InvalidInputError("name at least one checkpoint to audit")
     host = get_plugin_manager()
-    loaded = {Path(p).stem: load_model(p, host, device=device) for p in checkpoints}
+    loaded = {Path(p).stem: host.load_model(p, device=device) for p in checkpoints}
     if len(loaded) != len(checkpoints):
         raise InvalidInputError("checkpoints to audit must have distinct file names (one report folder each)")
     first_meta = next(iter(loaded.values()))[1]
     if first_meta.dataset is None:
         raise InvalidInputError(f"{checkpoints[0]} does not record its dataset; train it with `amun train`")
-    bundle = load_checkpoint_dataset(host, first_meta, dataset_options, echo=echo)
-    chosen = _split(bundle.train, split, first_meta)
-    references = {role: load_model(path, host, device=device) if path else None
+    bundle = host.load_checkpoint_dataset(first_meta, dataset_options)
+    chosen = recorded_split(bundle.train, split, first_meta)
+    references = {role: host.load_model(path, device=device) if path else None
                   for role, path in (("retrained", retrained), ("original", original))}
     bank = _bank(host, bank_dir, reference_models, bundle, references["original"] or (None, first_meta), seed, device)
     names = list(evaluators) or list(DEFAULT_AUDIT_EVALUATORS) + (["rmia"] if bank is not None else [])
@@ -56,13 +57,15 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
                          original=references["original"][0] if references["original"] else None,
                          out_dir=out, reference_bank=bank, evaluator_options=evaluator_options, device=device,
                          seed=seed, plugins=host, plots=plots)
-    rows = [{"model": name, **r["metrics"], "avg_gap": r.get("avg_gap")} for name, r in results.items()]
-    echo(markdown_table(rows, [c for c in SUMMARY_COLUMNS if any(c in row for row in rows)]))
+    shown = [k for k in SUMMARY_METRICS if any(k in r["metrics"] for r in results.values())]
+    rows = [labelled_row(name, r["metrics"], {"avg_gap": r.get("avg_gap")}, shown) for name, r in results.items()]
+    echo(markdown_table(rows, ["model", *map(label_of, shown), "avg_gap"]))
     echo(f"reports written under {out}/ ({', '.join(results)})")
     return results
 
 
-def _split(train: Any, split: SplitConfig | None, metadata: CheckpointMetadata) -> UnlearningSplit:
+def recorded_split(train: Any, split: SplitConfig | None, metadata: CheckpointMetadata) -> UnlearningSplit:
+    """``split`` of ``train``, or (None) the forget split ``amun unlearn`` recorded in the checkpoint."""
     if split is not None:
         return make_split(train, split)
     recorded = (metadata.extra.get("unlearned") or {}).get("split")
@@ -83,6 +86,6 @@ def _bank(host: PluginHost, bank_dir: str | None, reference_models: int | None, 
         return ReferenceBank.open(bank_dir)
     metadata = recipe_source[1]
     recipe = make_config(TrainConfig, {k: v for k, v in metadata.recipe.items() if k != "seed"})
-    architecture = make_architecture(host, metadata.architecture, metadata.architecture_config)
+    architecture = host.make_architecture(metadata.architecture, metadata.architecture_config)
     return build_reference_bank(bank_dir, concat_population(bundle.train, bundle.test), architecture, recipe,
                                 num_models=reference_models, seed=seed, device=device)

@@ -1,4 +1,4 @@
-"""What the CLI commands do, as plain functions (the CLI only parses and prints)."""
+"""What ``amun train`` and ``amun unlearn`` do (the CLI only parses and prints): make checkpoints."""
 
 from __future__ import annotations
 
@@ -13,23 +13,19 @@ from amun_plugin.config import make_config
 from amun_plugin.data.base import LabeledData, as_labeled_data
 from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.evaluate.base import AuditData
-from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.evaluate.audit import audit_many
+from amun_plugin.evaluate.labels import label_of, labelled_row
+from amun_plugin.evaluate.markdown import markdown_table
 from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
-from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
+from amun_plugin.models.inference import accuracy
+from amun_plugin.plugins import PluginHost, get_plugin_manager
+from amun_plugin.training import TrainConfig, checkpoint_metadata, train_classifier
 from amun_plugin.unlearn.amun import Amun
-from amun_plugin.workflow import (
-    audit_models,
-    checkpoint_metadata,
-    load_checkpoint_dataset,
-    load_dataset,
-    load_model,
-    make_architecture,
-    train_classifier,
-)
 
-__all__ = ["plugins_listing", "train_command", "unlearn_command"]
+__all__ = ["UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+
+UNLEARN_EVALUATORS = ("accuracy", "confidence_mia")
+"""The evaluators of the before / after table ``amun unlearn`` prints (cheap ones)."""
 
 Echo = Callable[[str], Any]
 
@@ -39,8 +35,8 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
                   device: str, split: SplitConfig | None, out: str, echo: Echo) -> Path:
     """Train on the dataset's train set (or on its retain part when ``split`` is given) and save."""
     host = get_plugin_manager()
-    bundle = load_dataset(host, dataset, dataset_options)
-    arch = make_architecture(host, architecture, model_options)
+    bundle = host.load_dataset(dataset, dataset_options)
+    arch = host.make_architecture(architecture, model_options)
     recipe = make_config(TrainConfig, recipe_options)
     data, extra = bundle.train, {}
     if split is not None:
@@ -50,8 +46,6 @@ def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architect
     model = train_classifier(arch, data, recipe, seed=seed, device=device, progress="train")
     metadata = checkpoint_metadata(arch, bundle, dataset_options, recipe, seed, extra)
     path = save_checkpoint(out, model, metadata)
-    from amun_plugin.models.inference import accuracy
-
     echo(f"train accuracy {accuracy(model, data, device=device):.2f}%, "
          f"test accuracy {accuracy(model, bundle.test, device=device):.2f}%; saved {path}")
     return path
@@ -74,10 +68,10 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
     host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
-    model, metadata = load_model(checkpoint, host, device=device)
+    model, metadata = host.load_model(checkpoint, device=device)
     if metadata.dataset is None:
         raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
-    bundle = load_checkpoint_dataset(host, metadata, dataset_options, echo=echo)
+    bundle = host.load_checkpoint_dataset(metadata, dataset_options)
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
@@ -85,13 +79,14 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     result = unlearn(model, forget, retain if use_retain else None, method=method, plugins=host,
                      validation=validation, holdout=holdout, device=device, seed=seed, progress=True,
                      **_recipe_defaults(host, method, metadata), **options)
-    if "calibrated_lr" in result.stats:
+    if "calibrated_lr" in result.stats and holdout is not None:
         echo(f"calibrated on {len(holdout)} held-out samples: lr {result.stats['calibrated_lr']:.4g} at step "
              f"{result.stats['calibrated_step']}, estimated gap {result.stats['calibration_estimated_gap']:.2f}")
-    results = audit_models({"before": model, "after": result.model},
-                           AuditData(retain, forget, test), plugins=host, device=device, seed=seed)
-    rows = [{"model": name, **r.metrics} for name, r in results.items()]
-    echo(markdown_table(rows, ("model", "UA", "RA", "TA", "FT_AUC")))
+    results = audit_many({"before": model, "after": result.model}, retain, forget, test, UNLEARN_EVALUATORS,
+                         plugins=host, device=device, seed=seed)
+    shown = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "confidence_mia.FT_AUC")
+    rows = [labelled_row(name, r["metrics"], keys=shown) for name, r in results.items()]
+    echo(markdown_table(rows, ["model", *map(label_of, shown)]))
     extra = {**metadata.extra, "unlearned": {"method": method, "config": result.config,
                                              "split": chosen.to_dict(), "with_retain": use_retain,
                                              "seconds": result.stats["seconds_total"]}}
@@ -100,7 +95,7 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     return path
 
 
-def _recipe_defaults(host: Any, method: str, metadata: CheckpointMetadata) -> dict[str, Any]:
+def _recipe_defaults(host: PluginHost, method: str, metadata: CheckpointMetadata) -> dict[str, Any]:
     """The checkpoint's training recipe, for methods whose config is a TrainConfig (retrain)."""
     config_class = host.unlearners.get(method).config_class
     if not (isinstance(config_class, type) and issubclass(config_class, TrainConfig)):
@@ -117,7 +112,7 @@ def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[Label
     return split_off(test, size, seed, "validation")
 
 
-def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: int | None, path: str | None,
+def _held_out_for_calibration(host: PluginHost, method: str, test: LabeledData, size: int | None, path: str | None,
                               num_classes: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
     """(audited test set, held-out data for AMUN's calibration or None); see unlearn_command."""
     if path is not None:
@@ -138,18 +133,3 @@ def _held_out_for_calibration(host: Any, method: str, test: LabeledData, size: i
     if size >= len(test):
         raise InvalidInputError(f"--holdout-size {size} must be smaller than the test set left ({len(test)})")
     return split_off(test, size, seed, "holdout")
-
-
-def plugins_listing(host: Any = None) -> dict[str, Any]:
-    """Every registered component by kind (name, package, plugin, description) and load errors,
-    of ``host`` (a PluginHost; default: a fresh one from :func:`get_plugin_manager`)."""
-    host = host if host is not None else get_plugin_manager()
-    components = {
-        kind: [{"name": r.name, "package": r.package, "plugin": r.plugin,
-                "description": getattr(r.component, "description", "")} for r in entries]
-        for kind, entries in host.all_registrations().items()
-    }
-    errors = [{"plugin": e.plugin, "error": e.error} for e in host.load_errors]
-    return {"components": components, "errors": errors}
-
-

@@ -30,7 +30,7 @@ from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.models.inference import build_model
-from amun_plugin.training import TrainConfig, TrainStats, make_optimizer, train_model
+from amun_plugin.training.loop import TrainConfig, TrainStats, make_optimizer, train_model
 
 __all__ = ["LipschitzClipper", "LipschitzConfig", "TradesConfig", "TradesLoss", "train_original"]
 

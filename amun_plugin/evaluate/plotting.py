@@ -1,15 +1,37 @@
-"""Plots a person reads at a glance: confidence histograms (paper Fig. 3-5) and membership ROC curves."""
+"""The one plotting module: the matplotlib set-up (headless ``Agg``, PNGs written atomically) and
+the audit's plots a person reads at a glance, confidence histograms (paper Fig. 3-5) and membership
+ROC curves. The benchmark's figures (``bench/suite_plots.py``) draw through :func:`pyplot` and
+:func:`save_figure` too. matplotlib is imported on first use (it takes seconds to start)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from amun_plugin.evaluate.roc import roc_auc, roc_curve
 from amun_plugin.io import atomic_write
 
-__all__ = ["plot_confidence_histograms", "plot_roc_curves"]
+__all__ = ["plot_confidence_histograms", "plot_roc_curves", "pyplot", "save_figure"]
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG atomically and close it."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    pyplot().close(fig)
+    return Path(path)
+
 
 _SET_STYLE = {"retain": ("D_R (retain)", "tab:blue"), "forget": ("D_F (forget)", "tab:red"),
               "test": ("D_T (test)", "tab:green")}
@@ -21,11 +43,7 @@ def plot_confidence_histograms(
     """One panel per model: density histograms of the logit-scaled confidence log(p_y/(1-p_y))
     of D_R, D_F and D_T. ``panels``: model name -> {"retain"|"forget"|"test": (N,) scores}.
     Written atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     everything = np.concatenate([np.asarray(v) for sets in panels.values() for v in sets.values()])
     low, high = np.percentile(everything, [0.5, 99.5])
     bins = np.linspace(low, high, 50)
@@ -42,9 +60,7 @@ def plot_confidence_histograms(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_roc_curves(
@@ -53,13 +69,7 @@ def plot_roc_curves(
     """One panel per attack: ROC curves on log-log axes (the low-FPR regime the MIA literature
     reports) with the random-guess diagonal. ``panels``: attack name -> {curve label: (member
     scores (P,), non-member scores (Q,))}, higher = member. Written atomically as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from amun_plugin.evaluate.roc import roc_auc, roc_curve
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.4 * max(1, len(panels)), 4.0), squeeze=False)
     for ax, (attack, curves) in zip(axes[0], panels.items()):
         sizes = [min(len(pos), len(neg)) for pos, neg in curves.values()] or [100]
@@ -83,9 +93,7 @@ def plot_roc_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 _CURVE_COLORS: Sequence[str] = ("tab:red", "tab:blue", "tab:purple", "tab:orange", "tab:green", "tab:brown")

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from amun_plugin.bench.records import Cell
+from amun_plugin.bench.suite_config import gaps_by_table, method_spec
 from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
@@ -55,10 +57,8 @@ def auc_keys(ws: Workspace) -> tuple[str, str]:
     return f"{evaluator}.FR_AUC", f"{evaluator}.FT_AUC"
 
 
-def _request_row(ws: Workspace, cell: Any, number: int, model: Any) -> dict[str, Any]:
+def _request_row(ws: Workspace, cell: Cell, number: int, model: Any) -> dict[str, Any]:
     """Audit after request ``number`` (1-based), with Avg Gap where a retrained model exists."""
-    from amun_plugin.bench.cells import gaps_by_table
-
     split = cumulative_split(ws, cell.forget_seed, number)
     retain, forget = split.retain(ws.train), split.forget(ws.train)
     fr, ft = auc_keys(ws)
@@ -78,10 +78,8 @@ def _request_row(ws: Workspace, cell: Any, number: int, model: Any) -> dict[str,
     return row
 
 
-def chain_record(ws: Workspace, cell: Any) -> dict[str, Any]:
+def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     """Run the cell's method over every request (or the Retrain chain) and audit each step."""
-    from amun_plugin.bench.cells import method_spec
-
     chunks = request_chunks(ws, cell.forget_seed)
     if cell.method == "Retrain":
         rows = [_request_row(ws, cell, r + 1, None) for r in range(len(chunks))]
@@ -89,7 +87,7 @@ def chain_record(ws: Workspace, cell: Any) -> dict[str, Any]:
     spec = method_spec(ws.config, cell.method)
     original, _ = ws.original(cell.original_seed, cell.variant)
     session = ContinuousSession(original, ws.train, spec.name, options=dict(cell.options),
-                                use_retain=cell.setting == "with_retain", validation=ws.validation,
+                                use_retain=cell.with_retain, validation=ws.validation,
                                 plugins=ws.plugins, device=ws.config.device, seed=cell.unlearn_seed,
                                 progress=ws.progress)
     start = time.perf_counter()

@@ -21,6 +21,7 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.device import preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.models.inference import accuracy, predict_logits
+from amun_plugin.progress import progress_bar
 
 __all__ = [
     "Augment",
@@ -346,6 +347,4 @@ def _num_batches(n: int, batch_size: int) -> int:
 
 
 def _progress_bar(progress: bool | str, total: int) -> Any:
-    from amun_plugin.progress import progress_bar
-
     return progress_bar(progress, total, "train", unit="step", leave=False)

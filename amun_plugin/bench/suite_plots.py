@@ -9,38 +9,25 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from amun_plugin.bench.config import SuiteConfig, SuiteKind
+from amun_plugin.bench.forgetting_tables import forgetting_report_files
+from amun_plugin.bench.records import CellKind
 from amun_plugin.bench.stats import t_interval
-from amun_plugin.io import atomic_write
+from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
+from amun_plugin.evaluate.plotting import pyplot, save_figure
 
 __all__ = ["suite_plots"]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    _pyplot().close(fig)
-    return path
 
 
 def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
     table = config.evaluation.tables[0]
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r["kind"] == "unlearn":
+        if r["kind"] == CellKind.UNLEARN:
             key = (r["variant"], r["fraction"], r["setting"], r.get("tuning_mode") or "oracle")
             groups[key][r["method"]].append(r["gaps"][table.title])
     if not groups:
         return []
-    plt = _pyplot()
+    plt = pyplot()
     keys = sorted(groups)
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -57,28 +44,28 @@ def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"Avg Gap ({table.title}) ± 95% CI, lower is better")
     fig.tight_layout()
-    return [_save(fig, folder / "avg_gap.png")]
+    return [save_figure(fig, folder / "avg_gap.png")]
 
 
 def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
     """One panel per setting: each method's mean ± std FR AUC − FT AUC per request (one colour per
     method in every panel); the retrained model's value (known where it was retrained) as a
     dashed black line and marks — the target a method should reach, neither above nor below."""
-    plt = _pyplot()
+    plt = pyplot()
     settings = list(config.grid.settings)
     fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 3.8), squeeze=False)
     steps = np.arange(1, config.continuous.requests + 1)
     colours = {m.label: f"C{i}" for i, m in enumerate(config.methods)}
     retrain: dict[int, list[float]] = defaultdict(list)
     for r in records:
-        if r["kind"] == "chain" and r["method"] == "Retrain":
+        if r["kind"] == CellKind.CHAIN and r["method"] == "Retrain":
             for step, q in zip(steps, r["requests"]):
                 if "fr_minus_ft" in q:
                     retrain[int(step)].append(q["fr_minus_ft"])
     for ax, setting in zip(axes[0], settings):
         by_method: dict[str, list[list[float]]] = defaultdict(list)
         for r in records:
-            if (r["kind"] == "chain" and r["setting"] == setting and r["method"] != "Retrain"
+            if (r["kind"] == CellKind.CHAIN and r["setting"] == setting and r["method"] != "Retrain"
                     and all("fr_minus_ft" in q for q in r["requests"])):
                 by_method[r["method"]].append([q["fr_minus_ft"] for q in r["requests"]])
         for method, runs in by_method.items():
@@ -97,18 +84,18 @@ def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("FR AUC − FT AUC (target: Retrain)")
     fig.tight_layout()
-    return [_save(fig, folder / "continuous_fr_minus_ft.png")]
+    return [save_figure(fig, folder / "continuous_fr_minus_ft.png")]
 
 
 def _ablation(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
-    plt = _pyplot()
+    plt = pyplot()
     unions = list(config.ablation.unions)
     titles = {"all": "D ∪ X", "forget": "D_F ∪ X", "adversarial": "X alone"}
     fig, axes = plt.subplots(1, len(unions), figsize=(4.6 * len(unions), 3.6), squeeze=False, sharey=True)
     for ax, union in zip(axes[0], unions):
         for variant in config.ablation.variants:
             runs = [r["test_accuracy"] for r in records
-                    if r["kind"] == "ablation" and r["extra"] == {"variant": variant, "union": union}]
+                    if r["kind"] == CellKind.ABLATION and r["extra"] == {"variant": variant, "union": union}]
             if runs:
                 curves = np.asarray(runs)
                 ax.plot(np.arange(curves.shape[1]), curves.mean(0), marker=".", label=variant)
@@ -118,7 +105,7 @@ def _ablation(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
-    return [_save(fig, folder / "ablation_test_accuracy.png")]
+    return [save_figure(fig, folder / "ablation_test_accuracy.png")]
 
 
 def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
@@ -131,7 +118,5 @@ def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
     if config.kind is SuiteKind.ABLATION:
         return _ablation(config, records, folder)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
-        from amun_plugin.bench.forgetting_tables import forgetting_report_files
-
         return forgetting_report_files(config, records, folder)
     return _gap_bars(config, records, folder)

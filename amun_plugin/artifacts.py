@@ -1,4 +1,4 @@
-"""Content-addressed artefact cache of the benchmark runner.
+"""Content-addressed artefact cache (the benchmark runner's, and the forgetting-quality evaluator's).
 
 Every artefact (trained model, adversarial set, audit metrics) is named by the SHA-256 of a
 canonical JSON *spec* of everything it depends on, so identical work is done once and reused
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -24,10 +25,17 @@ from amun_plugin.errors import CheckpointError
 from amun_plugin.io import atomic_write, atomic_write_json
 from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
 
-__all__ = ["CACHE_VERSION", "ArtifactCache", "content_hash", "load_adversarial", "save_adversarial"]
+__all__ = ["CACHE_ENV", "CACHE_VERSION", "ArtifactCache", "content_hash", "default_cache_dir", "load_adversarial",
+           "save_adversarial"]
 
 CACHE_VERSION = 1
 """Part of every key: bump it when the computation behind an artefact changes."""
+CACHE_ENV = "AMUN_BENCH_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$AMUN_BENCH_CACHE`` or ``~/.cache/amun_plugin/bench`` (on a cluster: a shared folder)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "amun_plugin" / "bench")
 
 
 def content_hash(spec: Any, length: int = 20) -> str:

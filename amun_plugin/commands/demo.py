@@ -10,6 +10,7 @@ prints a table and writes a report folder (Markdown, JSON, PNG histograms and RO
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,21 +25,22 @@ from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.base import AuditData
-from amun_plugin.evaluate.plots import plot_confidence_histograms
+from amun_plugin.evaluate.labels import label_of, labelled_row
+from amun_plugin.evaluate.markdown import markdown_table
+from amun_plugin.evaluate.plotting import plot_confidence_histograms
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population
 from amun_plugin.evaluate.signals import confidence_by_set
-from amun_plugin.evaluate.tables import markdown_table
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.plugins import PluginHost, get_plugin_manager
-from amun_plugin.training import Schedule, TrainConfig
-from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
+from amun_plugin.training import Schedule, TrainConfig, train_classifier
 
 __all__ = ["DemoConfig", "run_demo"]
 
-COLUMNS = ("model", "UA", "RA", "TA", "FT_AUC", "RT_AUC", "FT_TPR@1%FPR", "avg_gap", "seconds")
-_METRICS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "FT_AUC": "rmia.FT_AUC",
-            "RT_AUC": "rmia.RT_AUC", "FT_TPR@1%FPR": "rmia.FT_TPR@1%FPR"}
+METRICS = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC", "rmia.FT_TPR@1%FPR")
+"""The demo table's metrics (columns labelled by ``evaluate.labels``)."""
+COLUMNS = ("model", *map(label_of, METRICS), "avg_gap", "seconds")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,30 +80,31 @@ def run_demo(
     *,
     plugins: PluginHost | None = None,
     progress: bool = True,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the demo and write its report under ``config.output``; returns the table rows by model."""
+    """Run the demo and write its report under ``config.output``; returns the table rows by model.
+    What it reports goes to ``echo`` (default: this module's logger, at INFO)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _run(config, plugins or get_plugin_manager(), progress, echo)
+        return _run(config, plugins or get_plugin_manager(), progress, echo or _log.info)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(config: DemoConfig, host: PluginHost, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
-    bundle = load_dataset(host, config.dataset, {"seed": config.seed, "test_fraction": config.test_fraction})
+    bundle = host.load_dataset(config.dataset, {"seed": config.seed, "test_fraction": config.test_fraction})
     split = make_split(bundle.train, SplitConfig(fraction=config.forget_fraction, seed=config.seed))
     test, holdout = _split_test(bundle.test, config.holdout_size, config.seed)
     data = AuditData(split.retain(bundle.train), split.forget(bundle.train), test)
-    architecture = make_architecture(host, config.architecture, {"hidden": list(config.hidden)})
+    architecture = host.make_architecture(config.architecture, {"hidden": list(config.hidden)})
     echo(f"{bundle.name}: {len(bundle.train)} train ({len(data.forget)} to forget), {len(test)} test"
          + (f", {len(holdout)} held out for AMUN's calibration" if holdout is not None else ""))
 
     models, seconds = _train_references(config, architecture, bundle.train, data.retain, progress)
     stats = {}
     for label, retain in (("amun_with_retain", data.retain), ("amun_without_retain", None)):
-        fixed = {} if config.amun_lr is None else {"epochs": config.amun_epochs, "lr": config.amun_lr}
+        fixed: dict[str, Any] = {} if config.amun_lr is None else {"epochs": config.amun_epochs, "lr": config.amun_lr}
         result = unlearn(models["original"], data.forget, retain, method="amun", plugins=host, holdout=holdout,
                          device=config.device, seed=config.seed, progress=progress, **fixed)
         models[label], stats[label] = result.model.eval(), result.stats
@@ -147,9 +150,7 @@ def _train_references(config: DemoConfig, architecture: ModelArchitecture, train
 
 
 def _row(name: str, audit: dict[str, Any], seconds: float) -> dict[str, Any]:
-    metrics = audit["metrics"]
-    return {"model": name, **{col: metrics.get(key) for col, key in _METRICS.items()},
-            "avg_gap": audit.get("avg_gap"), "seconds": seconds}
+    return labelled_row(name, audit["metrics"], {"avg_gap": audit.get("avg_gap"), "seconds": seconds}, METRICS)
 
 
 def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], table: str, ratio: dict[str, float],

@@ -14,12 +14,15 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from amun_plugin.bench.forgetting_tables import epsilon_histograms
+from amun_plugin.commands.audits import recorded_split
 from amun_plugin.data.splits import SplitConfig
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
-from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.evaluate.markdown import markdown_table
 from amun_plugin.io import atomic_write_text
+from amun_plugin.plugins import get_plugin_manager
 
 __all__ = ["FORGETTING_COLUMNS", "forgetting_audit_command"]
 
@@ -33,25 +36,22 @@ def forgetting_audit_command(*, checkpoints: Sequence[str], split: SplitConfig |
                              cache_dir: str | None = None,
                              dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run the protocol from every original checkpoint; returns {stem: {"metrics", "epsilon"}}."""
-    from amun_plugin.evaluate.audit_command import _split
-    from amun_plugin.plugins import get_plugin_manager
-    from amun_plugin.workflow import load_checkpoint_dataset, load_model
-
     if not checkpoints:
         raise InvalidInputError("name at least one original checkpoint")
     host = get_plugin_manager()
     results: dict[str, Any] = {}
     for path in checkpoints:
-        model, metadata = load_model(path, host, device=device)
+        model, metadata = host.load_model(path, device=device)
         if metadata.dataset is None:
             raise InvalidInputError(f"{path} does not record its dataset; train it with `amun train`")
-        bundle = load_checkpoint_dataset(host, metadata, dataset_options, echo=echo)
-        chosen = _split(bundle.train, split, metadata)
+        bundle = host.load_checkpoint_dataset(metadata, dataset_options)
+        chosen = recorded_split(bundle.train, split, metadata)
         data = AuditData(chosen.retain(bundle.train), chosen.forget(bundle.train), bundle.test)
         evaluator = ForgettingQualityEvaluator({
             "architecture": metadata.architecture, "architecture_options": metadata.architecture_config,
             "recipe": {k: v for k, v in metadata.recipe.items() if k != "seed"}, "method": method,
-            "method_options": dict(method_options), "use_retain": use_retain, "runs": runs, "cache_dir": cache_dir})
+            "method_options": dict(method_options), "use_retain": use_retain, "runs": runs, "cache_dir": cache_dir},
+            plugins=host)
         result = evaluator.evaluate(model, data, device=device, seed=seed)
         stem = Path(path).stem
         epsilon = [float(e) for e in result.scores["forget"]]
@@ -74,8 +74,6 @@ def _write(folder: Path, name: str, method: str, metrics: Mapping[str, float], e
             "models; F in [0, 1] (1 = indistinguishable from retraining); U-LiRA in %, intervals 95% bootstrap "
             "over models.\n\n" + markdown_table(rows, ["metric", "value"]))
     if plots:
-        from amun_plugin.bench.forgetting_tables import epsilon_histograms
-
         epsilon_histograms({method: epsilon}, runs, folder / "epsilon_histogram.png")
         text += "\n![per-example ε](epsilon_histogram.png)\n"
     atomic_write_text(folder / "report.md", text)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
-from amun_plugin.bench.config import SuiteConfig, SuiteKind
+from amun_plugin.bench.forgetting_tables import forgetting_tables
 from amun_plugin.bench.original_check import format_original
+from amun_plugin.bench.records import CellKind, Setting
 from amun_plugin.bench.stats import Interval, format_interval, paired_difference, t_interval
-from amun_plugin.evaluate.tables import markdown_table
+from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
+from amun_plugin.evaluate.markdown import markdown_table
 
 __all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "format_ci", "original_summary", "suite_tables",
            "table_rows", "time_rows", "tuning_modes"]
@@ -25,7 +27,7 @@ STATISTICS_NOTE = (
     "forget and unlearn seed), mean ± 95% paired-t half-width, `*` where the interval excludes 0. "
     "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
 
-_SETTING_FREE = ("retrain", "original")  # rows shared by both settings (and both tuning modes)
+_SETTING_FREE = (CellKind.RETRAIN, CellKind.ORIGINAL)  # rows shared by both settings (and both tuning modes)
 DEFAULT_TUNING_MODE = "oracle"
 
 
@@ -71,7 +73,7 @@ def _significantly_best(gaps: Mapping[str, list[Mapping[str, Any]]], title: str)
 
 
 def table_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_index: int = 0,
-               variant: str = "standard", fraction: float = 0.1, setting: str = "with_retain",
+               variant: str = "standard", fraction: float = 0.1, setting: str = Setting.WITH_RETAIN,
                tuning_mode: str = DEFAULT_TUNING_MODE) -> list[dict]:
     """One row per method (Retrain first) for one (variant, fraction, setting, tuning mode) group
     of a table: metric columns and time as mean ± 95% CI, the Avg Gap's paired difference to
@@ -79,7 +81,7 @@ def table_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_
     table = config.evaluation.tables[table_index]
     columns = list(table.columns) + [table.mia]
     wanted = [r for r in records if r["variant"] == variant and r["fraction"] == fraction
-              and (r["kind"] in _SETTING_FREE or (r["kind"] == "unlearn" and r["setting"] == setting
+              and (r["kind"] in _SETTING_FREE or (r["kind"] == CellKind.UNLEARN and r["setting"] == setting
                                                   and _mode(r) == tuning_mode))]
     by_method = _groups(wanted, ("method",))
     order = ["Retrain", "Original"] + [m.label for m in config.methods]
@@ -111,7 +113,7 @@ def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per method, setting and forget fraction: mean wall time (s) and its ratio to the retrain
     time of the same runs."""
     rows = []
-    wanted = [r for r in records if r["kind"] in ("retrain", "unlearn")]  # not "original": it does nothing
+    wanted = [r for r in records if r["kind"] in (CellKind.RETRAIN, CellKind.UNLEARN)]  # not original: it does nothing
     for (method, setting, fraction), runs in _groups(wanted, ("method", "setting", "fraction")).items():
         seconds = [r["seconds"] for r in runs]
         ratios = [r["seconds"] / r["retrain_seconds"] for r in runs if r.get("retrain_seconds")]
@@ -124,7 +126,7 @@ def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def original_summary(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
     """Lines on the original models, one per (variant, original seed): train / test accuracy,
     saturated fraction (p_y == 1.0 in float32) and RMIA RT AUC (mean over the forget splits)."""
-    originals = [r for r in records if r["kind"] == "original"]
+    originals = [r for r in records if r["kind"] == CellKind.ORIGINAL]
     if not originals:
         return ""
     lines = []
@@ -173,7 +175,7 @@ def _continuous_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]])
     parts = []
     requests, title = config.continuous.requests, config.evaluation.tables[0].title
     for setting in config.grid.settings:
-        chains = [r for r in records if r["kind"] == "chain" and r["setting"] == setting]
+        chains = [r for r in records if r["kind"] == CellKind.CHAIN and r["setting"] == setting]
         by_method = _groups(chains, ("method",))
         reference = [r for r in by_method.get((REFERENCE_METHOD,), []) if "gaps" in r["requests"][-1]]
         rows = []
@@ -210,10 +212,10 @@ def _ablation_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -
         row: dict[str, Any] = {"X": variant}
         for union in unions:
             cell = {"variant": variant, "union": union}
-            runs = [r for r in records if r["kind"] == "ablation" and r["extra"] == cell]
+            runs = [r for r in records if r["kind"] == CellKind.ABLATION and r["extra"] == cell]
             row[union] = format_ci([r["test_accuracy"][-1] for r in runs]) if runs else "—"
         rows.append(row)
-    before = [r["test_accuracy"][0] for r in records if r["kind"] == "ablation"]
+    before = [r["test_accuracy"][0] for r in records if r["kind"] == CellKind.ABLATION]
     head = f"Test accuracy before fine-tuning: {format_ci(before)}\n\n" if before else ""
     return ("### Test accuracy after fine-tuning on each union (all = D ∪ X, forget = D_F ∪ X, "
             f"adversarial = X)\n\n{head}" + markdown_table(rows, ["X", *unions]))
@@ -226,7 +228,5 @@ def suite_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> s
     if config.kind is SuiteKind.ABLATION:
         return _ablation_suite(config, records)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
-        from amun_plugin.bench.forgetting_tables import forgetting_tables
-
         return forgetting_tables(config, records)
     return _table_suite(config, records)

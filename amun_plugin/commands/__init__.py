@@ -1,0 +1,22 @@
+"""What each ``amun`` command does, as plain functions taking parsed options and an ``echo`` for
+what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and prints errors).
+
+=================  ==========================================
+``amun demo``      :func:`.demo.run_demo`
+``amun train``     :func:`.checkpoints.train_command`
+``amun unlearn``   :func:`.checkpoints.unlearn_command`
+``amun audit``     :func:`.audits.audit_command`, :func:`.forgetting.forgetting_audit_command`
+``amun plugins``   :func:`.listing.plugins_listing`
+``amun bench``     :func:`.benchmark.bench_command`
+=================  ==========================================
+"""
+
+from amun_plugin.commands.audits import audit_command
+from amun_plugin.commands.benchmark import bench_command
+from amun_plugin.commands.checkpoints import train_command, unlearn_command
+from amun_plugin.commands.demo import DemoConfig, run_demo
+from amun_plugin.commands.forgetting import forgetting_audit_command
+from amun_plugin.commands.listing import plugins_listing
+
+__all__ = ["DemoConfig", "audit_command", "bench_command", "forgetting_audit_command", "plugins_listing",
+           "run_demo", "train_command", "unlearn_command"]
