@@ -25,6 +25,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check amun_plugin tests benchmarks
+	$(VENV)/bin/mypy amun_plugin
 
 bench-search: setup
 	$(PY) benchmarks/adversarial_search.py
