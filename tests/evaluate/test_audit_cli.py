@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from amun_plugin.cli import main
+from amun_plugin.evaluate.labels import label_of
 
 RECIPE = ["--recipe-option", "epochs=2", "--recipe-option", "batch_size=64"]
 
@@ -24,7 +25,7 @@ def test_audit_command_writes_reports_and_builds_the_bank(tmp_path, capsys):
     assert {"accuracy.UA", "rmia.FT_AUC", "mis.MIS"} <= set(document["metrics"])
     assert document["retrained"]["name"] == "retrained" and document["avg_gap"] is not None
     assert (out / "original" / "report.md").exists() and (bank / "logits_001.safetensors").exists()
-    assert "rmia.FT_AUC" in capsys.readouterr().out
+    assert f"| {label_of('rmia.FT_AUC')} |" in capsys.readouterr().out  # the summary's columns: the one label map
 
 
 def test_audit_command_errors_are_one_clear_line(tmp_path, capsys):
