@@ -66,7 +66,7 @@ class SuiteKind(str, Enum):
 
 
 class TrainingVariant(str, Enum):
-    """How original and retrained models are trained (``robust`` suite, see robust_training.py)."""
+    """How original and retrained models are trained (``robust`` suite, see ``amun_plugin.training.robust``)."""
 
     STANDARD = "standard"
     TRADES = "trades"
