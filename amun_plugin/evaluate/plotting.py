@@ -1,7 +1,7 @@
 """The one plotting module: the matplotlib set-up (headless ``Agg``, PNGs written atomically) and
 the audit's plots a person reads at a glance, confidence histograms (paper Fig. 3-5) and membership
 ROC curves. The benchmark's figures (``bench/suite_plots.py``) draw through :func:`pyplot` and
-:func:`save_figure` too. matplotlib is imported on first use (it takes seconds to start)."""
+:func:`save_figure` too. matplotlib is imported on first use (it is slow to start)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def tpr_at_fpr(positives: np.ndarray, negatives: np.ndarray, fpr: float) -> floa
 
 def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper–Pearson) interval of a binomial proportion, as fractions in [0, 1]."""
-    from scipy.stats import beta  # scipy.stats takes a second to import; only this function needs it
+    from scipy.stats import beta  # slow to import, and only this function needs it
 
     if trials <= 0 or not 0 <= successes <= trials:
         raise InvalidInputError(f"need 0 <= successes <= trials and trials > 0, got {successes}/{trials}")
