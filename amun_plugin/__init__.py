@@ -8,7 +8,7 @@ Quick start::
     new_model, stats = result
 """
 
-from amun_plugin.api import audit, audit_many, unlearn
+from amun_plugin.api import audit, audit_many, continuous_session, unlearn
 from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.errors import (
     AmunError,
@@ -39,6 +39,7 @@ __all__ = [
     "as_labeled_data",
     "audit",
     "audit_many",
+    "continuous_session",
     "get_plugin_manager",
     "hookimpl",
     "unlearn",

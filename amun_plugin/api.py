@@ -1,6 +1,6 @@
 """The Python API: ``unlearn(model, forget=..., retain=None, method="amun", **options)`` and
-``audit`` / ``audit_many``, each with the plugin host (a fresh ``get_plugin_manager()`` unless one
-is given) standing behind the names it takes."""
+``audit`` / ``audit_many`` and ``continuous_session``, each with the plugin host (a fresh
+``get_plugin_manager()`` unless one is given) standing behind the names it takes."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from amun_plugin.data.base import labeled_for_model
+from amun_plugin.data.base import LabeledData, labeled_for_model
 from amun_plugin.evaluate import audit as _audit
 from amun_plugin.evaluate.audit import EvaluatorSpec
 from amun_plugin.evaluate.reference import ReferenceBank
 from amun_plugin.models.inference import infer_num_classes
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnResult
+from amun_plugin.unlearn.continuous import ContinuousSession
 
-__all__ = ["audit", "audit_many", "infer_num_classes", "unlearn"]
+__all__ = ["audit", "audit_many", "continuous_session", "infer_num_classes", "unlearn"]
 
 
 def unlearn(
@@ -92,3 +93,14 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
     """:func:`audit` for several models (:func:`amun_plugin.evaluate.audit.audit_many`)."""
     return _audit.audit_many(models, retain, forget, test, evaluators, plugins=plugins or get_plugin_manager(),
                              reference_bank=reference_bank, **options)
+
+
+def continuous_session(model: nn.Module, train: Any, method: str = "amun", *, plugins: PluginHost | None = None,
+                       **options: Any) -> ContinuousSession:
+    """A :class:`~amun_plugin.unlearn.continuous.ContinuousSession` (a sequence of forget requests
+    against one model; every keyword is documented there) with ``plugins`` defaulting to a fresh
+    ``get_plugin_manager()``; ``train`` is LabeledData or an ``(x, y)`` pair of arrays."""
+    data = train
+    if not isinstance(train, LabeledData):
+        data = labeled_for_model(train, infer_num_classes(model, train), "train")
+    return ContinuousSession(model, data, method, plugins=plugins or get_plugin_manager(), **options)
