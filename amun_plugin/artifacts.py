@@ -38,6 +38,17 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "amun_plugin" / "bench")
 
 
+def weights_fingerprint(model: nn.Module, length: int = 20) -> str:
+    """Hex SHA-256 (first ``length`` characters) of ``model``'s state dict, names and bytes: part
+    of a cached model's key (taken at initialisation), so a change to an architecture's code or
+    initialisation never reuses stale models."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:length]
+
+
 def content_hash(spec: Any, length: int = 20) -> str:
     """Hex SHA-256 (first ``length`` characters) of ``spec`` as canonical JSON."""
     text = json.dumps({"v": CACHE_VERSION, "spec": spec}, sort_keys=True, default=_plain, separators=(",", ":"))

@@ -2,8 +2,9 @@
 
 Setup (REFERENCE.md, "Measured on this kind of machine"): a Fashion-MNIST CNN trained on 10k
 samples for 40 epochs without weight decay memorises (train accuracy ~100%); 1,000 of its training
-samples are forgotten. The original model and the retrained one (same recipe on D_R) are cached
-under ``--cache-dir``; the retraining is timed in this run unless ``--reuse-retrain-time``.
+samples are forgotten. The original model, the retrained one (same recipe on D_R) and every
+finished phase are kept in the package's artefact cache (``--cache-dir``, kind ``amun_cost``), so a
+killed run resumes; the retraining is timed in this run unless ``--reuse-retrain-time``.
 
 For the paper's Algorithm 1 ("algorithm1": PGD-L2, cross-entropy, eps_init 0.04, doubling, no
 bisection — the reference of every ratio), "Algorithm 1 + bisection" (the same plus 10 bisection
@@ -21,18 +22,18 @@ model's. Writes results.json, results.md and env.json under ``--out``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from phase_store import PhaseStore, config_digest
 
 import amun_plugin
+from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
 from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
 from amun_plugin.bench.results import record_invocation
@@ -49,13 +50,13 @@ from amun_plugin.models import (
     build_model,
     load_checkpoint,
     predict_logits,
-    save_checkpoint,
 )
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import Schedule, TrainConfig, train_model
 from amun_plugin.unlearn.amun import AmunConfig
 
 HERE = Path(__file__).resolve().parent
+KIND, KIND_PHASES = "amun_cost", "amun_cost-phases"  # artefact-cache kinds: models, finished phases
 LOAD_NOTE = ("2 CPU cores, which may run other jobs beside this one (see loadavg_before / _after); every timed "
              "phase runs with torch.set_num_threads(--threads) and records the 1/5/15-min load averages "
              "before and after it, so ratios are side by side under comparable (not idle) load")
@@ -74,7 +75,7 @@ SEARCH_MODES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "default": (_DEFAULT.attack, dict(_DEFAULT.attack_options), config_to_dict(_DEFAULT.search)),
 }
 # Fine-tuning recipes (AmunConfig options); "paper" is the paper's, "default" AmunConfig()'s.
-FINETUNE = {
+FINETUNE: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 10, "retain_ratio": None},
     "default": {"epochs": _DEFAULT.epochs, "retain_ratio": _DEFAULT.retain_ratio},
     # the default's 2 epochs at 5x the learning rate: the paper tunes lr per model, and at 0.01 this
@@ -90,7 +91,7 @@ AMUN_RUNS = [("algorithm1", "paper"), ("algorithm1", "default"), ("default", "de
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("--data-root", default=DEFAULT_ROOT, help="directory of the Fashion-MNIST IDX files")
-    p.add_argument("--cache-dir", default=str(HERE / "cache" / "amun_cost"), help="trained-model cache")
+    p.add_argument("--cache-dir", default=str(default_cache_dir()), help="the package's artefact cache")
     p.add_argument("--out", default=None, help="results directory (default benchmarks/results/amun_cost)")
     p.add_argument("--train-size", type=int, default=10_000)
     p.add_argument("--epochs", type=int, default=40)
@@ -101,16 +102,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models-only", action="store_true", help="train / cache the original model and stop")
     p.add_argument("--reuse-retrain-time", action="store_true",
                    help="take the retraining time from the cache instead of retraining in this run")
-    p.add_argument("--fresh", action="store_true", help="ignore the phases a killed earlier run finished")
+    p.add_argument("--fresh", action="store_true", help="recompute the phases a killed earlier run finished "
+                   "(the trained models are reused)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 2000 train samples, 8 epochs, 100 forget "
                    "(the memorisation check is off, the chance check stays)")
     p.add_argument("--min-train-accuracy", type=float, default=DEFAULT_MIN_TRAIN_ACCURACY,
                    help="refuse an original model under this train accuracy (%%)")
     args = p.parse_args(argv)
+    args.started = time.time()
     if args.quick:
         args.train_size, args.epochs, args.forget_size = 2000, 8, 100
     if args.out is None:
-        args.out = str(Path(args.cache_dir) / "quick_results" if args.quick else HERE / "results" / "amun_cost")
+        args.out = str(Path(args.cache_dir) / KIND / "quick_results" if args.quick else HERE / "results" / "amun_cost")
     return args
 
 
@@ -126,55 +129,54 @@ def forget_split(train: LabeledData, size: int, seed: int) -> tuple[LabeledData,
             train.subset(order[size:].sort().values, name="retain"))
 
 
-def init_fingerprint(data: LabeledData, seed: int) -> str:
-    """8 hex digits of a hash of the CNN's seeded initial weights: a cached model trained from a
-    different initialisation (the architecture's code changed) is not reused."""
-    model = build_model(CNN(), data.num_classes, data.input_shape, seed=seed)
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:8]
-
-
-def _checkpoint_path(args: argparse.Namespace, role: str) -> Path:
-    stem = f"cnn_fmnist_n{args.train_size}_e{args.epochs}_lr{args.lr:g}_s{args.seed}_init{args.init_fingerprint}"
-    if role != "original":
-        stem += f"_{role}_f{args.forget_size}"
-    return Path(args.cache_dir) / f"{stem}.safetensors"
+def model_key(args: argparse.Namespace, data: LabeledData, role: str) -> str:
+    """Cache key of ``role``'s model: the recipe, the data, the seeded initial weights and, for
+    the retrained model, the forget set's size."""
+    init = weights_fingerprint(build_model(CNN(), data.num_classes, data.input_shape, seed=args.seed))
+    spec = {"script": KIND, "role": role, "train_size": args.train_size, "seed": args.seed, "init": init,
+            "recipe": config_to_dict(recipe(args)), "forget_size": None if role == "original" else args.forget_size}
+    return content_hash(spec)
 
 
 def train_or_load(
-    args: argparse.Namespace, data: LabeledData, role: str, *, force: bool = False
+    args: argparse.Namespace, cache: ArtifactCache, data: LabeledData, role: str, *, force: bool = False
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``role`` ("original" on D, "retrain" on D_R) with the recipe (timed), or load it from
     the cache. ``force`` trains even when cached (to time it in this run) and then checks that the
     new model is bit-identical to the cached one (the training is deterministic)."""
-    architecture, config, path = CNN(), recipe(args), _checkpoint_path(args, role)
-    cached = None
-    if path.exists():
-        cached, meta = load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0))
+    architecture, config, key = CNN(), recipe(args), model_key(args, data, role)
+
+    def load(path: Path) -> torch.nn.Module:
+        return load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0))[0]
+
+    def train() -> tuple[torch.nn.Module, dict[str, Any]]:
+        model = build_model(architecture, data.num_classes, data.input_shape, seed=args.seed)
+        load_before = os.getloadavg()
+        stats = train_model(model, data, config, seed=args.seed, progress=f"train {role}")
+        return model, {
+            "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
+            "train_accuracy_last_epoch": stats.train_accuracy_per_epoch[-1], "threads": torch.get_num_threads(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
+
+    path = cache.path(KIND, key, ".safetensors")
+    if cache.has(KIND, key, ".safetensors"):
+        cached = load(path)
         if not force:
-            return cached, dict(meta.extra, cached=True, checkpoint=str(path))
-    model = build_model(architecture, data.num_classes, data.input_shape, seed=args.seed)
-    load_before = os.getloadavg()
-    stats = train_model(model, data, config, seed=args.seed, progress=f"train {role}")
-    info: dict[str, Any] = {
-        "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
-        "train_accuracy_last_epoch": stats.train_accuracy_per_epoch[-1], "threads": torch.get_num_threads(),
-        "loadavg_before": [round(v, 2) for v in load_before], "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-    }
-    if cached is not None:
+            return cached, dict(cache.model_info(KIND, key), cached=True, checkpoint=str(path))
+        model, info = train()
         same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
         return model, dict(info, cached=False, identical_to_cache=same, checkpoint=str(path))
-    meta = CheckpointMetadata(
-        architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
-        num_classes=data.num_classes, input_shape=data.input_shape, dataset="fashion_mnist",
-        dataset_config={"train_size": args.train_size, "seed": args.seed, "role": role},
-        recipe=config_to_dict(config), extra=info,
-    )
-    Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, model, meta)
+
+    def create() -> tuple[torch.nn.Module, CheckpointMetadata]:
+        model, info = train()
+        return model, CheckpointMetadata(
+            architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
+            num_classes=data.num_classes, input_shape=data.input_shape, dataset="fashion_mnist",
+            dataset_config={"train_size": args.train_size, "seed": args.seed, "role": role},
+            recipe=config_to_dict(config), extra=info)
+
+    model, info = cache.model(KIND, key, create, load)
     return model, dict(info, cached=False, checkpoint=str(path))
 
 
@@ -182,10 +184,10 @@ def load_setup(args: argparse.Namespace) -> dict[str, Any]:
     """Data, the forget / retain split and the original (memorising) model."""
     bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
     forget, retain = forget_split(bundle.train, args.forget_size, args.seed)
-    args.init_fingerprint = init_fingerprint(bundle.train, args.seed)
-    original, original_info = train_or_load(args, bundle.train, "original")
+    original, original_info = train_or_load(args, ArtifactCache(args.cache_dir), bundle.train, "original")
+    original_key = model_key(args, bundle.train, "original")
     return {"bundle": bundle, "forget": forget, "retain": retain, "original": original,
-            "original_info": original_info}
+            "original_info": original_info, "original_key": original_key}
 
 
 def _load() -> list[float]:
@@ -199,23 +201,36 @@ def saturated_fraction(model: torch.nn.Module, data: LabeledData) -> float:
     return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
 
 
-def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData, modes: list[str],
-                 store: PhaseStore) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
+def phase_key(args: argparse.Namespace, setup: dict[str, Any], phase: str, spec: Any = None) -> str:
+    """Cache key of one finished phase of this run: the original model, the forget set's size, the
+    phase and its configuration (``--fresh`` adds the run's start time, so nothing is reused)."""
+    return content_hash({"script": KIND, "original": setup["original_key"], "forget_size": args.forget_size,
+                         "phase": phase, "spec": spec, "fresh": args.started if args.fresh else None})
+
+
+def search_phase(host: PluginHost, setup: dict[str, Any], mode: str, measured: dict[str, Any]) -> AdversarialSet:
+    """D_A of search ``mode`` on the original model and forget set; load averages into ``measured``."""
+    attack, options, search_options = SEARCH_MODES[mode]
+    measured["loadavg_before"] = _load()
+    adv = nearest_adversarial(setup["original"], setup["forget"], host.attacks.get(attack)(options),
+                              SearchConfig(**search_options), progress=True)
+    measured["loadavg_after"] = _load()
+    return adv
+
+
+def search_summary(adv: AdversarialSet, mode: str, measured: dict[str, Any]) -> dict[str, Any]:
+    attack, options, search_options = SEARCH_MODES[mode]
+    return dict(adv.summary(), mode=mode, attack=attack, attack_options=options, search=search_options, **measured)
+
+
+def run_searches(host: PluginHost, setup: dict[str, Any], args: argparse.Namespace,
+                 cache: ArtifactCache) -> tuple[list[dict[str, Any]], dict[str, AdversarialSet]]:
     """Every search mode on the same model and forget set: its summary row and its D_A."""
     rows, sets = [], {}
-    for mode in modes:
-        key = f"search_{mode}_{config_digest(SEARCH_MODES[mode])}"
-        summary, adv = store.row(key), store.adversarial(key)
-        if summary is None or adv is None:
-            attack, options, search = SEARCH_MODES[mode]
-            backend = host.attacks.get(attack)(options)
-            load_before = _load()
-            adv = nearest_adversarial(model, forget, backend, SearchConfig(**search), progress=True)
-            summary = adv.summary()
-            summary.update(mode=mode, attack=attack, attack_options=options, search=search,
-                           loadavg_before=load_before, loadavg_after=_load())
-            store.save_adversarial(key, adv)
-            store.save_row(key, summary)
+    for mode in SEARCH_MODES:
+        key, measured = phase_key(args, setup, f"search_{mode}", SEARCH_MODES[mode]), dict[str, Any]()
+        adv = cache.adversarial(KIND_PHASES, key, partial(search_phase, host, setup, mode, measured))
+        summary = cache.json(KIND_PHASES, key, partial(search_summary, adv, mode, measured))
         rows.append(summary)
         sets[mode] = adv
         print(f"search {mode}: {summary['mean_grad_evals']:.1f} grad evals/sample, {summary['seconds']:.1f} s, "
@@ -228,15 +243,14 @@ def run_searches(host: PluginHost, model: torch.nn.Module, forget: LabeledData, 
     return rows, sets
 
 
-def retrain_phase(args: argparse.Namespace, retain: LabeledData,
-                  store: PhaseStore) -> tuple[torch.nn.Module, dict[str, Any]]:
+def retrain_phase(args: argparse.Namespace, setup: dict[str, Any],
+                  cache: ArtifactCache) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The retrained model, timed in this run (once: a resumed run reuses the phase's timing)."""
-    info = store.row("retrain")
-    model, trained = train_or_load(args, retain, "retrain", force=info is None and not args.reuse_retrain_time)
-    if info is None:
-        info = trained
-        store.save_row("retrain", info)
-    return model, info
+    key = phase_key(args, setup, "retrain")
+    timed = cache.has(KIND_PHASES, key, ".json")
+    model, trained = train_or_load(args, cache, setup["retain"], "retrain",
+                                   force=not timed and not args.reuse_retrain_time)
+    return model, cache.json(KIND_PHASES, key, lambda: trained)
 
 
 def quality(host: PluginHost, model: torch.nn.Module, audit: AuditData, seed: int) -> dict[str, float]:
@@ -250,41 +264,43 @@ def quality(host: PluginHost, model: torch.nn.Module, audit: AuditData, seed: in
     return metrics
 
 
+def amun_row(host: PluginHost, setup: dict[str, Any], setting: str, mode: str, recipe_name: str,
+             sets: dict[str, AdversarialSet], seconds_search: dict[str, float], audit: AuditData,
+             args: argparse.Namespace) -> dict[str, Any]:
+    """One AMUN run (``setting``, search ``mode``, fine-tuning ``recipe_name``): seconds and quality."""
+    retain = setup["retain"] if setting == "with_retain" else None
+    end_to_end = (mode, recipe_name) == ("default", "default")
+    attack, options, search = SEARCH_MODES[mode]
+    # the end-to-end row passes no option at all: AmunConfig()'s defaults, as a user gets them
+    config: dict[str, Any] = {} if end_to_end else {**FINETUNE[recipe_name], "attack": attack,
+                                                    "attack_options": options, "search": search}
+    load_before = _load()
+    start = time.perf_counter()
+    result = amun_plugin.unlearn(setup["original"], setup["forget"], retain, method="amun", plugins=host,
+                                 adversarial=None if end_to_end else sets[mode], seed=args.seed, **config)
+    wall = time.perf_counter() - start
+    search_s = result.stats["seconds_search"] if end_to_end else seconds_search[mode]
+    return {"setting": setting, "search": mode, "finetune": recipe_name, "end_to_end": end_to_end,
+            "seconds_search": search_s, "seconds_finetune": result.stats["seconds_finetune"],
+            "seconds_total": wall if end_to_end else wall + search_s, "finetune_size": result.stats["finetune_size"],
+            "grad_evals_per_sample": result.stats["adversarial"]["mean_grad_evals"],
+            "loadavg_before": load_before, "loadavg_after": _load(), **quality(host, result.model, audit, args.seed)}
+
+
 def run_amun(host: PluginHost, setup: dict[str, Any], search_rows: list[dict[str, Any]],
              sets: dict[str, AdversarialSet], audit: AuditData, args: argparse.Namespace,
-             store: PhaseStore) -> list[dict[str, Any]]:
-    """AMUN in both settings for every (search mode, fine-tuning recipe) of AMUN_RUNS."""
+             cache: ArtifactCache) -> list[dict[str, Any]]:
+    """AMUN in both settings for every (search mode, fine-tuning recipe) of AMUN_RUNS (each a cached phase)."""
     seconds_search = {row["mode"]: row["seconds"] for row in search_rows}
     rows = []
     for setting in ("with_retain", "without_retain"):
-        retain = setup["retain"] if setting == "with_retain" else None
         for mode, recipe_name in AMUN_RUNS:
-            key = f"amun_{setting}_{mode}_{recipe_name}_{config_digest([SEARCH_MODES[mode], FINETUNE[recipe_name]])}"
-            if (done := store.row(key)) is not None:
-                rows.append(done)
-                continue
-            end_to_end = (mode, recipe_name) == ("default", "default")
-            attack, options, search = SEARCH_MODES[mode]
-            # the end-to-end row passes no option at all: AmunConfig()'s defaults, as a user gets them
-            config = {} if end_to_end else dict(FINETUNE[recipe_name], attack=attack, attack_options=options,
-                                                 search=search)
-            load_before = _load()
-            start = time.perf_counter()
-            result = amun_plugin.unlearn(setup["original"], setup["forget"], retain, method="amun", plugins=host,
-                                         adversarial=None if end_to_end else sets[mode], seed=args.seed, **config)
-            wall = time.perf_counter() - start
-            search_s = result.stats["seconds_search"] if end_to_end else seconds_search[mode]
-            total = wall if end_to_end else wall + search_s
-            row = {"setting": setting, "search": mode, "finetune": recipe_name, "end_to_end": end_to_end,
-                   "seconds_search": search_s, "seconds_finetune": result.stats["seconds_finetune"],
-                   "seconds_total": total, "finetune_size": result.stats["finetune_size"],
-                   "grad_evals_per_sample": result.stats["adversarial"]["mean_grad_evals"],
-                   "loadavg_before": load_before, "loadavg_after": _load(),
-                   **quality(host, result.model, audit, args.seed)}
-            store.save_row(key, row)
+            key = phase_key(args, setup, f"amun_{setting}", [SEARCH_MODES[mode], FINETUNE[recipe_name]])
+            row = cache.json(KIND_PHASES, key, partial(amun_row, host, setup, setting, mode, recipe_name, sets,
+                                                       seconds_search, audit, args))
             rows.append(row)
-            print(f"AMUN {setting} search={mode} finetune={recipe_name}: {total:.1f} s, UA {row['UA']:.2f} "
-                  f"TA {row['TA']:.2f} FT_AUC {row['FT_AUC']:.2f}", flush=True)
+            print(f"AMUN {setting} search={mode} finetune={recipe_name}: {row['seconds_total']:.1f} s, "
+                  f"UA {row['UA']:.2f} TA {row['TA']:.2f} FT_AUC {row['FT_AUC']:.2f}", flush=True)
     return rows
 
 
@@ -373,12 +389,11 @@ def _main(argv: list[str] | None = None) -> int:
     }
     check_memorises(info["original"]["train_acc"], info["original"]["TA"], bundle.num_classes,
                     min_train_accuracy=0.0 if args.quick else args.min_train_accuracy)
-    store = PhaseStore(Path(args.cache_dir) / f"phases_{_checkpoint_path(args, 'original').stem}_f{args.forget_size}",
-                       enabled=not args.fresh)
-    search_rows, sets = run_searches(host, original, forget, list(SEARCH_MODES), store)
-    retrained, retrain_info = retrain_phase(args, retain, store)
+    cache = ArtifactCache(args.cache_dir)
+    search_rows, sets = run_searches(host, setup, args, cache)
+    retrained, retrain_info = retrain_phase(args, setup, cache)
     print(f"retrain: {retrain_info['seconds']} s", flush=True)
-    amun_rows = run_amun(host, setup, search_rows, sets, audit, args, store)
+    amun_rows = run_amun(host, setup, search_rows, sets, audit, args, cache)
     for row in amun_rows:
         row["x_retrain"] = row["seconds_total"] / retrain_info["seconds"]
     result = {"setup": info, "search": search_rows, "retrain": retrain_info, "amun": amun_rows,

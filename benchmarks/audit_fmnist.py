@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from amun_plugin.api import audit_many, unlearn
+from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
 from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
 from amun_plugin.bench.results import record_invocation
 from amun_plugin.config import config_to_dict
@@ -38,7 +39,7 @@ from amun_plugin.evaluate.labels import label_of, labelled_row
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
+from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint
 from amun_plugin.training import TrainConfig, train_model
 from amun_plugin.unlearn.amun import AmunConfig
 
@@ -53,7 +54,8 @@ COLUMNS = ("model", *map(label_of, METRICS), "Avg Gap", "seconds")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", default=DEFAULT_ROOT)
-    p.add_argument("--cache-dir", default=str(HERE / "cache" / "audit_fmnist"))
+    p.add_argument("--cache-dir", default=str(default_cache_dir()),
+                   help="the package's artefact cache (models under audit_fmnist/, the RMIA bank under banks/)")
     p.add_argument("--out", default=None, help="default benchmarks/results/audit_fmnist (quick: under the cache)")
     p.add_argument("--train-size", type=int, default=10_000)
     p.add_argument("--test-size", type=int, default=None, help="test samples (default: all 10000)")
@@ -74,21 +76,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.train_size, args.test_size, args.epochs, args.reference_models, args.amun_epochs = 600, 300, 3, 2, 1
-        args.cache_dir = str(Path(args.cache_dir) / "quick")
     if args.out is None:
-        args.out = str(Path(args.cache_dir) / "results" if args.quick else HERE / "results" / "audit_fmnist")
+        args.out = str(Path(args.cache_dir) / "audit_fmnist" / "quick_results" if args.quick
+                       else HERE / "results" / "audit_fmnist")
     return args
 
 
-def cached_model(path: Path, make: Callable[[], tuple[nn.Module, dict[str, Any]]], meta: CheckpointMetadata,
-                 device: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The checkpoint at ``path`` if present, else ``make()`` saved there with its info in ``extra``."""
-    if path.exists():
-        model, loaded = load_checkpoint(path, lambda m: CNN().build(m.num_classes, m.input_shape), device=device)
-        return model.eval(), dict(loaded.extra, cached=True)
-    model, info = make()
-    save_checkpoint(path, model, dataclasses.replace(meta, extra=info))
-    return model.eval(), dict(info, cached=False)
+def cached_model(cache: ArtifactCache, spec: dict[str, Any], make: Callable[[], tuple[nn.Module, dict[str, Any]]],
+                 meta: CheckpointMetadata, device: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of ``spec`` from the package's artefact cache (kind ``audit_fmnist``), else
+    ``make()`` saved there with its info in the checkpoint's ``extra``."""
+    key, created = content_hash({"script": "audit_fmnist", **spec}), cache.created["audit_fmnist"]
+
+    def create() -> tuple[nn.Module, CheckpointMetadata]:
+        model, info = make()
+        return model, dataclasses.replace(meta, extra=info)
+
+    model, info = cache.model("audit_fmnist", key, create,
+                              lambda path: load_checkpoint(path, lambda m: CNN().build(m.num_classes, m.input_shape),
+                                                           device=device)[0])
+    return model.eval(), dict(info, cached=cache.created["audit_fmnist"] == created)
 
 
 def train_fn(data: LabeledData, recipe: TrainConfig, seed: int, device: str, label: str) -> Callable[..., Any]:
@@ -111,7 +118,7 @@ def unlearn_fn(original: nn.Module, forget: LabeledData, retain: LabeledData | N
 
 def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[str, nn.Module], dict[str, Any]]:
     """Original, retrained, AMUN with / without D_R (all cached)."""
-    cache = Path(args.cache_dir)
+    cache = ArtifactCache(args.cache_dir)
     recipe = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, weight_decay=0.0)
     forget, retain = split.forget(bundle.train), split.retain(bundle.train)
     meta = CheckpointMetadata(architecture="cnn", architecture_config=config_to_dict(CNN().config),
@@ -121,18 +128,20 @@ def train_all(args: argparse.Namespace, bundle: Any, split: Any) -> tuple[dict[s
     tag = (f"n{args.train_size}_t{args.test_size}_e{args.epochs}_lr{args.lr:g}_b{args.batch_size}_s{args.seed}"
            f"_f{args.forget_fraction:g}")
     models, info = {}, {}
+    spec = {"tag": tag, "init": weights_fingerprint(build_model(CNN(), bundle.num_classes, bundle.input_shape,
+                                                                args.seed))}
     models["original"], info["original"] = cached_model(
-        cache / f"original_{tag}.safetensors", train_fn(bundle.train, recipe, args.seed, args.device, "original"),
+        cache, {**spec, "role": "original"}, train_fn(bundle.train, recipe, args.seed, args.device, "original"),
         meta, args.device)
     check_memorises(accuracy(models["original"], bundle.train, device=args.device),
                     accuracy(models["original"], bundle.test, device=args.device), bundle.num_classes,
                     min_train_accuracy=0.0 if args.quick else args.min_train_accuracy)
     models["retrain"], info["retrain"] = cached_model(
-        cache / f"retrain_{tag}.safetensors", train_fn(retain, recipe, args.seed, args.device, "retrain"),
+        cache, {**spec, "role": "retrain"}, train_fn(retain, recipe, args.seed, args.device, "retrain"),
         meta, args.device)
     for label, retain_set in (("amun_with_dr", retain), ("amun_without_dr", None)):
         models[label], info[label] = cached_model(
-            cache / f"{label}_{tag}_ae{args.amun_epochs}_alr{args.amun_lr:g}.safetensors",
+            cache, {**spec, "role": label, "amun_epochs": args.amun_epochs, "amun_lr": args.amun_lr},
             unlearn_fn(models["original"], forget, retain_set, args), meta, args.device)
     for label, model in models.items():
         info[label]["train_accuracy"] = accuracy(model, bundle.train, device=args.device)
@@ -210,7 +219,7 @@ def _main(argv: list[str] | None = None) -> int:
     split = make_split(bundle.train, SplitConfig(fraction=args.forget_fraction, seed=args.seed))
     models, setup = train_all(args, bundle, split)
     start = time.perf_counter()
-    bank = build_reference_bank(Path(args.cache_dir) / f"bank_{setup['tag']}_k{args.reference_models}",
+    bank = build_reference_bank(Path(args.cache_dir) / "audit_fmnist" / f"bank_{setup['tag']}_k{args.reference_models}",
                                 concat_population(bundle.train, bundle.test), CNN(),
                                 TrainConfig(**setup["recipe"]), num_models=args.reference_models, seed=args.seed,
                                 device=args.device)

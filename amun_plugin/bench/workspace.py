@@ -4,14 +4,13 @@ sets, the RMIA reference bank and audit metrics, each got-or-created by content 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from functools import cached_property
 from typing import Any, Mapping
 
 from torch import nn
 
-from amun_plugin.artifacts import ArtifactCache, content_hash
+from amun_plugin.artifacts import ArtifactCache, content_hash, weights_fingerprint
 from amun_plugin.attacks.search import AdversarialSet, nearest_adversarial
 from amun_plugin.bench.suite_config import MethodSpec, SuiteConfig
 from amun_plugin.config import config_to_dict
@@ -97,11 +96,7 @@ class Workspace:
         change to an architecture's code or initialisation never reuses stale models."""
         if seed not in self._fingerprints:
             model = build_model(self.architecture, self.bundle.num_classes, self.bundle.input_shape, seed)
-            digest = hashlib.sha256()
-            for name, tensor in sorted(model.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            self._fingerprints[seed] = digest.hexdigest()[:20]
+            self._fingerprints[seed] = weights_fingerprint(model)
         return self._fingerprints[seed]
 
     def _base_spec(self, variant: str) -> dict[str, Any]:

@@ -77,6 +77,14 @@ def test_audit_fmnist_refuses_a_model_at_chance_in_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the original model is at chance: test accuracy")
     assert not (tmp_path / "out" / "results.json").exists()
+    # the model went into the package's artefact cache (no private checkpoint folder) and is reused
+    cached = sorted((tmp_path / "cache" / "audit_fmnist").glob("*.safetensors"))
+    assert len(cached) == 1 and cached[0].with_suffix(".json").exists()
+    stamp = cached[0].stat().st_mtime_ns
+    assert module.main(["--train-size", "200", "--test-size", "100", "--epochs", "1", "--lr", "1e-9",
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 2
+    assert sorted((tmp_path / "cache" / "audit_fmnist").glob("*.safetensors")) == cached
+    assert cached[0].stat().st_mtime_ns == stamp
 
 
 def test_an_old_env_json_becomes_the_first_invocation(tmp_path: Path) -> None:
