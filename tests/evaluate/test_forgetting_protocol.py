@@ -13,6 +13,7 @@ from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.forgetting_protocol import measure, run_protocol, timed
+from amun_plugin.evaluate.forgetting_quality import epsilon_points
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig
 from amun_plugin.workflow import load_dataset, make_architecture, train_classifier
@@ -75,7 +76,9 @@ def test_evaluator_caches_retrained_models_and_runs(digits, tmp_path):
     again = ForgettingQualityEvaluator(options).evaluate(original, data)
     assert again.metrics == first.metrics  # read back, not recomputed
     assert sorted((tmp_path / "models").glob("*.safetensors")) == models
-    assert 0.0 <= first.metrics["F"] <= 1.0 and first.scores["forget"].shape == (len(data.forget),)
+    assert first.scores["forget"].shape == (len(data.forget),)  # the per-example epsilon
+    points = epsilon_points(first.scores["forget"], 3)  # F: the mean of each example's points (N = 3 runs)
+    assert first.metrics["F"] == pytest.approx(float(points.mean()))
     with pytest.raises(InvalidInputError):
         ForgettingQualityEvaluator({"runs": 3})
 
