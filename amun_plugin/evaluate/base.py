@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -49,8 +51,9 @@ class EvaluationResult:
 class Evaluator(ABC):
     """Base class of metrics and membership-inference attacks.
 
-    ``evaluate`` resolves the device and restores the model's train/eval flags afterwards,
-    whatever ``_evaluate`` (or a third-party library it calls) does to them.
+    ``evaluate`` resolves the device and restores the model's train/eval flags and the global
+    random states (torch, numpy, Python) afterwards, whatever ``_evaluate`` (or a third-party
+    library it calls, e.g. a scikit-learn model or a training run) does to them.
     """
 
     name: ClassVar[str]
@@ -66,9 +69,22 @@ class Evaluator(ABC):
         self, model: nn.Module, data: AuditData, *, device: str | torch.device = "cpu", seed: int = 0
     ) -> EvaluationResult:
         target = resolve_device(device)
-        with preserved_mode(model, training=False):
+        with preserved_mode(model, training=False), _preserved_global_rng(target):
             return self._evaluate(model, data, target, seed)
 
     @abstractmethod
     def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
         """Compute the metrics; the model is in eval mode."""
+
+
+@contextlib.contextmanager
+def _preserved_global_rng(device: torch.device) -> Iterator[None]:
+    """torch's CPU (and ``device``'s CUDA) RNG, numpy's and Python's global RNG as found, on exit:
+    a caller's random stream must not depend on whether (or from a cache) an evaluation ran."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)

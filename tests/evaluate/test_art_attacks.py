@@ -60,11 +60,29 @@ def test_rule_based_attack_counts_correct_predictions_as_members():
     assert metrics["FT_AUC"] == 100.0 and metrics["FT_member_rate"] == 100.0
 
 
-def test_label_only_attack_runs_on_a_small_budget():
+def _right_on(ids: torch.Tensor) -> torch.nn.Module:
+    """A lookup model right (with margin) on ``ids`` and wrong on every other id of 64."""
+    labels = torch.arange(64) % 3
+    model = confident_on(torch.arange(0))
+    table = torch.zeros(64, 3)
+    table[torch.arange(64), (labels + 1) % 3] = 4.0
+    table[ids, labels[ids]] = 8.0
+    model.table.copy_(table)
+    return model
+
+
+def test_label_only_attack_separates_correct_members_on_a_small_budget():
+    """A misclassified sample is at distance 0 from the boundary (a non-member); a correct one is
+    not. So D_F is found while the model is right on it, and looks like D_T once it is wrong."""
     data = lookup_audit()
-    metrics = ArtLabelOnlyEvaluator({"max_samples": 4, "max_iter": 1, "max_eval": 10, "init_eval": 5,
-                                     "init_size": 5}).evaluate(confident_on(torch.arange(32)), data).metrics
-    assert all(0.0 <= v <= 100.0 for v in metrics.values())
+    evaluator = ArtLabelOnlyEvaluator({"max_samples": 4, "max_iter": 1, "max_eval": 10, "init_eval": 5,
+                                       "init_size": 5})
+    remembered = evaluator.evaluate(_right_on(torch.arange(32)), data, seed=0)
+    assert not remembered.scores["test"].any()  # wrong on D_T: never called a member
+    assert remembered.metrics["FT_member_rate"] >= 75 and remembered.metrics["FT_AUC"] >= 85
+    assert remembered.metrics["RT_AUC"] == 100.0
+    forgotten = evaluator.evaluate(_right_on(torch.arange(24)), data, seed=0).metrics
+    assert forgotten["FT_AUC"] == 50.0 and forgotten["FT_member_rate"] == 0.0
 
 
 @pytest.mark.parametrize("evaluator", [ArtBlackBoxEvaluator(), ArtRuleBasedEvaluator()])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from amun_plugin.cli import main
 from amun_plugin.evaluate.labels import label_of
 
@@ -23,7 +25,11 @@ def test_audit_command_writes_reports_and_builds_the_bank(tmp_path, capsys):
     assert code == 0
     document = json.loads((out / "original" / "metrics.json").read_text())
     assert {"accuracy.UA", "rmia.FT_AUC", "mis.MIS"} <= set(document["metrics"])
-    assert document["retrained"]["name"] == "retrained" and document["avg_gap"] is not None
+    assert document["retrained"]["name"] == "retrained"
+    keys, retrained_metrics = document["avg_gap_metrics"], document["retrained"]["metrics"]
+    assert keys == ["accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC"]  # RMIA is the MIA term when run
+    gaps = [abs(document["metrics"][k] - retrained_metrics[k]) for k in keys]
+    assert document["avg_gap"] == pytest.approx(sum(gaps) / len(gaps), abs=1e-9) and document["avg_gap"] > 0
     assert (out / "original" / "report.md").exists() and (bank / "logits_001.safetensors").exists()
     assert f"| {label_of('rmia.FT_AUC')} |" in capsys.readouterr().out  # the summary's columns: the one label map
 

@@ -13,6 +13,7 @@ from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.forgetting_protocol import measure, run_protocol, timed
+from amun_plugin.evaluate.forgetting_quality import epsilon_points
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig, train_classifier
 
@@ -56,7 +57,10 @@ def test_measure_uses_the_logit_scaled_confidence(digits):
     usable = (p > 1e-6) & (p < 1 - 1e-6)  # where the naive formula is still accurate
     assert usable.sum() > 5 and out.confidence.shape == (len(data.forget),) and np.isfinite(out.confidence).all()
     np.testing.assert_allclose(out.confidence[usable], np.log(p[usable]) - np.log1p(-p[usable]), rtol=1e-4, atol=1e-4)
-    assert out.seconds == 1.5 and 0 <= out.retain_accuracy <= 100
+    assert out.seconds == 1.5
+    with torch.no_grad():
+        for part, got in ((data.retain, out.retain_accuracy), (data.test, out.test_accuracy)):
+            assert got == pytest.approx(100.0 * (original(part.x).argmax(1) == part.y).double().mean().item())
 
 
 def test_evaluator_caches_retrained_models_and_runs(digits, tmp_path):
@@ -71,7 +75,9 @@ def test_evaluator_caches_retrained_models_and_runs(digits, tmp_path):
     again = ForgettingQualityEvaluator(options, plugins=get_plugin_manager(autoload=False)).evaluate(original, data)
     assert again.metrics == first.metrics  # read back, not recomputed
     assert sorted((tmp_path / "models").glob("*.safetensors")) == models
-    assert 0.0 <= first.metrics["F"] <= 1.0 and first.scores["forget"].shape == (len(data.forget),)
+    assert first.scores["forget"].shape == (len(data.forget),)  # the per-example epsilon
+    points = epsilon_points(first.scores["forget"], 3)  # F: the mean of each example's points (N = 3 runs)
+    assert first.metrics["F"] == pytest.approx(float(points.mean()))
     with pytest.raises(InvalidInputError):
         ForgettingQualityEvaluator({"runs": 3})
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from audit_fixtures import TinyArchitecture, confident_on, indexed_data, tiny_audit_data
+from sklearn.metrics import roc_auc_score
 
 from amun_plugin.errors import UnsupportedSettingError
 from amun_plugin.evaluate.base import AuditData
@@ -19,7 +20,8 @@ from amun_plugin.evaluate.reference import (
     population_fingerprint,
     sample_digests,
 )
-from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
+from amun_plugin.evaluate.rmia import likelihood_ratio, offline_reference, rmia_scores
+from amun_plugin.evaluate.rmia_evaluator import RMIAConfig, RMIAEvaluator, tune_offline_a
 from amun_plugin.training import TrainConfig
 
 TOTAL = 64
@@ -75,7 +77,7 @@ def test_real_bank_from_disk_with_any_forget_split(tmp_path):
     evaluator = RMIAEvaluator({"bank_dir": str(tmp_path), "mode": "offline", "tune_a": True})
     model = TinyArchitecture().build(3, (1, 4, 4))
     metrics = evaluator.evaluate(model, data).metrics
-    assert 0.0 <= metrics["offline_a"] <= 1.0
+    assert metrics["offline_a"] == tune_offline_a(ReferenceBank.open(tmp_path), evaluator.config)
     train = data.forget.concat(data.retain)
     other_split = AuditData(train.subset(range(12, 72)), train.subset(range(12)), data.test)
     assert set(evaluator.evaluate(model, other_split).metrics) == set(metrics)
@@ -97,3 +99,38 @@ def test_tuning_a_needs_four_models():
     with pytest.raises(UnsupportedSettingError, match=">= 4"):
         RMIAEvaluator({"mode": "offline", "tune_a": True}, bank=bank).evaluate(
             confident_on(torch.arange(40), total=TOTAL), data)
+
+
+def varied_bank(population, seed: int = 0, num_models: int = 4) -> ReferenceBank:
+    """A bank of K models with their own logits (K, N, 3): a per-point difficulty shared by all
+    models plus 1.5 on the true class where the point is IN the model (so the offline a matters)."""
+    rng = np.random.default_rng(seed)
+    membership = balanced_membership(num_models, len(population), seed)
+    y = population.y.numpy()
+    logits = rng.normal(0, 0.3, (num_models, len(population), 3))
+    logits[:, np.arange(len(population)), y] += rng.normal(0, 1.5, len(population)) + 1.5 * membership
+    digests = sample_digests(population)
+    manifest = {"population": {"fingerprint": population_fingerprint(digests), "size": len(population)}}
+    return ReferenceBank(Path("memory"), manifest, membership, digests, y, logits.astype(np.float32))
+
+
+def test_tuned_offline_a_is_the_best_on_the_grid_and_is_the_one_used():
+    """tune_offline_a attacks reference model 0 with the others; its a has the highest AUC of the
+    grid (recomputed here with sklearn), and the evaluator reports and uses that a."""
+    data, population = lookup_audit()
+    bank, config = varied_bank(population), RMIAConfig(mode="offline", tune_a=True)
+    signals, members = config.signal(bank.logits, bank.labels), bank.membership[0]
+
+    def auc(a: float) -> float:
+        ratio = likelihood_ratio(signals[0], offline_reference(signals[1:], ~bank.membership[1:], a))
+        return roc_auc_score(members, rmia_scores(ratio, ratio, config.gamma))
+
+    grid = {float(a): auc(float(a)) for a in np.linspace(0.0, 1.0, 21)}  # the values tune_offline_a tries
+    assert max(grid.values()) - min(grid.values()) > 0.1  # the choice matters on this bank
+    tuned = tune_offline_a(bank, config)
+    assert grid[tuned] == pytest.approx(max(grid.values()), abs=1e-12)
+    assert 0.0 < tuned < 1.0  # an interior optimum (0.85 for seed 0), not an end of the grid
+    model = confident_on(torch.arange(40), total=TOTAL)
+    reported = RMIAEvaluator(config, bank=bank).evaluate(model, data).metrics
+    fixed = RMIAEvaluator({"mode": "offline", "offline_a": tuned}, bank=bank).evaluate(model, data).metrics
+    assert reported["offline_a"] == tuned and reported == fixed

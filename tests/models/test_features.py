@@ -33,10 +33,17 @@ def test_layer_argument_also_works_on_builtin_models() -> None:
     torch.testing.assert_close(penultimate_features(model, x, layer="body.4"), model.features(x))
 
 
-def test_gradients_flow_through_features() -> None:
+@pytest.mark.parametrize("layer", [None, "body.2"])
+def test_gradients_flow_through_features(layer) -> None:
+    """The features keep the graph: d(sum of features)/d(weights) is the one through ``model.features``."""
     model = build_model(MLP({"hidden": (4,)}), 3, (1, 8, 8), seed=0)
-    penultimate_features(model, torch.rand(2, 1, 8, 8)).sum().backward()
-    assert model.body[1].weight.grad is not None
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model.features(x).sum().backward()
+    expected = model.body[1].weight.grad.clone()
+    assert expected.abs().sum() > 0
+    model.zero_grad()
+    penultimate_features(model, x, layer=layer).sum().backward()
+    torch.testing.assert_close(model.body[1].weight.grad, expected)
 
 
 def test_missing_features_and_bad_layer_name_are_clear_errors() -> None:

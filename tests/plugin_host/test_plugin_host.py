@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from plugin_isolation import entry_points_under, only_entry_points
 
 import amun_plugin
-from amun_plugin import plugins as plugins_module
 from amun_plugin.cli import main
 from amun_plugin.errors import InvalidInputError, PluginError
 from amun_plugin.hookspecs import hookimpl
@@ -48,14 +48,9 @@ def _install_fake_distribution(root: Path, dist: str, module: str, source: str, 
 
 def _only_entry_points_under(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     """Make the host see the entry points of the distributions under ``root`` and nothing else
-    (plugins installed in site-packages would otherwise leak into these tests)."""
-    from importlib import metadata
-
-    def entry_points():
-        return [ep for dist in metadata.distributions(path=[str(root)]) for ep in dist.entry_points
-                if ep.group == plugins_module.ENTRY_POINT_GROUP]
-
-    monkeypatch.setattr(plugins_module, "installed_entry_points", entry_points)
+    (plugins installed in site-packages would otherwise leak into these tests); the host's own
+    reading of ``importlib.metadata`` runs unchanged."""
+    only_entry_points(monkeypatch, entry_points_under(root))
 
 
 @pytest.fixture
