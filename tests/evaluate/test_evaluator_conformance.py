@@ -83,7 +83,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _evaluate(name: str, world: dict[str, Any], model: nn.Module, seed: int = 0) -> EvaluationResult:
     host = amun_plugin.get_plugin_manager(autoload=False)
-    evaluator = host.evaluators.get(name)(_quick(name, world))
+    cls = host.evaluators.get(name)
+    evaluator = cls(_quick(name, world), plugins=host) if cls.needs_components else cls(_quick(name, world))
     try:
         return evaluator.evaluate(model, world["data"], seed=seed)
     except BackendUnavailableError as exc:
