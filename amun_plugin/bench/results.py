@@ -74,13 +74,20 @@ def _json_default(value: Any) -> Any:
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config without its number of runs and forget fractions (more of either may be added to
-    a folder later: every record carries its own) and its description."""
+    """A config without its number of runs, forget fractions and methods (more of each may be
+    added to a folder later: every record carries its own; methods are compared one by one) and
+    its description."""
     out = json.loads(json.dumps(config, default=_json_default))
     out.get("grid", {}).pop("forget_seeds", None)
     out.get("grid", {}).pop("fractions", None)
     out.pop("description", None)
+    out.pop("methods", None)
     return out
+
+
+def _methods_by_label(config: Mapping[str, Any]) -> dict[str, Any]:
+    methods = json.loads(json.dumps(config.get("methods", []), default=_json_default))
+    return {m.get("label") or m.get("name"): m for m in methods}
 
 
 def _normalised(stored: Any) -> Any:
@@ -94,17 +101,24 @@ def _normalised(stored: Any) -> Any:
 
 def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
     """Write ``config.yaml``; a folder already holding another suite config is refused (results of
-    different configs never mix in one results.jsonl) — only the number of runs may change."""
+    different configs never mix in one results.jsonl). Only the number of runs, the fractions and
+    the set of methods may change (``--methods`` runs a subset): a method present in both must be
+    configured identically, and ``config.yaml`` keeps every method the folder has seen."""
     import yaml
 
-    text = yaml.safe_dump(json.loads(json.dumps(config_dict, default=_json_default)), sort_keys=True)
+    config = json.loads(json.dumps(config_dict, default=_json_default))
     path = folder / "config.yaml"
-    if path.exists() and _comparable(_normalised(yaml.safe_load(path.read_text(encoding="utf-8")))) != _comparable(
-            config_dict):
-        raise InvalidInputError(
-            f"{folder} holds results of a different suite configuration (config.yaml differs); "
-            "use another --output folder, or delete this one to start afresh")
-    atomic_write_text(path, text)
+    if path.exists():
+        stored = _normalised(yaml.safe_load(path.read_text(encoding="utf-8")))
+        old, new = _methods_by_label(stored), _methods_by_label(config)
+        changed = sorted(label for label in old.keys() & new.keys() if old[label] != new[label])
+        if _comparable(stored) != _comparable(config) or changed:
+            what = f"method(s) {', '.join(changed)} configured differently" if changed else "config.yaml differs"
+            raise InvalidInputError(
+                f"{folder} holds results of a different suite configuration ({what}); "
+                "use another --output folder, or delete this one to start afresh")
+        config["methods"] = [*config.get("methods", []), *(m for label, m in old.items() if label not in new)]
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=True))
 
 
 def _command(args: list[str]) -> str | None:

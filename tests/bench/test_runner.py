@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pytest
+import yaml
 from bench_helpers import metric_view, tiny_suite
 
 from amun_plugin.bench import cells as cells_module
@@ -106,6 +107,23 @@ def test_another_config_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
     changed = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "ft", "options": {"epochs": 2}}])
     with pytest.raises(InvalidInputError, match="different suite configuration"):
+        run_suite(changed, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+
+
+def test_method_subsets_share_a_folder_and_the_full_run_recomputes_nothing(tmp_path: Path,
+                                                                            counters: dict[str, int]) -> None:
+    ft, rl = {"name": "ft", "options": {"epochs": 1}}, {"name": "rl", "options": {"epochs": 1}}
+    full = tiny_suite(grid={"forget_seeds": [0]}, methods=[ft, rl])
+    run_suite(full.with_methods(["ft"]), tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    run_suite(full.with_methods(["rl"]), tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    assert {m["name"] for m in yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["methods"]} == {"ft",
+                                                                                                             "rl"}
+    done = dict(counters)
+    run_suite(full, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
+    assert counters == done  # every cell of the full suite was already there
+    assert {r["method"] for r in read(tmp_path / "run") if r["kind"] == "unlearn"} >= {"ft", "rl"}
+    changed = tiny_suite(grid={"forget_seeds": [0]}, methods=[{"name": "rl", "options": {"epochs": 2}}])
+    with pytest.raises(InvalidInputError, match="method.s. rl configured differently"):
         run_suite(changed, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
 
 
