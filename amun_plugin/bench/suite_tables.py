@@ -17,7 +17,7 @@ from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
 from amun_plugin.evaluate.markdown import markdown_table
 
 __all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "format_ci", "original_summary", "suite_tables",
-           "table_rows", "time_rows", "tuning_modes"]
+           "mode_rows", "table_rows", "time_rows", "tuning_modes"]
 
 REFERENCE_METHOD = "AMUN"
 DELTA_COLUMN = f"Δ Avg Gap vs {REFERENCE_METHOD}"
@@ -109,6 +109,30 @@ def _delta(method: str, runs: list[Mapping[str, Any]], reference: list[Mapping[s
     return format_interval(diff, signed=True, mark=True) if diff is not None else "—"
 
 
+def mode_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_index: int = 0,
+              variant: str = "standard", fraction: float = 0.1, setting: str = Setting.WITH_RETAIN) -> list[dict]:
+    """One row per method run in both tuning modes: its Avg Gap tuned against retrained models
+    ("oracle") and by the retrain-free rule, and the paired difference retrain-free − oracle on
+    the same forget sets (``*`` where its 95% interval excludes 0)."""
+    title = config.evaluation.tables[table_index].title
+    wanted = [r for r in records if r["kind"] == CellKind.UNLEARN and r["variant"] == variant
+              and r["fraction"] == fraction and r["setting"] == setting]
+    by_mode: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for record in wanted:
+        by_mode[(record["method"], _mode(record))].append(record)
+    rows = []
+    for method in [m.label for m in config.methods]:
+        oracle, free = by_mode.get((method, "oracle")), by_mode.get((method, "retrain_free"))
+        if not (oracle and free):
+            continue
+        diff = paired_difference(free, oracle, lambda r: float(r["gaps"][title]))
+        rows.append({"method": method, "oracle": format_ci([r["gaps"][title] for r in oracle]),
+                     "retrain-free": format_ci([r["gaps"][title] for r in free]),
+                     "Δ retrain-free − oracle": format_interval(diff, signed=True, mark=True) if diff else "—",
+                     "runs": min(len(oracle), len(free))})
+    return rows
+
+
 def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per method, setting and forget fraction: mean wall time (s) and its ratio to the retrain
     time of the same runs."""
@@ -157,6 +181,12 @@ def _table_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> s
                         title += f", {variant.value} training" if variant.value != "standard" else ""
                         title += f", tuning: {mode.replace('_', '-')}" if len(modes) > 1 else ""
                         parts.append(f"{title}\n\n{markdown_table(rows, columns)}")
+                    modes_compared = mode_rows(config, records, index, variant.value, fraction, setting)
+                    if modes_compared and len(modes) > 1:
+                        title = (f"### {table.title} Avg Gap by tuning mode — forget {fraction:.0%}, "
+                                 f"{setting.replace('_', ' ')}")
+                        title += f", {variant.value} training" if variant.value != "standard" else ""
+                        parts.append(f"{title}\n\n{markdown_table(modes_compared, list(modes_compared[0]))}")
     times = time_rows(records)
     if times:
         parts.append("### Time per unlearning run (incl. D_A search) and its ratio to retraining\n\n"

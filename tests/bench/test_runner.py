@@ -166,6 +166,22 @@ def test_tables_show_mean_and_95_ci_and_bold_only_a_significantly_best_avg_gap()
     assert rows["FT"][DELTA_COLUMN] == "+0.25 ± 3.18"
 
 
+def test_tuning_modes_are_compared_pairwise_per_method() -> None:
+    from amun_plugin.bench.suite_tables import mode_rows, suite_tables
+
+    records = [_record("Retrain", s, 90.0, 0.0) for s in (0, 1, 2)]
+    for seed, (oracle, free) in enumerate([(1.0, 1.5), (2.0, 2.4), (4.0, 4.6)]):
+        records += [_record("AMUN", seed, 91.0, oracle), {**_record("AMUN", seed, 92.0, free),
+                                                          "tuning_mode": "retrain_free"}]
+    records.append(_record("FT", 0, 95.0, 3.0))  # oracle only: no comparison row
+    rows = mode_rows(tiny_suite(), records)
+    assert [r["method"] for r in rows] == ["AMUN"]
+    # retrain-free - oracle = 0.5, 0.4, 0.6 on the same forget sets: mean 0.5, s = 0.1, t_2 = 4.303
+    assert rows[0]["Δ retrain-free − oracle"] == "+0.50 ± 0.25 *"
+    assert rows[0]["oracle"] == format_ci([1.0, 2.0, 4.0]) and rows[0]["runs"] == 3
+    assert "conf Avg Gap by tuning mode — forget 10%" in suite_tables(tiny_suite(grid={"fractions": [0.1]}), records)
+
+
 def test_continuous_table_times_retrain_by_its_retrainings() -> None:
     from amun_plugin.bench.suite_config import SuiteKind
     from amun_plugin.bench.suite_tables import _continuous_suite
