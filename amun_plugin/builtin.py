@@ -15,12 +15,15 @@ def amun_register_unlearners(register: Register) -> None:
 
 @hookimpl
 def amun_register_attacks(register: Register) -> None:
+    from amun_plugin.attacks.advlib_backends import available_advlib_backends
     from amun_plugin.attacks.art_backend import ArtPGDL2
     from amun_plugin.attacks.native_min_norm import NativeMinNormL2
     from amun_plugin.attacks.native_pgd import NativePGDL2
     from amun_plugin.attacks.torchattacks_backends import TorchattacksFFGSM, TorchattacksPGDL2
 
     for backend in (TorchattacksPGDL2, TorchattacksFFGSM, ArtPGDL2, NativePGDL2, NativeMinNormL2):
+        register(backend)
+    for backend in available_advlib_backends():  # only with the optional extra amun_plugin[advlib]
         register(backend)
 
 
