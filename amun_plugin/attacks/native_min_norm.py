@@ -24,8 +24,12 @@ Each step, for every sample still in the active set (one forward+backward, count
     4. project onto the eps-ball around x (``eps`` is only a cap here) and clamp to [0, 1].
 Optional boundary phase (``boundary_steps`` > 0), for the samples that crossed: each step takes the
 linearised boundary at the current point p (shifted ``overshoot`` * ||p - x|| past it) and moves to
-a mix of p's projection onto it and x's projection onto it (weight ``origin_pull`` on x's), one
-forward+backward per step; the nearest misclassified point seen is returned. On a curved
+a mix of p's projection onto it and x's projection onto it, one forward+backward per step; the
+nearest misclassified point seen is returned. The weight on x's projection is per sample and
+adaptive (a trust region on the linearisation): ``origin_pull`` at first, times ``pull_up`` after a
+step that found a nearer misclassified point, times ``pull_down`` after one that did not, so samples
+whose boundary is nearly flat jump most of the way to x's projection while those on a curved one
+creep along it. On a curved
 boundary the first crossing is a few percent farther than the nearest point; this walks along the
 boundary towards x (the idea of FAB, Croce & Hein, ICML 2020, without its restarts).
 
@@ -39,11 +43,14 @@ Arguments (``NativeMinNormConfig``):
     steps (int): at most this many forward+backward passes per sample and call before the
         boundary phase. (Default: 20)
     overshoot (float): relative overshoot of each linearised step, >= 0. (Default: 0.02)
-    patience (int): capped steps without progress before a sample is stalled. (Default: 2)
+    patience (int): capped steps without progress before a sample is stalled. (Default: 1)
     min_progress (float): relative margin decrease that counts as progress. (Default: 0.05)
-    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 4)
-    origin_pull (float): in [0, 1], weight of x's projection in the boundary phase; 1 jumps
-        straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.2)
+    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 7)
+    origin_pull (float): in [0, 1], first weight of x's projection in the boundary phase; 1 jumps
+        straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.4)
+    pull_up, pull_down (float): > 0, factors on a sample's weight after a boundary step that found
+        a nearer misclassified point (capped at 1) and after one that did not; 1, 1 = a fixed
+        weight (the behaviour before issue 12). (Default: 2.0, 0.5)
 
 Shape:
     - x: (N, ...) float in [0, 1]; y: (N,) int64; eps: (N,) float > 0 (L2 cap per sample).
@@ -81,10 +88,12 @@ class NativeMinNormConfig:
 
     steps: int = 20
     overshoot: float = 0.02
-    patience: int = 2
+    patience: int = 1
     min_progress: float = 0.05
-    boundary_steps: int = 4
-    origin_pull: float = 0.2
+    boundary_steps: int = 7
+    origin_pull: float = 0.4
+    pull_up: float = 2.0
+    pull_down: float = 0.5
 
     def __post_init__(self) -> None:
         for key, low in (("steps", 1), ("patience", 1), ("boundary_steps", 0)):
@@ -97,6 +106,10 @@ class NativeMinNormConfig:
             raise ValueError(f"min_progress must lie in [0, 1), got {self.min_progress!r}")
         if not (0.0 <= self.origin_pull <= 1.0):
             raise ValueError(f"origin_pull must lie in [0, 1], got {self.origin_pull!r}")
+        for key in ("pull_up", "pull_down"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
 
 
 def box_feasible(direction: Tensor, point: Tensor) -> Tensor:
@@ -210,11 +223,14 @@ class NativeMinNormL2(AttackBackend):
     def _toward_x(self, model: nn.Module, walk: _Walk, idx: Tensor) -> None:
         """``boundary_steps`` steps for the crossed samples ``idx``: from the current point p, to a
         mix of two points of the linearised boundary at p (shifted ``overshoot`` * ||p - x||
-        past it): p's own projection and x's. Keeps the nearest misclassified point seen."""
+        past it): p's own projection and x's, with a per-sample weight on x's (``origin_pull`` at
+        first, times ``pull_up`` after a step that found a nearer misclassified point, times
+        ``pull_down`` after one that did not). Keeps the nearest misclassified point seen."""
         config: NativeMinNormConfig = self.config
         x, cap = walk.x[idx], walk.eps[idx]
         point, margin, grad = walk.x_adv[idx], walk.margin_at[idx], walk.grad_at[idx]
         best, best_norm = point.clone(), (point - x).flatten(1).norm(dim=1)
+        pull = torch.full_like(best_norm, config.origin_pull)
         for _ in range(config.boundary_steps):
             delta = point - x
             gradient = -box_feasible(-grad, point)
@@ -223,10 +239,11 @@ class NativeMinNormL2(AttackBackend):
             coeff = torch.where(g2 > 0, 1.0 / g2.clamp_min(1e-300), 0.0)
             own = delta + _per_sample((level - _dot(gradient, delta)) * coeff, delta) * gradient
             origin = _per_sample(level * coeff, delta) * gradient
-            pull = config.origin_pull
-            point = project_l2(x, x + (1.0 - pull) * own + pull * origin, cap)
+            weight = _per_sample(pull, delta)
+            point = project_l2(x, x + (1.0 - weight) * own + weight * origin, cap)
             correct, margin, grad, _ = self._margin_and_grad(model, walk, idx, point)
             norm = (point - x).flatten(1).norm(dim=1)
             better = ~correct & (norm < best_norm)
             best[better], best_norm = point[better], torch.where(better, norm, best_norm)
+            pull = torch.where(better, (pull * config.pull_up).clamp(max=1.0), pull * config.pull_down)
         walk.x_adv[idx] = best
