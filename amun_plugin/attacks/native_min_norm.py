@@ -44,7 +44,7 @@ Arguments (``NativeMinNormConfig``):
         boundary phase. (Default: 20)
     overshoot (float): relative overshoot of each linearised step, >= 0. (Default: 0.02)
     patience (int): capped steps without progress before a sample is stalled. (Default: 1)
-    min_progress (float): relative margin decrease that counts as progress. (Default: 0.05)
+    min_progress (float): relative margin decrease that counts as progress. (Default: 0.2)
     boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 7)
     origin_pull (float): in [0, 1], first weight of x's projection in the boundary phase; 1 jumps
         straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.4)
@@ -89,7 +89,7 @@ class NativeMinNormConfig:
     steps: int = 20
     overshoot: float = 0.02
     patience: int = 1
-    min_progress: float = 0.05
+    min_progress: float = 0.2
     boundary_steps: int = 7
     origin_pull: float = 0.4
     pull_up: float = 2.0
