@@ -68,6 +68,12 @@ BUILTIN: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "art_pgd_l2": (lambda: ArtPGDL2(), AUTO),
     "torchattacks_ffgsm": (lambda: TorchattacksFFGSM(), AUTO),
 }
+# Not run by default: the default search's settings before issue 12 (same code path, those options).
+EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
+    "native_min_norm_before_issue12": (lambda: NativeMinNormL2(
+        {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
+         "min_progress": 0.05, "approach_smoothing": 0.0}), AUTO),
+}
 PUBLISHED: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "advlib_ddn_100": (lambda: AdvLibDDN({"steps": 100}), {"eps_init": "diameter"}),
     "advlib_fmn_100": (lambda: AdvLibFMN({"steps": 100}), {"eps_init": "diameter"}),
@@ -81,9 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--suite", default="table1", help="bench suite whose preset gives the original model")
     p.add_argument("--preset", default="fmnist-cnn", help="bench preset (fmnist-cnn saturates; fmnist-paper not)")
     p.add_argument("--forget-size", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0, help="original-model seed and forget-draw seed")
+    p.add_argument("--seed", type=int, default=0, help="original-model seed")
+    p.add_argument("--forget-seed", type=int, default=None, help="seed of the forget draw (default: seed + 1)")
     p.add_argument("--methods", nargs="+", default=None, help="labels to run (default: all built-in, and the "
-                   f"adv-lib ones when adv-lib is installed): {', '.join([*BUILTIN, *PUBLISHED])}")
+                   f"adv-lib ones when adv-lib is installed): {', '.join([*BUILTIN, *PUBLISHED, *EXTRA])}")
     p.add_argument("--out", default=str(HERE / "results" / "adversarial_search-frontier"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="24 forget samples, output under the bench cache")
@@ -91,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.forget_size = 24
         args.out = str(default_cache_dir() / "quick_frontier")
-    known = {**BUILTIN, **PUBLISHED}
+    known = {**BUILTIN, **PUBLISHED, **EXTRA}
     args.methods = args.methods or [*BUILTIN, *(PUBLISHED if advlib_available() else {})]
     unknown = [m for m in args.methods if m not in known]
     if unknown:
@@ -101,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_method(label: str, model: torch.nn.Module, forget: Any, device: str) -> dict[str, Any]:
     """One method's search on ``forget``: per-sample L2 distances (inf = not found) and its cost."""
-    factory, settings = {**BUILTIN, **PUBLISHED}[label]
+    factory, settings = {**BUILTIN, **PUBLISHED, **EXTRA}[label]
     backend = factory()
     eps_init = settings["eps_init"]
     if eps_init == "diameter":
@@ -165,7 +172,8 @@ def markdown(rows: list[dict[str, Any]], setup: dict[str, Any], summary: dict[st
     head = (f"# Nearest adversarial examples against the minimum-norm frontier\n\n"
             f"Original model of bench preset `{setup['preset']}` (seed {setup['seed']}): train acc "
             f"{setup['train_accuracy']:.2f}%, test acc {setup['test_accuracy']:.2f}%. {setup['forget_size']} forget "
-            f"samples drawn from its training set, {setup['saturated_percent']:.1f}% of them with p_y == 1.0 in "
+            f"samples drawn from its training set (draw seed {setup.get('forget_seed', setup['seed'] + 1)}), "
+            f"{setup['saturated_percent']:.1f}% of them with p_y == 1.0 in "
             f"float32; n = {summary['n_attacked']} attacked (the others were misclassified already). Ratio = a "
             f"sample's L2 distance / the smallest any method below found for it (frontier median L2 "
             f"{summary['frontier_median_l2']:.3f}); [95% interval from order statistics]. Built-in backends run "
@@ -196,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     except NotMemorisingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    order = torch.randperm(len(ws.train), generator=torch.Generator().manual_seed(args.seed + 1))
+    forget_seed = args.seed + 1 if args.forget_seed is None else args.forget_seed
+    order = torch.randperm(len(ws.train), generator=torch.Generator().manual_seed(forget_seed))
     forget = ws.train.subset(order[:args.forget_size].sort().values, name="forget")
     setup = {"suite": args.suite, "preset": args.preset, "seed": args.seed, "forget_size": len(forget),
+             **({"forget_seed": forget_seed} if args.forget_seed is not None else {}),
              "train_accuracy": train_acc, "test_accuracy": test_acc,
              "saturated_percent": saturated_fraction(model, forget, device=device)}
     out = Path(args.out)
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 def _method_code(label: str) -> str:
     """A fingerprint of the code a row depends on (the default search's config), so a changed
     ``native_min_norm`` is rerun instead of resumed."""
-    factory, settings = {**BUILTIN, **PUBLISHED}[label]
+    factory, settings = {**BUILTIN, **PUBLISHED, **EXTRA}[label]
     return json.dumps({"config": repr(factory().config), "search": settings}, sort_keys=True)
 
 

@@ -14,8 +14,11 @@ Each step, for every sample still in the active set (one forward+backward, count
        active set and this iterate is its result (the *first* misclassified iterate, as in the
        reference PGD; the search's bisection then pulls it back along x -> x_adv);
     2. the logit margin m = z_y - max_{j != y} z_j (> 0 while correct; it does not saturate like
-       the cross-entropy on memorised points) and its input gradient g; components of g that would
-       push a pixel already at 0 or 1 out of [0, 1] are zeroed (box-aware direction);
+       the cross-entropy on memorised points) and an input gradient g: that of the smooth margin
+       z_y - T logsumexp_{j != y}(z_j / T), T = ``approach_smoothing`` x |m| (a soft maximum over
+       the competing classes; its direction leads to a nearer part of the boundary than the hard
+       margin's on saturated samples, and it sharpens to the hard margin's as m -> 0); components
+       of g that would push a pixel already at 0 or 1 out of [0, 1] are zeroed (box-aware);
     3. step to the linearised boundary, m + g . s = 0, overshooting by ``overshoot`` times the
        current radius plus that step: s = -(d + overshoot (||delta|| + d)) g / ||g|| with
        d = m / ||g|| (length capped at 2 eps, finite for tiny g). A point counts as misclassified
@@ -45,12 +48,16 @@ Arguments (``NativeMinNormConfig``):
     overshoot (float): relative overshoot of each linearised step, >= 0. (Default: 0.02)
     patience (int): capped steps without progress before a sample is stalled. (Default: 1)
     min_progress (float): relative margin decrease that counts as progress. (Default: 0.2)
-    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 7)
+    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 8)
     origin_pull (float): in [0, 1], first weight of x's projection in the boundary phase; 1 jumps
         straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.4)
     pull_up, pull_down (float): > 0, factors on a sample's weight after a boundary step that found
         a nearer misclassified point (capped at 1) and after one that did not; 1, 1 = a fixed
         weight (the behaviour before issue 12). (Default: 2.0, 0.5)
+    approach_smoothing (float): >= 0, the approach steps follow the gradient of
+        :func:`smooth_margin` with this relative temperature (a soft maximum over the competing
+        classes) while their length still comes from the hard margin; 0 = the hard margin's
+        gradient (the behaviour before issue 12). (Default: 0.15)
 
 Shape:
     - x: (N, ...) float in [0, 1]; y: (N,) int64; eps: (N,) float > 0 (L2 cap per sample).
@@ -70,13 +77,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
 from amun_plugin.attacks.losses import logit_margin
 from amun_plugin.attacks.native_pgd import project_l2, unit_l2
 
-__all__ = ["NativeMinNormConfig", "NativeMinNormL2", "box_feasible"]
+__all__ = ["NativeMinNormConfig", "NativeMinNormL2", "box_feasible", "smooth_margin"]
 
 # A point counts as misclassified when its logit margin is below -_TOLERANCE * max |logit|.
 _TOLERANCE = 1e-4
@@ -90,10 +98,11 @@ class NativeMinNormConfig:
     overshoot: float = 0.02
     patience: int = 1
     min_progress: float = 0.2
-    boundary_steps: int = 7
+    boundary_steps: int = 8
     origin_pull: float = 0.4
     pull_up: float = 2.0
     pull_down: float = 0.5
+    approach_smoothing: float = 0.15
 
     def __post_init__(self) -> None:
         for key, low in (("steps", 1), ("patience", 1), ("boundary_steps", 0)):
@@ -110,6 +119,8 @@ class NativeMinNormConfig:
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+        if not (math.isfinite(self.approach_smoothing) and self.approach_smoothing >= 0):
+            raise ValueError(f"approach_smoothing must be a finite number >= 0, got {self.approach_smoothing!r}")
 
 
 def box_feasible(direction: Tensor, point: Tensor) -> Tensor:
@@ -117,6 +128,18 @@ def box_feasible(direction: Tensor, point: Tensor) -> Tensor:
     (n, ...) already at 0 below 0, or one already at 1 above 1."""
     blocked = ((point <= 0) & (direction < 0)) | ((point >= 1) & (direction > 0))
     return direction.masked_fill(blocked, 0.0)
+
+
+def smooth_margin(logits: Tensor, y: Tensor, smoothing: float) -> Tensor:
+    """z_y - T logsumexp_{j != y}(z_j / T) per sample, (N, C), (N,) -> (N,), with the per-sample
+    temperature T = ``smoothing`` x |z_y - max_{j != y} z_j| (detached, at least 1e-6): a smooth
+    lower bound of the logit margin whose gradient blends the directions towards every competing
+    class in proportion to how close it is, and sharpens to the hard margin's near the boundary."""
+    hard = -logit_margin(logits, y).detach()
+    temperature = (smoothing * hard.abs()).clamp_min(1e-6).unsqueeze(1)
+    others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    true = logits.gather(1, y.unsqueeze(1)).squeeze(1)
+    return true - (temperature * torch.logsumexp(others / temperature, dim=1, keepdim=True)).squeeze(1)
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -171,19 +194,22 @@ class NativeMinNormL2(AttackBackend):
 
     @staticmethod
     def _margin_and_grad(
-        model: nn.Module, walk: _Walk, idx: Tensor, point: Tensor
+        model: nn.Module, walk: _Walk, idx: Tensor, point: Tensor, smoothing: float = 0.0
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One forward+backward of ``point`` (the iterates of samples ``idx``), counted in
         ``walk.evals``. Returns (still correct (k,) bool, margin z_y - max_other (k,), its gradient,
         tolerance (k,)). A point counts as misclassified only when its margin is below
         -tolerance (``_TOLERANCE`` x its largest |logit|, at least that absolute), so that a
-        prediction made in another batch (other float rounding) agrees with it."""
+        prediction made in another batch (other float rounding) agrees with it. With
+        ``smoothing`` > 0 the gradient is that of :func:`smooth_margin` instead (the margin
+        returned is still the hard one)."""
         with torch.enable_grad():
             xa = point.detach().requires_grad_(True)
             logits = model(xa)
             walk.evals[idx] += 1
             margin = -logit_margin(logits, walk.y[idx])
-            (grad,) = torch.autograd.grad(margin.sum(), xa)
+            steered = smooth_margin(logits, walk.y[idx], smoothing) if smoothing > 0 else margin
+            (grad,) = torch.autograd.grad(steered.sum(), xa)
         margin = margin.detach().float()
         tolerance = _TOLERANCE * logits.detach().abs().amax(dim=1).float().clamp_min(1.0)
         return margin > -tolerance, margin, grad.detach(), tolerance
@@ -192,7 +218,8 @@ class NativeMinNormL2(AttackBackend):
         """One linearised step on the ``active`` samples; those found misclassified are done (their
         margin and gradient are kept for the boundary phase). Returns the samples still active."""
         config: NativeMinNormConfig = self.config
-        correct, margin, grad, tolerance = self._margin_and_grad(model, walk, active, walk.x_adv[active])
+        correct, margin, grad, tolerance = self._margin_and_grad(model, walk, active, walk.x_adv[active],
+                                                                 config.approach_smoothing)
         done = active[~correct]
         walk.crossed[done] = True
         walk.margin_at[done], walk.grad_at[done] = margin[~correct], grad[~correct]

@@ -119,7 +119,8 @@ def test_a_large_cap_needs_no_doubling_and_few_evaluations(memorising) -> None:
     model, data = memorising
     adv = nearest_adversarial(model, data, NativeMinNormL2(), SearchConfig(eps_init=10.0))
     assert adv.found.all() and int(adv.doublings.max()) == 0
-    assert float(adv.grad_evals.double().mean()) < 10
+    # the approach takes < 4 steps on average; every sample then runs the boundary phase
+    assert float(adv.grad_evals.double().mean()) < 4 + NativeMinNormConfig().boundary_steps
 
 
 @pytest.mark.parametrize("boundary_steps", [0, 3])
