@@ -12,7 +12,7 @@ from torch import nn
 
 from amun_plugin.attacks import NativePGDL2, SearchConfig, nearest_adversarial
 from amun_plugin.attacks.losses import AttackLoss, attack_loss, logit_margin
-from amun_plugin.attacks.native_min_norm import NativeMinNormConfig, NativeMinNormL2, box_feasible
+from amun_plugin.attacks.native_min_norm import NativeMinNormConfig, NativeMinNormL2, box_feasible, smooth_margin
 from amun_plugin.attacks.search import perturbation_norm
 from amun_plugin.data.base import LabeledData
 from amun_plugin.plugins import get_plugin_manager
@@ -238,3 +238,16 @@ def test_search_quality_on_a_memorising_model_against_a_long_reference(memorisin
     best = torch.minimum(adv.distance_l2, reference.distance_l2)[attacked]
     ratio = adv.distance_l2[attacked] / best
     assert float(ratio.median()) <= 1.01 and float(ratio.quantile(0.9)) <= 1.03
+
+
+def test_smooth_margin_is_a_lower_bound_that_blends_close_classes_and_sharpens_at_the_boundary() -> None:
+    logits = torch.tensor([[5.0, 3.0, 3.0, -4.0], [5.0, 3.0, -1.0, -4.0]], requires_grad=True)
+    y = torch.zeros(2, dtype=torch.long)
+    hard = -logit_margin(logits, y)
+    soft = smooth_margin(logits, y, 0.15)
+    assert (soft <= hard + 1e-6).all()
+    (grad,) = torch.autograd.grad(soft.sum(), logits)
+    assert torch.allclose(grad[0, 1], grad[0, 2]) and float(grad[0, 1]) < -0.4  # two equally close classes
+    assert float(grad[1, 2]) > -1e-3 and float(grad[1, 1]) < -0.99  # one clearly closest: the hard margin's
+    near = torch.tensor([[3.01, 3.0, 1.0, -4.0]])
+    assert torch.allclose(smooth_margin(near, y[:1], 0.15), -logit_margin(near, y[:1]), atol=1e-4)
