@@ -72,7 +72,7 @@ BUILTIN: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
 EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "native_min_norm_before_issue12": (lambda: NativeMinNormL2(
         {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
-         "min_progress": 0.05, "approach_smoothing": 0.0}), AUTO),
+         "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": math.inf}), AUTO),
     # ablations of the default: one change each
     "native_min_norm_hard_approach": (lambda: NativeMinNormL2({"approach_smoothing": 0.0}), AUTO),
     "native_min_norm_fixed_pull": (lambda: NativeMinNormL2({"origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0}),

@@ -37,8 +37,9 @@ boundary the first crossing is a few percent farther than the nearest point; thi
 boundary towards x (the idea of FAB, Croce & Hein, ICML 2020, without its restarts).
 
 A sample whose step was cut by the eps cap without reducing its margin by a fraction
-``min_progress`` for ``patience`` consecutive steps, or that sits on the eps-sphere with the
-boundary still a whole radius away, is *stalled*: it leaves the call early (the search then
+``min_progress`` for ``patience`` consecutive steps, that sits on the eps-sphere with the
+boundary still a whole radius away, or whose linearised boundary lies beyond ``far_factor`` x eps,
+is *stalled*: it leaves the call early (the search then
 doubles its eps) instead of spending the remaining steps on the sphere. A sample with an all-zero
 gradient (in the feasible directions) cannot move and leaves at once.
 
@@ -54,7 +55,7 @@ Arguments (``NativeMinNormConfig``):
     overshoot (float): relative overshoot of each linearised step, >= 0. (Default: 0.02)
     patience (int): capped steps without progress before a sample is stalled. (Default: 1)
     min_progress (float): relative margin decrease that counts as progress. (Default: 0.2)
-    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 8)
+    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 9)
     origin_pull (float): in [0, 1], first weight of x's projection in the boundary phase; 1 jumps
         straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.4)
     pull_up, pull_down (float): > 0, factors on a sample's weight after a boundary step that found
@@ -64,6 +65,9 @@ Arguments (``NativeMinNormConfig``):
         :func:`smooth_margin` with this relative temperature (a soft maximum over the competing
         classes) while their length still comes from the hard margin; 0 = the hard margin's
         gradient (the behaviour before issue 12). (Default: 0.15)
+    far_factor (float): > 1, a sample whose linearised boundary lies beyond ``far_factor`` x eps
+        leaves the call at once (stalled: the search doubles its eps) instead of walking the
+        sphere; inf = only the on-the-sphere rule (the behaviour before issue 12). (Default: 2.0)
 
 Shape:
     - x: (N, ...) float in [0, 1]; y: (N,) int64; eps: (N,) float > 0 (L2 cap per sample).
@@ -104,11 +108,12 @@ class NativeMinNormConfig:
     overshoot: float = 0.02
     patience: int = 1
     min_progress: float = 0.2
-    boundary_steps: int = 8
+    boundary_steps: int = 9
     origin_pull: float = 0.4
     pull_up: float = 2.0
     pull_down: float = 0.5
     approach_smoothing: float = 0.15
+    far_factor: float = 2.0
 
     def __post_init__(self) -> None:
         for key, low in (("steps", 1), ("patience", 1), ("boundary_steps", 0)):
@@ -125,6 +130,8 @@ class NativeMinNormConfig:
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+        if not (self.far_factor > 1.0):  # inf = off
+            raise ValueError(f"far_factor must be a number > 1 (inf = off), got {self.far_factor!r}")
         if not (math.isfinite(self.approach_smoothing) and self.approach_smoothing >= 0):
             raise ValueError(f"approach_smoothing must be a finite number >= 0, got {self.approach_smoothing!r}")
 
@@ -248,6 +255,7 @@ class NativeMinNormL2(AttackBackend):
         progress = margin < (1.0 - config.min_progress) * walk.last_margin[keep]
         stalls = torch.where(capped & ~progress, walk.stalls[keep] + 1, torch.zeros_like(walk.stalls[keep]))
         hopeless = on_sphere & (needed >= cap)  # on the sphere with the boundary a whole radius away
+        hopeless |= (radius + needed) >= config.far_factor * cap  # the boundary far outside the ball
         walk.stalls[keep] = torch.where(hopeless, torch.full_like(stalls, config.patience), stalls)
         walk.last_margin[keep] = margin
         walk.x_adv[keep] = project_l2(x, target, cap)

@@ -153,7 +153,8 @@ def test_deterministic(memorising) -> None:
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"patience": 0}, {"overshoot": -0.1}, {"min_progress": 1.0},
                                  {"boundary_steps": -1}, {"origin_pull": 1.5}, {"pull_up": 0.0},
-                                 {"pull_down": -1.0}, {"pull_up": float("nan")}])
+                                 {"pull_down": -1.0}, {"pull_up": float("nan")}, {"far_factor": 1.0},
+                                 {"far_factor": float("nan")}, {"approach_smoothing": -0.1}])
 def test_invalid_options_are_refused(bad) -> None:
     with pytest.raises((ValueError, Exception)):
         NativeMinNormConfig(**bad)
@@ -198,7 +199,7 @@ class _Linear(nn.Module):
 
 # The settings before issue 12: a fixed weight 0.2 on x's projection, 4 boundary steps.
 _BEFORE_ISSUE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
-                    "min_progress": 0.05}
+                    "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": float("inf")}
 
 
 def _flat_boundary_ratio(options: dict) -> float:
@@ -251,3 +252,14 @@ def test_smooth_margin_is_a_lower_bound_that_blends_close_classes_and_sharpens_a
     assert float(grad[1, 2]) > -1e-3 and float(grad[1, 1]) < -0.99  # one clearly closest: the hard margin's
     near = torch.tensor([[3.01, 3.0, 1.0, -4.0]])
     assert torch.allclose(smooth_margin(near, y[:1], 0.15), -logit_margin(near, y[:1]), atol=1e-4)
+
+
+def test_a_boundary_far_beyond_the_cap_ends_the_call_after_one_evaluation(memorising) -> None:
+    """far_factor: the linearised boundary lies more than 2 eps away, so the sample leaves after its
+    first step (the search doubles its eps) instead of evaluating again on the sphere."""
+    model, data = memorising
+    out = NativeMinNormL2().perturb(model, data.x, data.y, eps=1e-3)
+    assert (out.grad_evals == 1).all()  # its one step still moves it towards the boundary, within the cap
+    assert (perturbation_norm(out.x_adv, data.x, "l2") <= 1e-3 + 1e-6).all()
+    walked = NativeMinNormL2({"far_factor": float("inf")}).perturb(model, data.x, data.y, eps=1e-3)
+    assert (walked.grad_evals >= 2).all()
