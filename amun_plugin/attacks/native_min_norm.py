@@ -45,9 +45,9 @@ gradient (in the feasible directions) cannot move and leaves at once.
 
 Measured (``benchmarks/results/adversarial_search-frontier*``, memorising Fashion-MNIST CNN, 500
 forget samples, 55% saturated): with AMUN's default search (automatic eps_init, 10 bisection
-steps) 14.5 gradient evaluations per sample, 100% found, per-sample distance / the best of adv-lib's
-DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.022, p90 1.107
-(held-out draw: 1.022, 1.134); the settings before issue 12: 11.7, median 1.055, p90 1.305.
+steps) 14.2 gradient evaluations per sample, 100% found, per-sample distance / the best of adv-lib's
+DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.021, p90 1.105
+(held-out draw: 1.021, 1.124); the settings before issue 12: 11.7, median 1.055, p90 1.305.
 
 Arguments (``NativeMinNormConfig``):
     steps (int): at most this many forward+backward passes per sample and call before the
