@@ -4,6 +4,7 @@ subpackage's one ``BUILTIN_*`` tuple."""
 from __future__ import annotations
 
 from amun_plugin.attacks import BUILTIN_ATTACKS
+from amun_plugin.attacks.advlib_backends import available_advlib_backends
 from amun_plugin.data import BUILTIN_DATASETS
 from amun_plugin.evaluate import BUILTIN_EVALUATORS
 from amun_plugin.hookspecs import Register, hookimpl
@@ -20,6 +21,8 @@ def amun_register_unlearners(register: Register) -> None:
 @hookimpl
 def amun_register_attacks(register: Register) -> None:
     for backend in BUILTIN_ATTACKS:
+        register(backend)
+    for backend in available_advlib_backends():  # only with the optional extra amun_plugin[advlib]
         register(backend)
 
 

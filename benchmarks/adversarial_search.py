@@ -11,6 +11,9 @@ samples from its training set for every backend, runs ``nearest_adversarial`` wi
     python benchmarks/adversarial_search.py                # the full run (~minutes on 2 CPU cores)
     python benchmarks/adversarial_search.py --forget-from saturated   # only samples with p_y == 1.0
     python benchmarks/adversarial_search.py --quick        # a tiny smoke run
+    python benchmarks/adversarial_search.py --frontier     # every backend, and adv-lib's DDN / FMN / ALMA / FAB
+                                                           # when installed, scored per sample against the best
+                                                           # distance any of them found (adversarial_frontier.py)
 
 The comparison is about memorised samples, so a model that does not memorise (train accuracy under
 ``--min-train-accuracy``, or test accuracy within 5 points of chance) is refused with one line on
@@ -20,6 +23,7 @@ stderr and exit status 2, before any attack runs.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -257,6 +261,9 @@ def describe(args: argparse.Namespace, model: torch.nn.Module, bundle: Any, forg
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--frontier" in argv:  # the side-by-side frontier comparison lives in its own script
+        return _frontier_script().main([arg for arg in argv if arg != "--frontier"])
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -289,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"wrote {out}/results.json, results.md, env.json")
     return 0
+
+
+def _frontier_script() -> Any:
+    """``benchmarks/adversarial_frontier.py``, loaded from beside this file."""
+    spec = importlib.util.spec_from_file_location("adversarial_frontier", HERE / "adversarial_frontier.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":

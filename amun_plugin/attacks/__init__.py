@@ -1,9 +1,11 @@
-"""Attack backends (native, torchattacks, ART) behind one interface, and AMUN's nearest-example search.
+"""Attack backends (native, torchattacks, ART, optional adv-lib) behind one interface, and AMUN's
+nearest-example search.
 
-Backends are imported here without their optional third-party libraries: torchattacks and ART are
-imported only when an attack runs (a missing one raises ``BackendUnavailableError``).
+Backends are imported here without their optional third-party libraries: torchattacks, ART and
+adv-lib are imported only when an attack runs (a missing one raises ``BackendUnavailableError``).
 """
 
+from amun_plugin.attacks.advlib_backends import AdvLibALMA, AdvLibDDN, AdvLibFAB, AdvLibFMN, AdvLibStepsConfig
 from amun_plugin.attacks.art_backend import ArtPGDConfig, ArtPGDL2
 from amun_plugin.attacks.base import AttackBackend, AttackOutput
 from amun_plugin.attacks.losses import AttackLoss, attack_loss, logit_margin
@@ -33,6 +35,11 @@ __all__ = [
     "BUILTIN_ATTACKS",
     "ALGORITHM_1",
     "ALGORITHM_1_BISECTION",
+    "AdvLibALMA",
+    "AdvLibDDN",
+    "AdvLibFAB",
+    "AdvLibFMN",
+    "AdvLibStepsConfig",
     "AdversarialSet",
     "ArtPGDConfig",
     "ArtPGDL2",

@@ -144,8 +144,9 @@ def _code_changes(porcelain: str | None) -> str | None:
     own results folder (or resuming a committed one) does not make the code dirty."""
     if porcelain is None:
         return None
+    # line[2:].lstrip(): the path, also on a first line whose leading space _command stripped
     lines = [line for line in porcelain.splitlines()
-             if not line[3:].strip('"').split(" -> ")[-1].startswith(RESULTS_PREFIX)]
+             if not line[2:].lstrip().strip('"').split(" -> ")[-1].startswith(RESULTS_PREFIX)]
     return "\n".join(lines)
 
 

@@ -117,4 +117,7 @@ def test_only_changes_outside_the_results_folders_make_a_tree_dirty() -> None:
 
     assert _code_changes("?? benchmarks/results/recipe_sweep/\n M benchmarks/results/t/results.jsonl") == ""
     assert _code_changes(" M amun_plugin/bench/runner.py\n?? benchmarks/results/x/") == " M amun_plugin/bench/runner.py"
+    # _command strips its output: the first line's leading space (" M path") is gone
+    assert _code_changes("M benchmarks/results/x/rows/a.json\n M benchmarks/results/x/env.json") == ""
+    assert _code_changes("M amun_plugin/io.py") == "M amun_plugin/io.py"
     assert _code_changes(None) is None

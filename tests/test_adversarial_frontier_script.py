@@ -1,0 +1,78 @@
+"""benchmarks/adversarial_frontier.py: the per-sample ratio to the frontier, its intervals, and the
+guard rail that refuses a model that does not memorise before any attack runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from tiny_fixtures import TinyNet, make_tiny_data
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial_frontier.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("adversarial_frontier_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(label: str, distances: list[float], misclassified: list[bool]) -> dict:
+    return {"label": label, "distances": distances, "already_misclassified": misclassified}
+
+
+def test_ratios_to_the_frontier(script) -> None:
+    n = 200
+    base = list(np.linspace(0.1, 1.0, n))
+    misclassified = [i < 10 for i in range(n)]
+    best = _row("best", [0.0 if m else d for d, m in zip(base, misclassified)], misclassified)
+    farther = _row("farther", [0.0 if m else 1.1 * d for d, m in zip(base, misclassified)], misclassified)
+    failing = _row("failing", [0.0 if m else (math.inf if i % 4 == 0 else d) for i, (d, m) in
+                               enumerate(zip(base, misclassified))], misclassified)
+    summary = script.add_frontier_ratios([best, farther, failing])
+    assert summary["n_attacked"] == n - 10  # samples misclassified already (distance 0) are left out
+    assert best["ratio_median"] == pytest.approx(1.0) and best["best_share"] == 1.0
+    assert farther["ratio_median"] == pytest.approx(1.1) and farther["ratio_p90"] == pytest.approx(1.1)
+    assert farther["best_share"] == 0.0
+    assert failing["ratio_median"] == pytest.approx(1.0) and math.isinf(failing["ratio_p90"])
+    assert best["ratio_median_lo"] <= best["ratio_median"] <= best["ratio_median_hi"]
+
+
+def test_quantile_interval_brackets_the_estimate_and_covers_95_percent(script) -> None:
+    """On 300 draws of 500 U(0, 1) values, the interval holds the estimate and covers the true
+    q-quantile (q itself) in 92-98% of the draws."""
+    for q in (0.5, 0.9):
+        covered = 0
+        for seed in range(300):
+            estimate, low, high = script.quantile_interval(np.random.default_rng(seed).uniform(size=500), q)
+            assert low <= estimate <= high and high - low < 0.15
+            covered += low <= q <= high
+        assert 0.92 <= covered / 300 <= 0.98
+
+
+def test_main_refuses_a_model_that_does_not_memorise(script, monkeypatch, tmp_path, capsys) -> None:
+    data = make_tiny_data(60)
+    fake = SimpleNamespace(train=data, test=make_tiny_data(30, seed=1), original=lambda seed: (TinyNet(), {}))
+    monkeypatch.setattr(script, "Workspace", lambda config, cache: fake)
+    monkeypatch.setattr(script, "ArtifactCache", lambda root: None)
+    monkeypatch.setattr(script, "run_method", lambda *a, **k: pytest.fail("an attack ran"))
+    code = script.main(["--out", str(tmp_path / "out"), "--forget-size", "6", "--methods", "native_min_norm"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: the original model") and err.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_adversarial_search_delegates_the_frontier_mode(monkeypatch) -> None:
+    path = SCRIPT.with_name("adversarial_search.py")
+    spec = importlib.util.spec_from_file_location("adversarial_search_script_f", path)
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    seen = []
+    monkeypatch.setattr(search, "_frontier_script", lambda: SimpleNamespace(main=lambda argv: seen.append(argv) or 0))
+    assert search.main(["--frontier", "--forget-size", "7"]) == 0 and seen == [["--forget-size", "7"]]
