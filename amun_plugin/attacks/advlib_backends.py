@@ -144,19 +144,14 @@ class AdvLibDDN(_AdvLibBackend):
 
 
 class AdvLibFMN(_AdvLibBackend):
-    """adv-lib FMN (L2); continues from ``x_init`` where that point is already adversarial."""
+    """adv-lib FMN (L2). Not ``supports_init``: FMN runs its fixed number of steps from any start,
+    so resuming from the last round's points would cost as much as starting afresh."""
 
     name = "advlib_fmn"
     description = "adv-lib FMN (fast minimum-norm, L2)"
-    supports_init = True
 
     def _attack(self, attacks: Any, model: nn.Module, x: Tensor, y: Tensor, x_init: Tensor | None) -> Tensor:
-        start = None
-        if x_init is not None:
-            with torch.no_grad():
-                wrong = model(x_init).argmax(dim=1) != y
-            start = x_init if bool(wrong.all()) else None  # adv-lib needs adversarial starting points
-        return attacks.fmn(model, x, y, norm=2, steps=int(self.config.steps), starting_points=start)
+        return attacks.fmn(model, x, y, norm=2, steps=int(self.config.steps))
 
 
 class AdvLibALMA(_AdvLibBackend):
