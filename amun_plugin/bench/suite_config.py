@@ -1,6 +1,7 @@
 """Benchmark suite configuration: frozen dataclasses read strictly from YAML, with presets.
 
-A suite file (``benchmarks/suites/<name>.yaml``) holds::
+A suite file (``amun_plugin/suites/<name>.yaml``, shipped in the wheel; ``benchmarks/suites`` in a
+source checkout is a link to that folder) holds::
 
     name: table1                 # the suite's name (results go to <output>/<name>-<preset>)
     kind: table                  # table | continuous | ablation | forgetting_quality
@@ -51,7 +52,8 @@ __all__ = [
     "suite_path",
 ]
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
+"""The suites and presets shipped as package data (``benchmarks/suites`` links here)."""
 SETTINGS = tuple(s.value for s in Setting)
 _FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
 
@@ -295,6 +297,11 @@ class SuiteConfig:
         """The same suite forgetting only the given fractions of the training set."""
         return make_config(SuiteConfig, deep_merge(self.to_dict(), {"grid": {"fractions": list(fractions)}}))
 
+    def overridden(self, changes: Mapping[str, Any]) -> "SuiteConfig":
+        """The same suite with ``changes`` (SuiteConfig fields as plain data, nested mappings merged
+        key by key) applied and checked like the suite file, e.g. ``{"threads": 2}``."""
+        return make_config(SuiteConfig, deep_merge(self.to_dict(), changes))
+
 
 def method_spec(config: SuiteConfig, label: str) -> MethodSpec:
     """The suite's method with display label ``label``."""
@@ -321,7 +328,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def suite_path(suite: str | Path) -> Path:
-    """A suite file: a path to a YAML file, or the name of one under ``benchmarks/suites``."""
+    """A suite file: a path to a YAML file, or the name of one shipped in :data:`SUITES_DIR`."""
     path = Path(suite)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
