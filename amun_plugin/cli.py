@@ -15,6 +15,7 @@ import yaml
 
 from amun_plugin.commands import (
     DemoConfig,
+    SuiteKnobs,
     audit_command,
     bench_command,
     forgetting_audit_command,
@@ -215,17 +216,27 @@ def plugins(host: Any, as_json: bool) -> None:
 @click.option("--preset", default=None, help="suite preset (default: the suite's default, fmnist-cnn)")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
-@click.option("--output", default=None, help="run folder (default benchmarks/results/SUITE-PRESET); resumes if present")
+@click.option("--output", default=None,
+              help="run folder (default ./amun-bench/SUITE-PRESET); resumes if it holds this commit's results")
+@click.option("--resume", is_flag=True, help="add to a folder holding results of another commit, on purpose")
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
 @click.option("--fraction", "fractions", type=float, multiple=True,
               help="forget fraction(s) to run, overriding the suite's (repeat the option for several)")
 @click.option("--methods", default=None, help="comma-separated method labels to run (default: all of the suite's)")
-def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
-          runs: int | None, fractions: tuple[float, ...], methods: str | None) -> None:
-    """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
-    bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
-                  fractions=fractions or None, echo=click.echo,
-                  methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
+@click.option("--reference-models", type=int, default=None, help="RMIA reference models, overriding the suite's")
+@click.option("--no-tune", is_flag=True, help="no hyper-parameter search: each method's fixed options")
+@click.option("--threads", type=int, default=None, help="torch threads per job, overriding the suite's")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
+@click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
+def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None, resume: bool,
+          runs: int | None, fractions: tuple[float, ...], methods: str | None, reference_models: int | None,
+          no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
+    """Run or resume a benchmark suite (a shipped SUITE name, see amun_plugin/suites, or a YAML path)."""
+    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, reference_models=reference_models, no_tune=no_tune,
+                       methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+                       threads=threads, device=device)
+    bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
+                  knobs=knobs, dry_run=dry_run, resume=resume)
 
 
 _BUILTIN_COMMANDS = dict(cli.commands)

@@ -12,11 +12,11 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 """
 
 from amun_plugin.commands.audits import audit_command
-from amun_plugin.commands.benchmark import bench_command
+from amun_plugin.commands.benchmark import SuiteKnobs, bench_command
 from amun_plugin.commands.checkpoints import train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
 from amun_plugin.commands.listing import plugins_listing
 
-__all__ = ["DemoConfig", "audit_command", "bench_command", "forgetting_audit_command", "plugins_listing",
+__all__ = ["DemoConfig", "SuiteKnobs", "audit_command", "bench_command", "forgetting_audit_command", "plugins_listing",
            "run_demo", "train_command", "unlearn_command"]
