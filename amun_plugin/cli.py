@@ -18,6 +18,7 @@ from amun_plugin.commands import (
     SuiteKnobs,
     audit_command,
     bench_command,
+    describe_component,
     forgetting_audit_command,
     plugins_listing,
     run_demo,
@@ -195,7 +196,7 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_obj
 def plugins(host: Any, as_json: bool) -> None:
-    """List every registered unlearner, attack backend, evaluator, dataset and model."""
+    """List every registered unlearner, attack backend, evaluator, dataset and model (--json: with options)."""
     listing = plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
@@ -209,6 +210,14 @@ def plugins(host: Any, as_json: bool) -> None:
             click.echo(f"  {entry['name']:<{name_width}} {entry['package']:<{package_width}} {entry['description']}")
     for error in listing["errors"]:
         click.echo(f"broken plugin {error['plugin']}: {error['error']}", err=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def describe(host: Any, name: str) -> None:
+    """Show a component (unlearner, attack, evaluator, dataset, model) and every option: type, default, meaning."""
+    describe_component(name, click.echo, host)
 
 
 @cli.command()
