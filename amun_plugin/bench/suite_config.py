@@ -48,6 +48,7 @@ __all__ = [
     "deep_merge",
     "gaps_by_table",
     "load_suite",
+    "load_preset",
     "method_spec",
     "suite_path",
 ]
@@ -363,3 +364,12 @@ def load_suite(suite: str | Path, preset: str | None = None) -> SuiteConfig:
     header = {"name": raw.get("name", path.stem), "kind": raw.get("kind", "table"),
               "description": raw.get("description", ""), "preset": chosen}
     return make_config(SuiteConfig, {**merged, **header})
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The shared preset ``name`` of ``presets.yaml`` as plain data (dataset, model, training,
+    device, ...), e.g. for ``amun train --preset``."""
+    presets = load_yaml(SUITES_DIR / "presets.yaml")
+    if name not in presets:
+        raise InvalidInputError(f"unknown preset {name!r}; presets: {', '.join(presets)}")
+    return dict(presets[name] or {})

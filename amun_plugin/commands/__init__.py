@@ -14,7 +14,7 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 
 from amun_plugin.commands.audits import audit_command
 from amun_plugin.commands.benchmark import SuiteKnobs, bench_command
-from amun_plugin.commands.checkpoints import train_command, unlearn_command
+from amun_plugin.commands.checkpoints import TrainSpec, train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
 from amun_plugin.commands.listing import describe_component, plugins_listing
@@ -22,6 +22,7 @@ from amun_plugin.commands.listing import describe_component, plugins_listing
 __all__ = [
     "DemoConfig",
     "SuiteKnobs",
+    "TrainSpec",
     "audit_command",
     "bench_command",
     "describe_component",

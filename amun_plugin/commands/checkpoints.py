@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from amun_plugin.api import unlearn
+from amun_plugin.bench.original_check import CHANCE_MARGIN, DEFAULT_MIN_TRAIN_ACCURACY, NotMemorisingError
+from amun_plugin.bench.suite_config import load_preset
 from amun_plugin.config import make_config
 from amun_plugin.data.base import LabeledData, as_labeled_data
 from amun_plugin.data.splits import SplitConfig, make_split, split_off
@@ -20,9 +23,13 @@ from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
 from amun_plugin.models.inference import accuracy
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig, checkpoint_metadata, train_classifier
+from amun_plugin.training.estimate import seconds_per_sample, training_estimate
 from amun_plugin.unlearn.amun import Amun
 
-__all__ = ["UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+__all__ = ["FORGET_SET_OPTIONS", "TrainSpec", "UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+
+FORGET_SET_OPTIONS = "--forget-fraction F, --forget-indices I,J,... (or a file of them) or --forget-classes C,..."
+"""The options that name a forget set; one of them is required (there is no silent default)."""
 
 UNLEARN_EVALUATORS = ("accuracy", "confidence_mia")
 """The evaluators of the before / after table ``amun unlearn`` prints (cheap ones)."""
@@ -30,28 +37,78 @@ UNLEARN_EVALUATORS = ("accuracy", "confidence_mia")
 Echo = Callable[[str], Any]
 
 
-def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architecture: str,
-                  model_options: Mapping[str, Any], recipe_options: Mapping[str, Any], seed: int,
-                  device: str, split: SplitConfig | None, out: str, echo: Echo) -> Path:
-    """Train on the dataset's train set (or on its retain part when ``split`` is given) and save."""
+@dataclass(frozen=True)
+class TrainSpec:
+    """What ``amun train`` trains: a dataset, an architecture and a recipe (each name with options;
+    None: the preset's, else digits / mlp / the TrainConfig defaults). ``preset`` names a shared
+    suite preset (``presets.yaml``, e.g. fmnist-cnn) whose dataset, model, recipe and device are
+    the base the other fields override key by key."""
+
+    dataset: str | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    architecture: str | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    recipe_options: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    device: str | None = None
+
+    def resolved(self) -> tuple[str, dict[str, Any], str, dict[str, Any], dict[str, Any], str]:
+        """(dataset, its options, architecture, its options, recipe options, device)."""
+        base = load_preset(self.preset) if self.preset else {}
+        data, model = base.get("dataset") or {}, base.get("model") or {}
+        # the preset's options only go with the preset's own dataset / model
+        data_options = (data.get("options") or {}) if self.dataset in (None, data.get("name")) else {}
+        model_options = (model.get("options") or {}) if self.architecture in (None, model.get("name")) else {}
+        return (self.dataset or data.get("name") or "digits", {**data_options, **self.dataset_options},
+                self.architecture or model.get("name") or "mlp", {**model_options, **self.model_options},
+                {**((base.get("training") or {}).get("recipe") or {}), **self.recipe_options},
+                self.device or base.get("device") or "cpu")
+
+
+def train_command(*, spec: TrainSpec, seed: int, split: SplitConfig | None, out: str, echo: Echo,
+                  without_forget: bool = False) -> Path:
+    """Train on the dataset's train set (or, ``without_forget``, on the retain part of ``split``)
+    and save. Prints the SGD steps and a rough time first; refuses (saves nothing) a model at
+    chance on the test set, and warns when it does not memorise its training set."""
+    dataset, dataset_options, architecture, model_options, recipe_options, device = spec.resolved()
+    if without_forget and split is None:
+        raise InvalidInputError(f"--without-forget needs the forget set: give {FORGET_SET_OPTIONS}")
     host = get_plugin_manager()
     bundle = host.load_dataset(dataset, dataset_options)
     arch = host.make_architecture(architecture, model_options)
     recipe = make_config(TrainConfig, recipe_options)
     data, extra = bundle.train, {}
-    if split is not None:
+    if without_forget and split is not None:
         chosen = make_split(bundle.train, split)
         data = chosen.retain(bundle.train)
         extra = {"trained_without_forget": chosen.to_dict()}
+    per_sample = seconds_per_sample(arch, bundle.input_shape, bundle.num_classes, recipe.batch_size, device=device)
+    estimate = training_estimate(len(data), recipe.epochs, recipe.batch_size, per_sample)
+    echo(f"training {architecture} on {len(data)} {bundle.name} images, {recipe.epochs} epochs: {estimate.describe()}")
     model = train_classifier(arch, data, recipe, seed=seed, device=device, progress="train")
+    train_acc, test_acc = accuracy(model, data, device=device), accuracy(model, bundle.test, device=device)
+    _check_learnt(train_acc, test_acc, bundle.num_classes, echo)
     metadata = checkpoint_metadata(arch, bundle, dataset_options, recipe, seed, extra)
     path = save_checkpoint(out, model, metadata)
-    echo(f"train accuracy {accuracy(model, data, device=device):.2f}%, "
-         f"test accuracy {accuracy(model, bundle.test, device=device):.2f}%; saved {path}")
+    echo(f"train accuracy {train_acc:.2f}%, test accuracy {test_acc:.2f}%; saved {path}")
     return path
 
 
-def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
+def _check_learnt(train_acc: float, test_acc: float, num_classes: int, echo: Echo) -> None:
+    """Refuse a model at chance on the test set; warn about one that does not memorise (%)."""
+    chance = 100.0 / num_classes
+    if test_acc <= chance + CHANCE_MARGIN:
+        raise NotMemorisingError(
+            f"the trained model is at chance (train accuracy {train_acc:.1f}%, test accuracy {test_acc:.1f}%, chance "
+            f"{chance:.1f}%); nothing was saved. Try a preset's recipe (--preset fmnist-cnn) or a lower learning "
+            "rate (--recipe-option lr=0.01)")
+    if train_acc < DEFAULT_MIN_TRAIN_ACCURACY:
+        echo(f"warning: the model does not memorise its training set (train accuracy {train_acc:.1f}% < "
+             f"{DEFAULT_MIN_TRAIN_ACCURACY:g}%): membership-inference audits of unlearning will measure little; "
+             "train longer (--recipe-option epochs=N) or use a preset (--preset fmnist-cnn)")
+
+
+def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig | None,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
                     validation_size: int = 0, holdout_size: int | None = None,
                     holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None) -> Path:
@@ -72,6 +129,8 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     if metadata.dataset is None:
         raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
     bundle = host.load_checkpoint_dataset(metadata, dataset_options)
+    if split is None:
+        raise InvalidInputError(f"name the forget set: give {FORGET_SET_OPTIONS}")
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
