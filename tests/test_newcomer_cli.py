@@ -4,6 +4,7 @@ not the Python API's keywords; ``amun unlearn`` never picks a forget set silentl
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_python_callers_still_read_the_api_keywords(tiny_model, tiny_data) -> No
 
     with pytest.raises(MissingInputError, match=r"pass retain=\.\.\."):
         unlearn(tiny_model, tiny_data, None, method="ft")
+
+
+def test_audit_refuses_a_forget_set_other_than_the_retrained_models(original: Path, tmp_path: Path, capsys) -> None:
+    retrained = tmp_path / "retrained.safetensors"
+    assert main(["train", *TINY, "--without-forget", "--forget-fraction", "0.1", "--out", str(retrained)]) == 0
+    common = [str(original), "--retrained", str(retrained), "--evaluator", "accuracy", "--no-plots"]
+    assert main(["audit", *common, "--forget-fraction", "0.2", "--out", str(tmp_path / "wrong")]) == 2
+    err = capsys.readouterr().err
+    assert "retrained.safetensors (retrained) records another forget split" in err
+    assert not (tmp_path / "wrong").exists()
+    # without a --forget-* option the split recorded in the retrained model is used
+    assert main(["audit", *common, "--out", str(tmp_path / "right")]) == 0
+    assert main(["audit", *common, "--forget-fraction", "0.1", "--out", str(tmp_path / "same")]) == 0
+    capsys.readouterr()
+    right, same = (json.loads((tmp_path / d / "original" / "metrics.json").read_text()) for d in ("right", "same"))
+    assert (right["metrics"], right["avg_gap"]) == (same["metrics"], same["avg_gap"])
