@@ -15,6 +15,7 @@ import yaml
 
 from amun_plugin.commands import (
     DemoConfig,
+    PlainModel,
     SuiteKnobs,
     TrainSpec,
     audit_command,
@@ -139,17 +140,26 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dataset-option", "dataset_options", multiple=True,
               help="key=value for the checkpoint's dataset, e.g. root=./data, download=true (never read from the file)")
+@click.option("--model", "architecture", default=None,
+              help="a plain state dict's registered architecture (e.g. cnn); checkpoints record their own")
+@click.option("--model-option", "model_options", multiple=True, help="the --model architecture's key=value")
+@click.option("--dataset", default=None, help="a plain state dict's training dataset (with --dataset-option)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
-                dataset_options: tuple[str, ...], out: str) -> None:
-    """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
+                dataset_options: tuple[str, ...], architecture: str | None, model_options: tuple[str, ...],
+                dataset: str | None, out: str) -> None:
+    """Unlearn a forget split of the checkpoint's training set; print metrics before and after.
+
+    CHECKPOINT is an `amun train` checkpoint, or a plain state dict (safetensors) with --model and --dataset."""
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
                     validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file,
-                    dataset_options=_pairs(dataset_options))
+                    dataset_options=_pairs(dataset_options),
+                    plain=PlainModel(architecture=architecture, architecture_options=_pairs(model_options),
+                                     dataset=dataset))
 
 
 @cli.command()

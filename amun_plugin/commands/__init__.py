@@ -14,13 +14,14 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 
 from amun_plugin.commands.audits import audit_command
 from amun_plugin.commands.benchmark import SuiteKnobs, bench_command
-from amun_plugin.commands.checkpoints import TrainSpec, train_command, unlearn_command
+from amun_plugin.commands.checkpoints import PlainModel, TrainSpec, train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
 from amun_plugin.commands.listing import describe_component, plugins_listing
 
 __all__ = [
     "DemoConfig",
+    "PlainModel",
     "SuiteKnobs",
     "TrainSpec",
     "audit_command",

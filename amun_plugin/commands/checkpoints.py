@@ -8,25 +8,26 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+from torch import nn
 
-from amun_plugin.api import unlearn
+from amun_plugin.api import load_model, unlearn
 from amun_plugin.bench.original_check import CHANCE_MARGIN, DEFAULT_MIN_TRAIN_ACCURACY, NotMemorisingError
 from amun_plugin.bench.suite_config import load_preset
 from amun_plugin.config import make_config
-from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.labels import label_of, labelled_row
 from amun_plugin.evaluate.markdown import markdown_table
-from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
+from amun_plugin.models.checkpoint import CheckpointMetadata, has_metadata, save_checkpoint
 from amun_plugin.models.inference import accuracy
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig, checkpoint_metadata, train_classifier
 from amun_plugin.training.estimate import seconds_per_sample, training_estimate
 from amun_plugin.unlearn.amun import Amun
 
-__all__ = ["FORGET_SET_OPTIONS", "TrainSpec", "UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+__all__ = ["FORGET_SET_OPTIONS", "PlainModel", "TrainSpec", "UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
 
 FORGET_SET_OPTIONS = "--forget-fraction F, --forget-indices I,J,... (or a file of them) or --forget-classes C,..."
 """The options that name a forget set; one of them is required (there is no silent default)."""
@@ -111,7 +112,8 @@ def _check_learnt(train_acc: float, test_acc: float, num_classes: int, echo: Ech
 def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig | None,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
                     validation_size: int = 0, holdout_size: int | None = None,
-                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None) -> Path:
+                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None,
+                    plain: PlainModel | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
     A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
@@ -119,16 +121,14 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     validation set (non-members) for methods that need one (DAU); they leave the audited test set.
     Held-out data for AMUN's calibration comes from ``holdout_file`` (.npz: x, y) or is
     ``holdout_size`` class-stratified test samples (default: 20% of the test split for the AMUN
-    family, none otherwise); held-out test samples leave the audited test set too.
+    family, none otherwise); held-out test samples leave the audited test set too. A plain state
+    dict (a safetensors file without amun_plugin metadata) needs ``plain``: its architecture and dataset.
     """
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
     host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
-    model, metadata = host.load_model(checkpoint, device=device)
-    if metadata.dataset is None:
-        raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
-    bundle = host.load_checkpoint_dataset(metadata, dataset_options)
+    model, metadata, bundle = _load(host, checkpoint, device, dataset_options, plain)
     if split is None:
         raise InvalidInputError(f"name the forget set: give {FORGET_SET_OPTIONS}")
     chosen = make_split(bundle.train, split)
@@ -152,6 +152,45 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     path = save_checkpoint(out, result.model, dataclasses.replace(metadata, extra=extra))
     echo(f"{method}: {result.stats['seconds_total']:.1f} s; saved {path}")
     return path
+
+
+@dataclass(frozen=True)
+class PlainModel:
+    """What a plain state dict does not record: the registered ``architecture`` (with
+    ``architecture_options``) it was made with and the registered ``dataset`` it was trained on
+    (its options are the command's ``--dataset-option``)."""
+
+    architecture: str | None = None
+    architecture_options: Mapping[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+
+
+def _load(host: PluginHost, checkpoint: str, device: str, dataset_options: Mapping[str, Any] | None,
+          plain: PlainModel | None) -> tuple[nn.Module, CheckpointMetadata, DatasetBundle]:
+    """(model, metadata, dataset) of an amun_plugin checkpoint, or of a plain state dict with ``plain``."""
+    given = plain is not None and (plain.architecture is not None or plain.dataset is not None)
+    if has_metadata(checkpoint):
+        if given:
+            raise InvalidInputError(f"{checkpoint} records its own architecture and dataset: --model and --dataset "
+                                    "are for a plain state dict")
+        model, metadata = host.load_model(checkpoint, device=device)
+        if metadata.dataset is None:
+            raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
+        return model, metadata, host.load_checkpoint_dataset(metadata, dataset_options)
+    if plain is None or plain.architecture is None or plain.dataset is None:
+        raise InvalidInputError(f"{checkpoint} is a plain state dict (no amun_plugin metadata): name its "
+                                "architecture and data with --model NAME [--model-option k=v] --dataset NAME "
+                                "[--dataset-option k=v]")
+    options = dict(dataset_options or {})
+    bundle = host.load_dataset(plain.dataset, options)
+    model, _ = load_model(checkpoint, architecture=plain.architecture,
+                          architecture_options=plain.architecture_options, num_classes=bundle.num_classes,
+                          input_shape=bundle.input_shape, device=device, plugins=host)
+    metadata = CheckpointMetadata(architecture=plain.architecture,
+                                  architecture_config=dict(plain.architecture_options),
+                                  num_classes=bundle.num_classes, input_shape=bundle.input_shape,
+                                  classes=bundle.classes, dataset=bundle.name, dataset_config=options)
+    return model, metadata, bundle
 
 
 def _recipe_defaults(host: PluginHost, method: str, metadata: CheckpointMetadata) -> dict[str, Any]:
