@@ -4,6 +4,7 @@ be unlearned."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,16 @@ def test_the_cli_unlearns_a_plain_state_dict_with_the_architecture_named(cli_che
     metadata = read_checkpoint_metadata(out)
     assert (metadata.architecture, metadata.dataset) == ("mlp", "digits")
     assert metadata.extra["unlearned"]["method"] == "ft"
+
+
+def test_the_readme_audit_and_save_load_snippets_run(tmp_path: Path, monkeypatch, tiny_model, tiny_data) -> None:
+    monkeypatch.chdir(tmp_path)
+    x, y = tiny_data.x, tiny_data.y
+    report = amun_plugin.audit(tiny_model, retain=(x[20:], y[20:]), forget=(x[:10], y[:10]), test=(x[10:20], y[10:20]),
+                               retrained=copy.deepcopy(tiny_model), out_dir="audit")
+    assert report["avg_gap"] == 0.0 and "accuracy.UA" in report["metrics"] and (tmp_path / "audit").is_dir()
+    model = get_plugin_manager().make_architecture("cnn", {"width": 8}).build(10, (1, 28, 28))
+    amun_plugin.save_model(model, "orig.safetensors", architecture="cnn", architecture_options={"width": 8},
+                           num_classes=10, input_shape=(1, 28, 28), dataset="fashion_mnist")
+    loaded, metadata = amun_plugin.load_model("orig.safetensors")
+    assert same_weights(model, loaded) and metadata is not None and metadata.dataset == "fashion_mnist"
