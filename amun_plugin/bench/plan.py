@@ -76,9 +76,9 @@ def plan_suite(config: SuiteConfig, host: PluginHost, n_train: int, n_test: int)
     tuned = config.tuning.enabled and any(m.grid for m in config.methods) and config.kind is SuiteKind.TABLE
     splits = suite_splits(config, tuned)
     stages.append(Stage("retrained models", len(splits),
-                        sum(epochs * n_train * (1 - ref.fraction) for _, _, ref in splits)))
+                        sum(epochs * n_train * (1.0 - float(ref.fraction or 0.0)) for _, _, ref in splits)))
     adversarial = sum(1 for m in config.methods if m.adversarial is not AdversarialSource.NONE)
-    forget = sum(ref.fraction * n_train for _, _, ref in splits)
+    forget = sum(float(ref.fraction or 0.0) * n_train for _, _, ref in splits)
     stages.append(Stage("adversarial sets", adversarial * len(splits), adversarial * forget * ATTACK_PASSES))
     tune_jobs, tune_passes, cell_jobs, cell_passes = _unlearn_passes(config, host, n_train)
     if tune_jobs:
