@@ -2,8 +2,8 @@
 and a rough time, from a few SGD steps of the suite's model timed on this machine.
 
 Counts are the suite's full grid (a resumed run or a warm cache skips some of them). The time is
-a forecast to within a factor of about two: each job is charged its SGD passes over its data at
-the measured seconds per sample (training: recipe epochs over the train set; reference models:
+an order of magnitude (:mod:`amun_plugin.training.estimate`): each job is charged its SGD passes
+over its data at the measured seconds per sample (training: recipe epochs over the train set; reference models:
 over half the population; unlearning: the method's ``epochs`` option, 10 when unset, over the
 train set; an adversarial set: 20 passes over the forget set); audits and data loading are not in it.
 """
@@ -105,5 +105,5 @@ def describe_plan(config: SuiteConfig, host: PluginHost) -> list[str]:
     jobs = sum(s.jobs for s in stages)
     lines.append(f"total: {jobs} job(s), roughly {format_seconds(total)} one after the other "
                  f"({per_sample * 1e3:.3f} ms per training sample measured here; cached or finished jobs are "
-                 "skipped; a forecast to within a factor of about two)")
+                 "skipped; an order of magnitude: audits, data loading and a busy machine come on top)")
     return lines

@@ -2,7 +2,8 @@
 measured on this machine (a few timed steps of the real architecture on random inputs).
 
 The estimate is a forecast, not a measurement of the run: data loading, evaluation, augmentation
-and a busy machine are not in it, so treat it as right to within a factor of about two.
+and other work on the machine come on top (a busy machine can take twice as long or more), so
+read it as an order of magnitude.
 """
 
 from __future__ import annotations
