@@ -8,7 +8,7 @@ Quick start::
     new_model, stats = result
 """
 
-from amun_plugin.api import audit, audit_many, continuous_session, unlearn
+from amun_plugin.api import audit, audit_many, continuous_session, load_model, save_model, unlearn
 from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.errors import (
     AmunError,
@@ -42,6 +42,8 @@ __all__ = [
     "continuous_session",
     "get_plugin_manager",
     "hookimpl",
+    "load_model",
+    "save_model",
     "unlearn",
 ]
 

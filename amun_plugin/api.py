@@ -1,6 +1,6 @@
-"""The Python API: ``unlearn(model, forget=..., retain=None, method="amun", **options)`` and
-``audit`` / ``audit_many`` and ``continuous_session``, each with the plugin host (a fresh
-``get_plugin_manager()`` unless one is given) standing behind the names it takes."""
+"""The Python API: ``unlearn(model, forget=..., retain=None, method="amun", **options)``,
+``audit`` / ``audit_many``, ``continuous_session`` and ``save_model`` / ``load_model``, each with the
+plugin host (a fresh ``get_plugin_manager()`` unless one is given) standing behind the names it takes."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ import torch
 from torch import nn
 
 from amun_plugin.data.base import LabeledData, labeled_for_model
+from amun_plugin.device import resolve_device
+from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate import audit as _audit
 from amun_plugin.evaluate.audit import EvaluatorSpec
 from amun_plugin.evaluate.reference import ReferenceBank
+from amun_plugin.models.checkpoint import (
+    CheckpointMetadata,
+    has_metadata,
+    load_weights,
+    read_checkpoint_metadata,
+    save_checkpoint,
+)
 from amun_plugin.models.inference import infer_num_classes
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnResult
 from amun_plugin.unlearn.continuous import ContinuousSession
 
-__all__ = ["audit", "audit_many", "continuous_session", "infer_num_classes", "unlearn"]
+__all__ = ["audit", "audit_many", "continuous_session", "infer_num_classes", "load_model", "save_model", "unlearn"]
 
 
 def unlearn(
@@ -104,3 +113,48 @@ def continuous_session(model: nn.Module, train: Any, method: str = "amun", *, pl
     if not isinstance(train, LabeledData):
         data = labeled_for_model(train, infer_num_classes(model, train), "train")
     return ContinuousSession(model, data, method, plugins=plugins or get_plugin_manager(), **options)
+
+
+def save_model(model: nn.Module, path: str | Path, *, architecture: str,
+               architecture_options: Mapping[str, Any] | None = None, num_classes: int,
+               input_shape: Sequence[int], dataset: str | None = None,
+               dataset_options: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+    """Save ``model`` as an amun_plugin checkpoint (``.safetensors`` with its metadata, a JSON
+    sidecar beside it), written atomically; the file ``amun unlearn`` / ``amun audit`` read.
+
+    ``architecture`` names a registered architecture (``amun describe mlp``, or one of a plugin)
+    with ``architecture_options``, so :func:`load_model` can rebuild it; ``num_classes`` and
+    ``input_shape`` (C, H, W) describe its input / output; ``dataset`` (a registered dataset name)
+    with ``dataset_options`` lets the CLI reload the training data. Returns the checkpoint's path."""
+    metadata = CheckpointMetadata(
+        architecture=architecture, architecture_config=dict(architecture_options or {}), num_classes=int(num_classes),
+        input_shape=tuple(int(s) for s in input_shape), dataset=dataset, dataset_config=dict(dataset_options or {}),
+        extra=dict(extra or {}))
+    return save_checkpoint(path, model, metadata)
+
+
+def load_model(path: str | Path, model: nn.Module | None = None, *, architecture: str | None = None,
+               architecture_options: Mapping[str, Any] | None = None, num_classes: int | None = None,
+               input_shape: Sequence[int] | None = None, device: str | torch.device = "cpu",
+               plugins: PluginHost | None = None) -> tuple[nn.Module, CheckpointMetadata | None]:
+    """A model from a safetensors file, in eval mode, and its metadata (None for a plain state dict).
+
+    - An amun_plugin checkpoint (``amun train``, :func:`save_model`) rebuilds its own architecture.
+    - ``model`` (your own ``nn.Module``, any architecture): the file's tensors are loaded into it.
+    - A plain state dict (``safetensors.torch.save_file(model.state_dict(), path)``) with a registered
+      ``architecture`` (and ``architecture_options``, ``num_classes``, ``input_shape``) builds that.
+    Keys, shapes and dtypes are checked strictly; nothing is ever unpickled."""
+    host = plugins or get_plugin_manager()
+    dev = resolve_device(device)
+    if model is not None:
+        metadata = read_checkpoint_metadata(path) if has_metadata(path) else None
+        return load_weights(path, model).to(dev).eval(), metadata
+    if has_metadata(path):
+        return host.load_model(path, device=dev)
+    if architecture is None or num_classes is None or input_shape is None:
+        raise InvalidInputError(
+            f"{path} is a plain state dict (no amun_plugin metadata): give the model to load it into, or "
+            "architecture=NAME, num_classes=K and input_shape=(C, H, W) to build a registered architecture")
+    built = host.make_architecture(architecture, dict(architecture_options or {})).build(
+        int(num_classes), tuple(int(s) for s in input_shape))
+    return load_weights(path, built).to(dev).eval(), None

@@ -15,8 +15,12 @@ import yaml
 
 from amun_plugin.commands import (
     DemoConfig,
+    PlainModel,
+    SuiteKnobs,
+    TrainSpec,
     audit_command,
     bench_command,
+    describe_component,
     forgetting_audit_command,
     plugins_listing,
     run_demo,
@@ -24,7 +28,7 @@ from amun_plugin.commands import (
     unlearn_command,
 )
 from amun_plugin.data.splits import SplitConfig, SplitKind
-from amun_plugin.errors import AmunError, InvalidInputError
+from amun_plugin.errors import AmunError, InvalidInputError, MissingInputError
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["main", "cli"]
@@ -41,7 +45,8 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> SplitConfig:
+def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> SplitConfig | None:
+    """The forget split the options name, or None when none is given (never a silent default)."""
     chosen = [v is not None for v in (fraction, indices, classes)]
     if sum(chosen) > 1:
         raise InvalidInputError("give only one of --forget-fraction, --forget-indices, --forget-classes")
@@ -49,7 +54,9 @@ def _split_config(fraction: float | None, indices: str | None, classes: str | No
         return SplitConfig(kind=SplitKind.INDICES, indices=_int_list(indices, "--forget-indices"), seed=seed)
     if classes is not None:
         return SplitConfig(kind=SplitKind.CLASSES, classes=_int_list(classes, "--forget-classes"), seed=seed)
-    return SplitConfig(kind=SplitKind.RANDOM, fraction=0.1 if fraction is None else fraction, seed=seed)
+    if fraction is not None:
+        return SplitConfig(kind=SplitKind.RANDOM, fraction=fraction, seed=seed)
+    return None
 
 
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -89,25 +96,31 @@ def demo(output: str, seed: int, device: str, no_progress: bool) -> None:
 
 
 @cli.command()
-@click.option("--dataset", default="digits", show_default=True)
+@click.option("--preset", default=None,
+              help="a suite preset's dataset, model, recipe and device (fmnist-cnn, fmnist-paper, ...; see `amun "
+                   "bench --dry-run`); the options below override it")
+@click.option("--dataset", default=None, help="dataset name (default: the preset's, else digits)")
 @click.option("--dataset-option", "dataset_options", multiple=True, help="key=value, repeatable")
-@click.option("--model", "architecture", default="mlp", show_default=True)
+@click.option("--model", "architecture", default=None, help="architecture name (default: the preset's, else mlp)")
 @click.option("--model-option", "model_options", multiple=True, help="key=value, repeatable")
 @click.option("--recipe-option", "recipe_options", multiple=True, help="TrainConfig key=value, e.g. epochs=40")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, ... (default: the preset's, else cpu)")
 @click.option("--without-forget", is_flag=True, help="train on D_R only (a retrained model); needs a forget split")
 @split_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint (.safetensors)")
-def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, model_options: tuple[str, ...],
-          recipe_options: tuple[str, ...], seed: int, device: str, without_forget: bool,
-          forget_fraction: float | None, forget_indices: str | None, forget_classes: str | None,
-          split_seed: int, out: str) -> None:
+def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, ...], architecture: str | None,
+          model_options: tuple[str, ...], recipe_options: tuple[str, ...], seed: int, device: str | None,
+          without_forget: bool, forget_fraction: float | None, forget_indices: str | None,
+          forget_classes: str | None, split_seed: int, out: str) -> None:
     """Train an original (or, with --without-forget, a retrained) model and save a checkpoint."""
-    train_command(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
-                  model_options=_pairs(model_options), recipe_options=_pairs(recipe_options), seed=seed,
-                  device=device, split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed)
-                  if without_forget else None, out=out, echo=click.echo)
+    spec = TrainSpec(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
+                     model_options=_pairs(model_options), recipe_options=_pairs(recipe_options), preset=preset,
+                     device=device)
+    split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
+    if split is not None and not without_forget:
+        raise InvalidInputError("a forget set option of `amun train` needs --without-forget")
+    train_command(spec=spec, seed=seed, split=split, out=out, echo=click.echo, without_forget=without_forget)
 
 
 @cli.command(name="unlearn")
@@ -127,17 +140,26 @@ def train(dataset: str, dataset_options: tuple[str, ...], architecture: str, mod
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dataset-option", "dataset_options", multiple=True,
               help="key=value for the checkpoint's dataset, e.g. root=./data, download=true (never read from the file)")
+@click.option("--model", "architecture", default=None,
+              help="a plain state dict's registered architecture (e.g. cnn); checkpoints record their own")
+@click.option("--model-option", "model_options", multiple=True, help="the --model architecture's key=value")
+@click.option("--dataset", default=None, help="a plain state dict's training dataset (with --dataset-option)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
-                dataset_options: tuple[str, ...], out: str) -> None:
-    """Unlearn a forget split of the checkpoint's training set; print metrics before and after."""
+                dataset_options: tuple[str, ...], architecture: str | None, model_options: tuple[str, ...],
+                dataset: str | None, out: str) -> None:
+    """Unlearn a forget split of the checkpoint's training set; print metrics before and after.
+
+    CHECKPOINT is an `amun train` checkpoint, or a plain state dict (safetensors) with --model and --dataset."""
     unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
                     split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
                     use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
                     validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file,
-                    dataset_options=_pairs(dataset_options))
+                    dataset_options=_pairs(dataset_options),
+                    plain=PlainModel(architecture=architecture, architecture_options=_pairs(model_options),
+                                     dataset=dataset))
 
 
 @cli.command()
@@ -168,8 +190,7 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
           device: str, no_plots: bool, dataset_options: tuple[str, ...], protocol: str, runs: int | None,
           method: str, method_options: tuple[str, ...], no_retain: bool, out: str) -> None:
     """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
-    given = any(v is not None for v in (forget_fraction, forget_indices, forget_classes))
-    split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed) if given else None
+    split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
     if protocol == "forgetting-quality":
         forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
                                  method_options=_pairs(method_options), use_retain=not no_retain,
@@ -194,7 +215,7 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_obj
 def plugins(host: Any, as_json: bool) -> None:
-    """List every registered unlearner, attack backend, evaluator, dataset and model."""
+    """List every registered unlearner, attack backend, evaluator, dataset and model (--json: with options)."""
     listing = plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
@@ -211,21 +232,39 @@ def plugins(host: Any, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("name")
+@click.pass_obj
+def describe(host: Any, name: str) -> None:
+    """Show a component (unlearner, attack, evaluator, dataset, model) and every option: type, default, meaning."""
+    describe_component(name, click.echo, host)
+
+
+@cli.command()
 @click.argument("suite")
 @click.option("--preset", default=None, help="suite preset (default: the suite's default, fmnist-cnn)")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
-@click.option("--output", default=None, help="run folder (default benchmarks/results/SUITE-PRESET); resumes if present")
+@click.option("--output", default=None,
+              help="run folder (default ./amun-bench/SUITE-PRESET); resumes if it holds this commit's results")
+@click.option("--resume", is_flag=True, help="add to a folder holding results of another commit, on purpose")
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
 @click.option("--fraction", "fractions", type=float, multiple=True,
               help="forget fraction(s) to run, overriding the suite's (repeat the option for several)")
 @click.option("--methods", default=None, help="comma-separated method labels to run (default: all of the suite's)")
-def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
-          runs: int | None, fractions: tuple[float, ...], methods: str | None) -> None:
-    """Run or resume a benchmark suite (benchmarks/suites/SUITE.yaml, or a YAML path)."""
-    bench_command(suite, preset=preset, executor=executor, address=address, output=output, runs=runs,
-                  fractions=fractions or None, echo=click.echo,
-                  methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
+@click.option("--reference-models", type=int, default=None, help="RMIA reference models, overriding the suite's")
+@click.option("--no-tune", is_flag=True, help="no hyper-parameter search: each method's fixed options")
+@click.option("--threads", type=int, default=None, help="torch threads per job, overriding the suite's")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
+@click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
+def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None, resume: bool,
+          runs: int | None, fractions: tuple[float, ...], methods: str | None, reference_models: int | None,
+          no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
+    """Run or resume a benchmark suite (a shipped SUITE name, see amun_plugin/suites, or a YAML path)."""
+    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, reference_models=reference_models, no_tune=no_tune,
+                       methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+                       threads=threads, device=device)
+    bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
+                  knobs=knobs, dry_run=dry_run, resume=resume)
 
 
 _BUILTIN_COMMANDS = dict(cli.commands)
@@ -265,6 +304,26 @@ def configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
+CLI_INPUTS: dict[str, dict[str, str]] = {
+    "unlearn": {"retain": "drop --no-retain (this method trains on D_R)",
+                "validation": "give --validation-size N (test samples held out as non-members)"},
+    "audit": {"reference_bank": "give --bank-dir DIR (with --reference-models K to build the bank there)",
+              "retain": "drop --no-retain (this method trains on D_R)"},
+}
+"""How each command gives an input a component asks for (:class:`MissingInputError`): its flags,
+not the Python API's keywords."""
+
+
+def error_line(exc: AmunError, argv: list[str]) -> str:
+    """``exc`` as the one line the CLI prints: a missing input phrased with the command's flags."""
+    if isinstance(exc, MissingInputError):
+        command = next((a for a in argv if not a.startswith("-")), "")
+        how = CLI_INPUTS.get(command, {}).get(exc.needs)
+        if how is not None:
+            return f"error: {exc.phrased(how)}"
+    return f"error: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
     configure_logging()
@@ -272,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         host = _load_plugins(argv)
         cli.main(args=argv, prog_name="amun", standalone_mode=False, obj=host)
     except AmunError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(exc, sys.argv[1:] if argv is None else argv), err=True)
         return 2
     except click.exceptions.Abort:
         return 130

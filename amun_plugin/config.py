@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
+import re
 import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["NoConfig", "make_config", "config_to_dict", "load_yaml"]
+__all__ = ["NoConfig", "describe_options", "make_config", "config_to_dict", "load_yaml"]
 
 C = TypeVar("C")
 
@@ -154,3 +156,62 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
     if hint is int and isinstance(value, bool):
         raise InvalidInputError(f"{owner}.{key}: expected int, got bool")
     return value
+
+
+_ATTRIBUTE_LINE = re.compile(r"^(?P<names>[A-Za-z_][\w, ]*):\s*(?P<doc>.*)$")
+
+
+def _attribute_docs(config_class: type) -> dict[str, str]:
+    """Field name -> the first line of its entry under ``Attributes:`` in the docstrings of
+    ``config_class`` and its bases (``a, b: text`` documents both)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(config_class.__mro__):
+        text = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
+        inside, indent = False, None
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("Attributes"):
+                inside, indent = True, None
+                continue
+            if not inside or not stripped:
+                continue
+            depth = len(line) - len(line.lstrip())
+            indent = depth if indent is None else indent
+            if depth < indent:
+                inside = False
+                continue
+            match = _ATTRIBUTE_LINE.match(stripped) if depth == indent else None
+            if match:
+                for name in match["names"].split(","):
+                    docs[name.strip()] = match["doc"].strip()
+    return docs
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return " | ".join(repr(m.value) for m in hint)
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("amun_plugin.", "")
+
+
+def describe_options(config_class: type) -> list[dict[str, Any]]:
+    """Every option of a component's ``config_class`` (a dataclass): ``name``, ``type`` (text),
+    ``default`` (plain JSON data; None when required) and ``doc`` (its docstring line, or "")."""
+    if not dataclasses.is_dataclass(config_class):
+        return []
+    hints = typing.get_type_hints(config_class)
+    docs = _attribute_docs(config_class)
+    out = []
+    for f in dataclasses.fields(config_class):
+        if not f.init or f.name.startswith("_"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        out.append({"name": f.name, "type": _type_name(hints.get(f.name, Any)), "default": _plain(default),
+                    "doc": docs.get(f.name, "")})
+    return out

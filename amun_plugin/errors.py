@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointError",
     "DatasetNotFoundError",
     "InvalidInputError",
+    "MissingInputError",
     "PluginError",
     "UnsupportedSettingError",
 ]
@@ -27,6 +28,20 @@ class InvalidInputError(AmunError, ValueError):
 
 class UnsupportedSettingError(AmunError):
     """A component was asked for a setting it cannot serve (e.g. fine-tuning without D_R)."""
+
+
+class MissingInputError(UnsupportedSettingError):
+    """A component needs an input the caller did not give. ``needs`` names the input ("retain",
+    "validation", "reference_bank"); ``str()`` says how to give it in Python (``python``), and
+    :meth:`phrased` says it for another interface (the CLI names its flags)."""
+
+    def __init__(self, template: str, needs: str, python: str) -> None:
+        self.template, self.needs, self.python = template, needs, python
+        super().__init__(template.format(how=python))
+
+    def phrased(self, how: str) -> str:
+        """The message with ``how`` (e.g. "give --validation-size N") as the way to give the input."""
+        return self.template.format(how=how)
 
 
 class CheckpointError(AmunError):

@@ -50,18 +50,26 @@ class RayExecutor(Executor):
         self.init_options = dict(init_options or {})
         self._started = False
 
-    def _ensure_initialised(self) -> None:
+    def connect(self) -> None:
+        """Start or join Ray now (``run`` does it on first use); no cluster at ``address`` is one
+        :class:`BackendUnavailableError` line, not Ray's traceback."""
         if self.ray.is_initialized():
             return
         options = {"include_dashboard": False, "log_to_driver": False, **self.init_options}
-        self.ray.init(address=self.address, **options)
+        try:
+            self.ray.init(address=self.address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendUnavailableError(
+                f"no Ray cluster reachable at address {self.address!r} ({first}); start one with `ray start --head` "
+                "or use --executor local") from None
         self._started = True
 
     def run(self, jobs: Sequence[Callable[[], Any]], resources: Resources = Resources(),
             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         if not jobs:
             return []
-        self._ensure_initialised()
+        self.connect()
         task = self.ray.remote(_call).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
         refs = [task.remote(job) for job in jobs]
         position = {ref: index for index, ref in enumerate(refs)}

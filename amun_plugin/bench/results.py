@@ -22,7 +22,8 @@ from amun_plugin.config import make_config
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
-__all__ = ["ResultLog", "Invocation", "environment", "record_invocation", "write_config"]
+__all__ = ["ResultLog", "Invocation", "check_resumable", "current_commit", "environment", "record_invocation",
+           "write_config"]
 
 
 class ResultLog:
@@ -168,6 +169,29 @@ def environment(executor: str, device: str) -> dict[str, Any]:
         "versions": {name: _version(name) for name in packages},
         "git_commit": commit, "git_dirty": bool(status) if status is not None else None,
     }
+
+
+def current_commit() -> str | None:
+    """The git commit of the code that runs (None outside a git checkout, e.g. an installed wheel)."""
+    return _command(["git", "rev-parse", "HEAD"])
+
+
+def check_resumable(folder: str | Path, resume: bool) -> None:
+    """Refuse to add to ``folder`` when it holds results of another commit (the latest invocation
+    in its ``env.json``), unless ``resume``: committed results are regenerated only on purpose."""
+    path = Path(folder) / "env.json"
+    if resume or not path.is_file():
+        return
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        env = {}
+    stored = (env.get("invocations") or [env])[-1].get("git_commit") if isinstance(env, dict) else None
+    here = current_commit()
+    if stored != here:
+        raise InvalidInputError(
+            f"{folder} holds results of commit {str(stored)[:12]} and this code is commit {str(here)[:12]}: "
+            "pass --resume to add to them on purpose, or give another --output folder")
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,16 @@ from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.progress import progress_bar
 
-__all__ = ["default_output", "run_suite", "write_report"]
+__all__ = ["default_output", "original_seeds", "run_suite", "suite_splits", "write_report"]
 
 Echo = Callable[[str], Any]
 _log = logging.getLogger(__name__)
 
 
 def default_output(config: SuiteConfig) -> Path:
-    return Path("benchmarks") / "results" / f"{config.name}-{config.preset or 'custom'}"
+    """``amun-bench/<suite>-<preset>`` under the current directory: never the committed results
+    (``benchmarks/results`` is written only when named with ``--output``)."""
+    return Path("amun-bench") / f"{config.name}-{config.preset or 'custom'}"
 
 
 class _Run:
@@ -75,7 +77,9 @@ class _Run:
         """Run ``jobs`` on the executor with a progress bar (a terminal) or a line when the stage
         starts and one when it ends (a log)."""
         if not jobs:
+            self.echo(f"{desc}: nothing to run (finished or cached)")
             return []
+        self.echo(f"{desc}: {len(jobs)} job(s) to run")
         bar = progress_bar(self.progress, len(jobs), desc, unit="job")
 
         def done(index: int, result: Any) -> None:
@@ -112,7 +116,7 @@ class _Run:
         return kind(self.config, self.cache_dir, self.inner, **fields)
 
 
-def _splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]:
+def suite_splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]:
     """(variant, original seed, random split) of every retrained model / D_A a table suite needs."""
     grid, out = config.grid, []
     for variant in grid.variants:
@@ -125,7 +129,7 @@ def _splits(config: SuiteConfig, tuned: bool) -> list[tuple[str, int, SplitRef]]
     return out
 
 
-def _original_seeds(config: SuiteConfig) -> list[tuple[str, int]]:
+def original_seeds(config: SuiteConfig) -> list[tuple[str, int]]:
     """(variant, seed) of every original model the suite uses (transfer sources included)."""
     transfer = any(m.adversarial is AdversarialSource.TRANSFER for m in config.methods)
     offsets = [0, config.transfer_seed_offset] if transfer else [0]
@@ -133,13 +137,13 @@ def _original_seeds(config: SuiteConfig) -> list[tuple[str, int]]:
 
 
 def _original_jobs(run: _Run) -> list[Job]:
-    return _missing(run.ws, [run.job(ModelJob, seed=s, variant=v) for v, s in _original_seeds(run.config)])
+    return _missing(run.ws, [run.job(ModelJob, seed=s, variant=v) for v, s in original_seeds(run.config)])
 
 
 def check_originals(ws: Workspace) -> None:
     """Refuse (:class:`~amun_plugin.bench.original_check.NotMemorisingError`) when an original
     model of the suite does not memorise or sits at chance; the models are trained (or cached)."""
-    for variant, seed in _original_seeds(ws.config):
+    for variant, seed in original_seeds(ws.config):
         _, info = ws.original(seed, variant)
         check_memorises(float(info["train_accuracy"]), float(info["test_accuracy"]), ws.bundle.num_classes,
                         min_train_accuracy=ws.config.min_train_accuracy,
@@ -149,10 +153,10 @@ def check_originals(ws: Workspace) -> None:
 def _model_jobs(run: _Run, tuned: bool) -> list[Job]:
     config, ws = run.config, run.ws
     grid = config.grid
-    jobs = [run.job(ModelJob, seed=s, variant=v) for v, s in _original_seeds(config)]
+    jobs = [run.job(ModelJob, seed=s, variant=v) for v, s in original_seeds(config)]
     if config.kind is SuiteKind.ABLATION:
         return _missing(ws, jobs)
-    splits = _splits(config, tuned)
+    splits = suite_splits(config, tuned)
     if config.kind is SuiteKind.CONTINUOUS:
         splits = [(v.value, s, SplitRef.continuous(f, r)) for v in grid.variants for s in grid.original_seeds
                   for f in grid.forget_seeds for r in retrained_requests(ws)]
@@ -183,7 +187,7 @@ def _adversarial_jobs(run: _Run, tuned: bool) -> list[Job]:
         specs = [m for m in config.methods if m.adversarial is not AdversarialSource.NONE]
     jobs: dict[str, Job] = {}
     for spec in specs:
-        for variant, seed, ref in _splits(config, tuned):
+        for variant, seed, ref in suite_splits(config, tuned):
             source = seed if spec.adversarial is AdversarialSource.OWN else seed + config.transfer_seed_offset
             split = resolve_split(run.ws, ref)
             key = run.ws.adversarial_key(run.ws.model_key("original", source, variant), split, spec)
@@ -233,7 +237,7 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
 
 def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor: Executor | None = None,
               cache_dir: str | Path | None = None, progress: bool = True, echo: Echo | None = None) -> Path:
-    """Run (or resume) ``config`` into ``output`` (default benchmarks/results/<suite>-<preset>)
+    """Run (or resume) ``config`` into ``output`` (default :func:`default_output`)
     with ``executor`` (default local); artefacts are cached in ``cache_dir`` (default
     :func:`~amun_plugin.artifacts.default_cache_dir`). What it reports goes to ``echo`` (default:
     this module's logger, at INFO). Returns the run folder."""

@@ -1,6 +1,7 @@
 """Benchmark suite configuration: frozen dataclasses read strictly from YAML, with presets.
 
-A suite file (``benchmarks/suites/<name>.yaml``) holds::
+A suite file (``amun_plugin/suites/<name>.yaml``, shipped in the wheel; ``benchmarks/suites`` in a
+source checkout is a link to that folder) holds::
 
     name: table1                 # the suite's name (results go to <output>/<name>-<preset>)
     kind: table                  # table | continuous | ablation | forgetting_quality
@@ -47,11 +48,13 @@ __all__ = [
     "deep_merge",
     "gaps_by_table",
     "load_suite",
+    "load_preset",
     "method_spec",
     "suite_path",
 ]
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
+"""The suites and presets shipped as package data (``benchmarks/suites`` links here)."""
 SETTINGS = tuple(s.value for s in Setting)
 _FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
 
@@ -295,6 +298,11 @@ class SuiteConfig:
         """The same suite forgetting only the given fractions of the training set."""
         return make_config(SuiteConfig, deep_merge(self.to_dict(), {"grid": {"fractions": list(fractions)}}))
 
+    def overridden(self, changes: Mapping[str, Any]) -> "SuiteConfig":
+        """The same suite with ``changes`` (SuiteConfig fields as plain data, nested mappings merged
+        key by key) applied and checked like the suite file, e.g. ``{"threads": 2}``."""
+        return make_config(SuiteConfig, deep_merge(self.to_dict(), changes))
+
 
 def method_spec(config: SuiteConfig, label: str) -> MethodSpec:
     """The suite's method with display label ``label``."""
@@ -321,7 +329,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def suite_path(suite: str | Path) -> Path:
-    """A suite file: a path to a YAML file, or the name of one under ``benchmarks/suites``."""
+    """A suite file: a path to a YAML file, or the name of one shipped in :data:`SUITES_DIR`."""
     path = Path(suite)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
@@ -356,3 +364,12 @@ def load_suite(suite: str | Path, preset: str | None = None) -> SuiteConfig:
     header = {"name": raw.get("name", path.stem), "kind": raw.get("kind", "table"),
               "description": raw.get("description", ""), "preset": chosen}
     return make_config(SuiteConfig, {**merged, **header})
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The shared preset ``name`` of ``presets.yaml`` as plain data (dataset, model, training,
+    device, ...), e.g. for ``amun train --preset``."""
+    presets = load_yaml(SUITES_DIR / "presets.yaml")
+    if name not in presets:
+        raise InvalidInputError(f"unknown preset {name!r}; presets: {', '.join(presets)}")
+    return dict(presets[name] or {})

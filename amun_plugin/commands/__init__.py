@@ -7,16 +7,29 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 ``amun unlearn``   :func:`.checkpoints.unlearn_command`
 ``amun audit``     :func:`.audits.audit_command`, :func:`.forgetting.forgetting_audit_command`
 ``amun plugins``   :func:`.listing.plugins_listing`
+``amun describe``  :func:`.listing.describe_component`
 ``amun bench``     :func:`.benchmark.bench_command`
 =================  ==========================================
 """
 
 from amun_plugin.commands.audits import audit_command
-from amun_plugin.commands.benchmark import bench_command
-from amun_plugin.commands.checkpoints import train_command, unlearn_command
+from amun_plugin.commands.benchmark import SuiteKnobs, bench_command
+from amun_plugin.commands.checkpoints import PlainModel, TrainSpec, train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
-from amun_plugin.commands.listing import plugins_listing
+from amun_plugin.commands.listing import describe_component, plugins_listing
 
-__all__ = ["DemoConfig", "audit_command", "bench_command", "forgetting_audit_command", "plugins_listing",
-           "run_demo", "train_command", "unlearn_command"]
+__all__ = [
+    "DemoConfig",
+    "PlainModel",
+    "SuiteKnobs",
+    "TrainSpec",
+    "audit_command",
+    "bench_command",
+    "describe_component",
+    "forgetting_audit_command",
+    "plugins_listing",
+    "run_demo",
+    "train_command",
+    "unlearn_command",
+]

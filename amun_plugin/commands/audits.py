@@ -17,7 +17,7 @@ from amun_plugin.models.checkpoint import CheckpointMetadata
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig
 
-__all__ = ["SUMMARY_METRICS", "audit_command", "recorded_split"]
+__all__ = ["SUMMARY_METRICS", "audit_command", "checked_split", "recorded_split"]
 
 SUMMARY_METRICS = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC",
                    "confidence_mia.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC")
@@ -32,7 +32,8 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside.
 
     The data is the checkpoint's dataset; the forget split is ``split`` or, when None, the split
-    recorded by ``amun unlearn`` in the checkpoint. With ``bank_dir`` RMIA runs; a missing bank is
+    the checkpoints record (:func:`checked_split`: a mismatch with any recorded split is refused).
+    With ``bank_dir`` RMIA runs; a missing bank is
     built there when ``reference_models`` (K) is given, with the recipe recorded in the original
     (else the first) checkpoint.
     """
@@ -46,9 +47,12 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     if first_meta.dataset is None:
         raise InvalidInputError(f"{checkpoints[0]} does not record its dataset; train it with `amun train`")
     bundle = host.load_checkpoint_dataset(first_meta, dataset_options)
-    chosen = recorded_split(bundle.train, split, first_meta)
     references = {role: host.load_model(path, device=device) if path else None
                   for role, path in (("retrained", retrained), ("original", original))}
+    recorded = {f"{Path(p).name} (unlearned)": meta for p, (_, meta) in zip(checkpoints, loaded.values())}
+    if retrained is not None and references["retrained"] is not None:
+        recorded[f"{Path(retrained).name} (retrained)"] = references["retrained"][1]
+    chosen = checked_split(bundle.train, split, recorded)
     bank = _bank(host, bank_dir, reference_models, bundle, references["original"] or (None, first_meta), seed, device)
     names = list(evaluators) or list(DEFAULT_AUDIT_EVALUATORS) + (["rmia"] if bank is not None else [])
     results = audit_many({name: model for name, (model, _) in loaded.items()}, chosen.retain(bundle.train),
@@ -62,6 +66,34 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     echo(markdown_table(rows, ["model", *map(label_of, shown), "avg_gap"]))
     echo(f"reports written under {out}/ ({', '.join(results)})")
     return results
+
+
+def _recorded(metadata: CheckpointMetadata) -> dict[str, Any] | None:
+    """The forget split a checkpoint records: ``amun unlearn``'s, or ``amun train --without-forget``'s."""
+    return (metadata.extra.get("unlearned") or {}).get("split") or metadata.extra.get("trained_without_forget")
+
+
+def checked_split(train: Any, split: SplitConfig | None, sources: Mapping[str, CheckpointMetadata]) -> UnlearningSplit:
+    """The forget split of the audit: ``split`` or, when None, the one the checkpoints record
+    (``sources``: a name for messages -> metadata). Every split a checkpoint records must be the
+    same as the one used: an audit against another forget set reports wrong numbers, so it is refused."""
+    recorded = {name: UnlearningSplit.from_dict(found) for name, meta in sources.items()
+                if (found := _recorded(meta)) is not None}
+    if split is not None:
+        chosen, given = make_split(train, split), "the forget set given on the command line"
+    elif recorded:
+        given, chosen = next(iter(recorded.items()))
+    else:
+        raise InvalidInputError("each checkpoint records no forget split (none was made by `amun unlearn` or "
+                                "`amun train --without-forget`): give --forget-fraction, --forget-indices or "
+                                "--forget-classes")
+    for name, other in recorded.items():
+        if other != chosen:
+            raise InvalidInputError(
+                f"{name} records another forget split ({other.forget_indices.size} forget samples) than "
+                f"{given} ({chosen.forget_indices.size}): audit with the split the models were made with "
+                "(leave out the --forget-* options to use the recorded one)")
+    return chosen
 
 
 def recorded_split(train: Any, split: SplitConfig | None, metadata: CheckpointMetadata) -> UnlearningSplit:

@@ -1,38 +1,109 @@
-"""What ``amun bench`` does (the CLI only parses and prints): load the suite, pick the executor,
-run it (:func:`~amun_plugin.bench.runner.run_suite`) and print its table."""
+"""What ``amun bench`` does (the CLI only parses and prints): load the suite, apply the knobs that
+make it small, pick the executor, run it (:func:`~amun_plugin.bench.runner.run_suite`) and print
+its table; or, with ``dry_run``, print what it would run and a rough time.
+
+The run folder defaults to ``./amun-bench/<suite>-<preset>`` (never the committed
+``benchmarks/results``); a folder holding results of another commit is refused unless ``resume``.
+A run that fails before its first result (no Ray cluster, missing data) leaves no folder behind.
+"""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from amun_plugin.bench.plan import describe_plan
 from amun_plugin.bench.ray_executor import RayExecutor
-from amun_plugin.bench.runner import run_suite
-from amun_plugin.bench.suite_config import load_suite
+from amun_plugin.bench.results import check_resumable
+from amun_plugin.bench.runner import default_output, run_suite
+from amun_plugin.bench.suite_config import SuiteConfig, load_suite
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor
+from amun_plugin.plugins import get_plugin_manager
 
-__all__ = ["bench_command"]
+__all__ = ["SuiteKnobs", "bench_command", "apply_knobs"]
+
+_RESULT_FILES = ("results.jsonl", "tuning.jsonl")
+
+
+@dataclass(frozen=True)
+class SuiteKnobs:
+    """Command-line changes to a suite (None / False: the suite's own value): ``runs`` forget sets,
+    forget ``fractions``, method labels ``methods``, ``reference_models`` RMIA reference models,
+    ``no_tune`` (each method's fixed options, no grid search), torch ``threads`` per job, ``device``."""
+
+    runs: int | None = None
+    fractions: Sequence[float] | None = None
+    methods: Sequence[str] | None = None
+    reference_models: int | None = None
+    no_tune: bool = False
+    threads: int | None = None
+    device: str | None = None
+
+
+def apply_knobs(config: SuiteConfig, knobs: SuiteKnobs) -> SuiteConfig:
+    """``config`` with ``knobs`` applied (each checked like the suite file)."""
+    if knobs.runs is not None:
+        config = config.with_runs(knobs.runs)
+    if knobs.fractions is not None:
+        config = config.with_fractions(knobs.fractions)
+    if knobs.methods is not None:
+        config = config.with_methods(knobs.methods)
+    changes: dict[str, Any] = {}
+    if knobs.reference_models is not None:
+        if knobs.reference_models < 2:
+            raise InvalidInputError(f"--reference-models must be >= 2 (RMIA needs IN and OUT models), "
+                                    f"got {knobs.reference_models}")
+        changes["evaluation"] = {"reference": {"num_models": knobs.reference_models}}
+    if knobs.no_tune:
+        changes["tuning"] = {"enabled": False}
+    if knobs.threads is not None:
+        if knobs.threads < 1:
+            raise InvalidInputError(f"--threads must be >= 1, got {knobs.threads}")
+        changes["threads"] = knobs.threads
+    if knobs.device is not None:
+        changes["device"] = knobs.device
+    return config.overridden(changes) if changes else config
 
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
-                  output: str | None = None, runs: int | None = None, fractions: Sequence[float] | None = None,
-                  echo: Callable[[str], Any], methods: Sequence[str] | None = None) -> Path:
-    """Run or resume ``suite`` (a name under benchmarks/suites or a YAML path) with ``preset``,
-    optionally fewer ``runs``, other ``fractions`` or a subset of ``methods``; returns the run folder."""
-    config = load_suite(suite, preset)
-    if runs is not None:
-        config = config.with_runs(runs)
-    if fractions is not None:
-        config = config.with_fractions(fractions)
-    if methods is not None:
-        config = config.with_methods(methods)
-    if executor == "ray":
-        chosen: Executor = RayExecutor(address=address)
-    elif address is not None:
+                  output: str | None = None, echo: Callable[[str], Any], knobs: SuiteKnobs = SuiteKnobs(),
+                  dry_run: bool = False, resume: bool = False) -> Path | None:
+    """Run or resume ``suite`` (a shipped suite name or a YAML path) with ``preset`` and ``knobs``;
+    returns the run folder (None for a dry run, which only prints the plan)."""
+    config = apply_knobs(load_suite(suite, preset), knobs)
+    if executor != "ray" and address is not None:
         raise InvalidInputError("--address is only used with --executor ray")
-    else:
-        chosen = LocalExecutor()
-    folder = run_suite(config, output, executor=chosen, echo=echo)
+    if dry_run:
+        for line in describe_plan(config, get_plugin_manager()):
+            echo(line)
+        return None
+    folder = Path(output) if output is not None else default_output(config)
+    check_resumable(folder, resume)
+    chosen: Executor = LocalExecutor()
+    if executor == "ray":
+        ray_executor = RayExecutor(address=address)
+        ray_executor.connect()  # no cluster: one line, before any folder exists
+        chosen = ray_executor
+    echo(f"running {config.name} ({config.preset}) into {folder}/")
+    created = _first_missing(folder)
+    try:
+        run_suite(config, folder, executor=chosen, echo=echo)
+    except BaseException:
+        if created is not None and not any((folder / name).exists() for name in _RESULT_FILES):
+            shutil.rmtree(created, ignore_errors=True)  # nothing computed: leave no folder behind
+        raise
     echo((folder / "table.md").read_text(encoding="utf-8"))
     return folder
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet (None: it exists)."""
+    if folder.exists():
+        return None
+    missing = folder
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    return missing

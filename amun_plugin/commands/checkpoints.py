@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+from torch import nn
 
-from amun_plugin.api import unlearn
+from amun_plugin.api import load_model, unlearn
+from amun_plugin.bench.original_check import CHANCE_MARGIN, DEFAULT_MIN_TRAIN_ACCURACY, NotMemorisingError
+from amun_plugin.bench.suite_config import load_preset
 from amun_plugin.config import make_config
-from amun_plugin.data.base import LabeledData, as_labeled_data
+from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.data.splits import SplitConfig, make_split, split_off
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.labels import label_of, labelled_row
 from amun_plugin.evaluate.markdown import markdown_table
-from amun_plugin.models.checkpoint import CheckpointMetadata, save_checkpoint
+from amun_plugin.models.checkpoint import CheckpointMetadata, has_metadata, save_checkpoint
 from amun_plugin.models.inference import accuracy
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig, checkpoint_metadata, train_classifier
+from amun_plugin.training.estimate import seconds_per_sample, training_estimate
 from amun_plugin.unlearn.amun import Amun
 
-__all__ = ["UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+__all__ = ["FORGET_SET_OPTIONS", "PlainModel", "TrainSpec", "UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+
+FORGET_SET_OPTIONS = "--forget-fraction F, --forget-indices I,J,... (or a file of them) or --forget-classes C,..."
+"""The options that name a forget set; one of them is required (there is no silent default)."""
 
 UNLEARN_EVALUATORS = ("accuracy", "confidence_mia")
 """The evaluators of the before / after table ``amun unlearn`` prints (cheap ones)."""
@@ -30,31 +38,82 @@ UNLEARN_EVALUATORS = ("accuracy", "confidence_mia")
 Echo = Callable[[str], Any]
 
 
-def train_command(*, dataset: str, dataset_options: Mapping[str, Any], architecture: str,
-                  model_options: Mapping[str, Any], recipe_options: Mapping[str, Any], seed: int,
-                  device: str, split: SplitConfig | None, out: str, echo: Echo) -> Path:
-    """Train on the dataset's train set (or on its retain part when ``split`` is given) and save."""
+@dataclass(frozen=True)
+class TrainSpec:
+    """What ``amun train`` trains: a dataset, an architecture and a recipe (each name with options;
+    None: the preset's, else digits / mlp / the TrainConfig defaults). ``preset`` names a shared
+    suite preset (``presets.yaml``, e.g. fmnist-cnn) whose dataset, model, recipe and device are
+    the base the other fields override key by key."""
+
+    dataset: str | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    architecture: str | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    recipe_options: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    device: str | None = None
+
+    def resolved(self) -> tuple[str, dict[str, Any], str, dict[str, Any], dict[str, Any], str]:
+        """(dataset, its options, architecture, its options, recipe options, device)."""
+        base = load_preset(self.preset) if self.preset else {}
+        data, model = base.get("dataset") or {}, base.get("model") or {}
+        # the preset's options only go with the preset's own dataset / model
+        data_options = (data.get("options") or {}) if self.dataset in (None, data.get("name")) else {}
+        model_options = (model.get("options") or {}) if self.architecture in (None, model.get("name")) else {}
+        return (self.dataset or data.get("name") or "digits", {**data_options, **self.dataset_options},
+                self.architecture or model.get("name") or "mlp", {**model_options, **self.model_options},
+                {**((base.get("training") or {}).get("recipe") or {}), **self.recipe_options},
+                self.device or base.get("device") or "cpu")
+
+
+def train_command(*, spec: TrainSpec, seed: int, split: SplitConfig | None, out: str, echo: Echo,
+                  without_forget: bool = False) -> Path:
+    """Train on the dataset's train set (or, ``without_forget``, on the retain part of ``split``)
+    and save. Prints the SGD steps and a rough time first; refuses (saves nothing) a model at
+    chance on the test set, and warns when it does not memorise its training set."""
+    dataset, dataset_options, architecture, model_options, recipe_options, device = spec.resolved()
+    if without_forget and split is None:
+        raise InvalidInputError(f"--without-forget needs the forget set: give {FORGET_SET_OPTIONS}")
     host = get_plugin_manager()
     bundle = host.load_dataset(dataset, dataset_options)
     arch = host.make_architecture(architecture, model_options)
     recipe = make_config(TrainConfig, recipe_options)
     data, extra = bundle.train, {}
-    if split is not None:
+    if without_forget and split is not None:
         chosen = make_split(bundle.train, split)
         data = chosen.retain(bundle.train)
         extra = {"trained_without_forget": chosen.to_dict()}
+    per_sample = seconds_per_sample(arch, bundle.input_shape, bundle.num_classes, recipe.batch_size, device=device)
+    estimate = training_estimate(len(data), recipe.epochs, recipe.batch_size, per_sample)
+    echo(f"training {architecture} on {len(data)} {bundle.name} images, {recipe.epochs} epochs: {estimate.describe()}")
     model = train_classifier(arch, data, recipe, seed=seed, device=device, progress="train")
+    train_acc, test_acc = accuracy(model, data, device=device), accuracy(model, bundle.test, device=device)
+    _check_learnt(train_acc, test_acc, bundle.num_classes, echo)
     metadata = checkpoint_metadata(arch, bundle, dataset_options, recipe, seed, extra)
     path = save_checkpoint(out, model, metadata)
-    echo(f"train accuracy {accuracy(model, data, device=device):.2f}%, "
-         f"test accuracy {accuracy(model, bundle.test, device=device):.2f}%; saved {path}")
+    echo(f"train accuracy {train_acc:.2f}%, test accuracy {test_acc:.2f}%; saved {path}")
     return path
 
 
-def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig,
+def _check_learnt(train_acc: float, test_acc: float, num_classes: int, echo: Echo) -> None:
+    """Refuse a model at chance on the test set; warn about one that does not memorise (%)."""
+    chance = 100.0 / num_classes
+    if test_acc <= chance + CHANCE_MARGIN:
+        raise NotMemorisingError(
+            f"the trained model is at chance (train accuracy {train_acc:.1f}%, test accuracy {test_acc:.1f}%, chance "
+            f"{chance:.1f}%); nothing was saved. Try a preset's recipe (--preset fmnist-cnn) or a lower learning "
+            "rate (--recipe-option lr=0.01)")
+    if train_acc < DEFAULT_MIN_TRAIN_ACCURACY:
+        echo(f"warning: the model does not memorise its training set (train accuracy {train_acc:.1f}% < "
+             f"{DEFAULT_MIN_TRAIN_ACCURACY:g}%): membership-inference audits of unlearning will measure little; "
+             "train longer (--recipe-option epochs=N) or use a preset (--preset fmnist-cnn)")
+
+
+def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig | None,
                     use_retain: bool, seed: int, device: str, out: str, echo: Echo,
                     validation_size: int = 0, holdout_size: int | None = None,
-                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None) -> Path:
+                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None,
+                    plain: PlainModel | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
     A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
@@ -62,16 +121,16 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     validation set (non-members) for methods that need one (DAU); they leave the audited test set.
     Held-out data for AMUN's calibration comes from ``holdout_file`` (.npz: x, y) or is
     ``holdout_size`` class-stratified test samples (default: 20% of the test split for the AMUN
-    family, none otherwise); held-out test samples leave the audited test set too.
+    family, none otherwise); held-out test samples leave the audited test set too. A plain state
+    dict (a safetensors file without amun_plugin metadata) needs ``plain``: its architecture and dataset.
     """
     if Path(out).resolve() == Path(checkpoint).resolve():
         raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
     host = get_plugin_manager()
     host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
-    model, metadata = host.load_model(checkpoint, device=device)
-    if metadata.dataset is None:
-        raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
-    bundle = host.load_checkpoint_dataset(metadata, dataset_options)
+    model, metadata, bundle = _load(host, checkpoint, device, dataset_options, plain)
+    if split is None:
+        raise InvalidInputError(f"name the forget set: give {FORGET_SET_OPTIONS}")
     chosen = make_split(bundle.train, split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
     test, validation = _hold_out_validation(bundle.test, validation_size, seed)
@@ -93,6 +152,45 @@ def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any],
     path = save_checkpoint(out, result.model, dataclasses.replace(metadata, extra=extra))
     echo(f"{method}: {result.stats['seconds_total']:.1f} s; saved {path}")
     return path
+
+
+@dataclass(frozen=True)
+class PlainModel:
+    """What a plain state dict does not record: the registered ``architecture`` (with
+    ``architecture_options``) it was made with and the registered ``dataset`` it was trained on
+    (its options are the command's ``--dataset-option``)."""
+
+    architecture: str | None = None
+    architecture_options: Mapping[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+
+
+def _load(host: PluginHost, checkpoint: str, device: str, dataset_options: Mapping[str, Any] | None,
+          plain: PlainModel | None) -> tuple[nn.Module, CheckpointMetadata, DatasetBundle]:
+    """(model, metadata, dataset) of an amun_plugin checkpoint, or of a plain state dict with ``plain``."""
+    given = plain is not None and (plain.architecture is not None or plain.dataset is not None)
+    if has_metadata(checkpoint):
+        if given:
+            raise InvalidInputError(f"{checkpoint} records its own architecture and dataset: --model and --dataset "
+                                    "are for a plain state dict")
+        model, metadata = host.load_model(checkpoint, device=device)
+        if metadata.dataset is None:
+            raise InvalidInputError(f"{checkpoint} does not record its dataset; train it with `amun train`")
+        return model, metadata, host.load_checkpoint_dataset(metadata, dataset_options)
+    if plain is None or plain.architecture is None or plain.dataset is None:
+        raise InvalidInputError(f"{checkpoint} is a plain state dict (no amun_plugin metadata): name its "
+                                "architecture and data with --model NAME [--model-option k=v] --dataset NAME "
+                                "[--dataset-option k=v]")
+    options = dict(dataset_options or {})
+    bundle = host.load_dataset(plain.dataset, options)
+    model, _ = load_model(checkpoint, architecture=plain.architecture,
+                          architecture_options=plain.architecture_options, num_classes=bundle.num_classes,
+                          input_shape=bundle.input_shape, device=device, plugins=host)
+    metadata = CheckpointMetadata(architecture=plain.architecture,
+                                  architecture_config=dict(plain.architecture_options),
+                                  num_classes=bundle.num_classes, input_shape=bundle.input_shape,
+                                  classes=bundle.classes, dataset=bundle.name, dataset_config=options)
+    return model, metadata, bundle
 
 
 def _recipe_defaults(host: PluginHost, method: str, metadata: CheckpointMetadata) -> dict[str, Any]:

@@ -5,6 +5,7 @@ ROC curves. The benchmark's figures (``bench/suite_plots.py``) draw through :fun
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -57,29 +58,31 @@ def plot_confidence_histograms(
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("density")
     axes[0][-1].legend(loc="upper left", fontsize=8)
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title)
     fig.tight_layout()
     return save_figure(fig, path)
 
 
 def plot_roc_curves(
-    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: str | Path, title: str = ""
+    panels: Mapping[str, Mapping[str, Sequence[Any]]], path: str | Path, title: str = ""
 ) -> Path:
     """One panel per attack: ROC curves on log-log axes (the low-FPR regime the MIA literature
     reports) with the random-guess diagonal. ``panels``: attack name -> {curve label: (member
-    scores (P,), non-member scores (Q,))}, higher = member. Written atomically as a PNG."""
+    scores (P,), non-member scores (Q,)[, AUC %])}, higher = member. The legend shows the AUC given
+    (the value the report's tables print, :func:`~amun_plugin.evaluate.report.roc_panels`), else
+    the AUC of the scores drawn. Written atomically as a PNG."""
     plt = pyplot()
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.4 * max(1, len(panels)), 4.0), squeeze=False)
     for ax, (attack, curves) in zip(axes[0], panels.items()):
-        sizes = [min(len(pos), len(neg)) for pos, neg in curves.values()] or [100]
+        sizes = [min(len(curve[0]), len(curve[1])) for curve in curves.values()] or [100]
         low = 1.0 / max(sizes)
         owners = list(dict.fromkeys(label.split(":")[0] for label in curves))
-        for label, (pos, neg) in curves.items():
+        for label, curve in curves.items():
+            pos, neg = curve[0], curve[1]
+            auc = curve[2] if len(curve) > 2 and curve[2] is not None else roc_auc(pos, neg)
             fpr, tpr = roc_curve(pos, neg)
             style = _roc_style(label, owners.index(label.split(":")[0]))
-            ax.plot(np.maximum(fpr, low / 2), np.maximum(tpr, low / 2), label=f"{label} ({roc_auc(pos, neg):.1f})",
-                    **style)
+            ax.plot(np.maximum(fpr, low / 2), np.maximum(tpr, low / 2), label=f"{label} ({auc:.1f})", **style)
         ax.plot([low / 2, 1], [low / 2, 1], color="grey", linestyle=":", linewidth=1, label="random guess")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -90,10 +93,17 @@ def plot_roc_curves(
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="lower right", fontsize=7, title="curve (AUC %)", title_fontsize=7)
     axes[0][0].set_ylabel("true positive rate")
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _suptitle(fig: Any, title: str) -> None:
+    """``title`` above the panels, wrapped to the figure's width (about 10 characters per inch at
+    the default 12 pt) so that no part of it is cut off."""
+    if title:
+        width = max(20, int(fig.get_figwidth() * 10))
+        fig.suptitle(textwrap.fill(title, width=width))
 
 
 _CURVE_COLORS: Sequence[str] = ("tab:red", "tab:blue", "tab:purple", "tab:orange", "tab:green", "tab:brown")

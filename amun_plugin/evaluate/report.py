@@ -105,10 +105,16 @@ def _column(name: str, role: str) -> str:
     return name if name == role else f"{name} ({role})"
 
 
-def roc_panels(audits: list[ModelAudit]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+RocCurve = tuple[np.ndarray, np.ndarray, "float | None"]
+"""(member scores (P,), non-member scores (Q,), the AUC % the tables report or None)."""
+
+
+def roc_panels(audits: list[ModelAudit]) -> dict[str, dict[str, RocCurve]]:
     """ROC panels for every evaluator whose scores cover D_R, D_F and D_T (with >= 2 distinct
-    values): FT and RT curves of the first model, FT curves of the others."""
-    panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    values): FT and RT curves of the first model, FT curves of the others. Each curve carries the
+    AUC of the model's metrics (``<evaluator>.FT_AUC`` / ``RT_AUC``, what the tables print), so
+    the plot's legend and the tables never disagree."""
+    panels: dict[str, dict[str, RocCurve]] = {}
     for evaluator, sets in audits[0].scores.items():
         if not all(s in sets for s in _SETS) or np.unique(np.concatenate([sets[s] for s in _SETS])).size < 2:
             continue
@@ -116,8 +122,9 @@ def roc_panels(audits: list[ModelAudit]) -> dict[str, dict[str, tuple[np.ndarray
         for position, audit in enumerate(audits):
             parts = audit.scores.get(evaluator, {})
             if all(s in parts for s in _SETS):
-                curves[f"{audit.name}: FT"] = (parts["forget"], parts["test"])
+                curves[f"{audit.name}: FT"] = (parts["forget"], parts["test"], audit.metrics.get(f"{evaluator}.FT_AUC"))
                 if position == 0:
-                    curves[f"{audit.name}: RT"] = (parts["retain"], parts["test"])
+                    curves[f"{audit.name}: RT"] = (parts["retain"], parts["test"],
+                                                   audit.metrics.get(f"{evaluator}.RT_AUC"))
         panels[evaluator] = curves
     return panels

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.errors import InvalidInputError, MissingInputError, UnsupportedSettingError
 from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
 from amun_plugin.evaluate.reference import ReferenceBank, concat_population
 from amun_plugin.evaluate.rmia import (
@@ -124,10 +124,10 @@ class RMIAEvaluator(Evaluator):
         """The reference bank (opened from ``bank_dir`` on first use)."""
         if self._bank is None:
             if not self.config.bank_dir:
-                raise UnsupportedSettingError(
-                    "the rmia evaluator needs a reference bank: build one with "
-                    "amun_plugin.evaluate.reference.build_reference_bank(dir, population, architecture, recipe) "
-                    "and pass bank_dir=dir (or bank=ReferenceBank.open(dir))")
+                raise MissingInputError(
+                    "the rmia evaluator needs a reference bank: {how}", needs="reference_bank",
+                    python="build one with amun_plugin.evaluate.reference.build_reference_bank(dir, population, "
+                           "architecture, recipe) and pass bank_dir=dir (or bank=ReferenceBank.open(dir))")
             self._bank = ReferenceBank.open(Path(self.config.bank_dir))
         return self._bank
 

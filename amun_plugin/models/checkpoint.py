@@ -28,7 +28,9 @@ __all__ = [
     "CheckpointMetadata",
     "FORMAT_VERSION",
     "METADATA_KEY",
+    "has_metadata",
     "load_checkpoint",
+    "load_weights",
     "read_checkpoint_metadata",
     "save_checkpoint",
     "sidecar_path",
@@ -221,6 +223,35 @@ def load_checkpoint(
     _check_state(source, model, tensors)
     model.load_state_dict(tensors, strict=True)
     return model.to(resolve_device(device)), metadata
+
+
+def load_weights(path: str | Path, model: nn.Module) -> nn.Module:
+    """Load the tensors of a safetensors file (an amun_plugin checkpoint or a plain state dict
+    saved with ``safetensors.torch.save_file(model.state_dict(), path)``) into ``model``, with
+    strict key, shape and dtype checks; returns ``model``. Never unpickles."""
+    source = _check_readable(Path(path))
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(source), device="cpu")
+    except Exception as exc:  # corrupt, truncated or not a safetensors file
+        raise CheckpointError(f"cannot read the weights of {source} (not a safetensors file, or corrupt?): "
+                              f"{exc}") from exc
+    _check_state(source, model, tensors)
+    model.load_state_dict(tensors, strict=True)
+    return model
+
+
+def has_metadata(path: str | Path) -> bool:
+    """Whether a safetensors file carries amun_plugin metadata (False: a plain state dict)."""
+    source = _check_readable(Path(path))
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            return METADATA_KEY in (handle.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{source} is not a readable safetensors file (corrupt or truncated?): {exc}") from exc
 
 
 def _build(build: Callable[[CheckpointMetadata], nn.Module], metadata: CheckpointMetadata,

@@ -74,6 +74,12 @@ class AmunConfig:
     Attributes (beyond the optimiser's):
         epochs: fine-tuning epochs. (Default: 2; the paper: 10, which the default lr schedule
             makes equivalent)
+        lr, momentum, weight_decay, batch_size: SGD of the fine-tuning, as in FinetuneConfig.
+            (Default: 0.01, 0.9, 5e-4, 128)
+        step_size, gamma: the learning rate times ``gamma`` every ``step_size`` epochs. (Default: 1, 0.1)
+        augment: training augmentation of image batches ("none", "crop", "crop_flip"). (Default: "none")
+        variant: "full" trains on D_F with D_A (and D_R when given); "adv_only" drops D_F (the
+            ablation's union). (Default: "full")
         retain_ratio: with D_R, fine-tune on a random subset of D_R of ``retain_ratio`` x
             (|D_F| + |D_A|) samples (drawn once per request from the seed) instead of all of it;
             cheaper, at some cost in unlearning quality (not benchmarked). (Default: None = all)

@@ -17,7 +17,7 @@ from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.device import preserved_mode, resolve_device
-from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.errors import InvalidInputError, MissingInputError
 from amun_plugin.progress import announce, bars_allowed
 from amun_plugin.registry import Components
 
@@ -137,14 +137,13 @@ class Unlearner(ABC):
     def check_request(self, request: ForgetRequest) -> None:
         """Refuse a request this method cannot serve, saying why and what would work."""
         if self.requires_retain and request.retain is None:
-            raise UnsupportedSettingError(
-                f"{self.name!r} needs the retain set D_R, and this request has none; pass retain=..., "
-                f"or use a method that works without D_R (e.g. 'amun', 'rl', 'ga', 'bs', 'salun')"
-            )
+            raise MissingInputError(
+                f"{self.name!r} needs the retain set D_R, and this request has none; {{how}}, "
+                "or use a method that works without D_R (e.g. 'amun', 'rl', 'ga', 'bs', 'salun')",
+                needs="retain", python="pass retain=...")
         if self.requires_validation and request.validation is None:
-            raise UnsupportedSettingError(
-                f"{self.name!r} needs a held-out validation set of non-members; pass validation=..."
-            )
+            raise MissingInputError(f"{self.name!r} needs a held-out validation set of non-members; {{how}}",
+                                    needs="validation", python="pass validation=...")
 
     def validate(self, plugins: Components) -> None:
         """Check the options that name other components against the registries ``plugins``

@@ -1,0 +1,71 @@
+"""Rough cost estimates before long work: SGD steps of a recipe and seconds per training sample
+measured on this machine (a few timed steps of the real architecture on random inputs).
+
+The estimate is a forecast, not a measurement of the run: data loading, evaluation, augmentation
+and other work on the machine come on top (a busy machine can take twice as long or more), so
+read it as an order of magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from amun_plugin.models.base import ModelArchitecture
+
+__all__ = ["TrainingEstimate", "format_seconds", "seconds_per_sample", "training_estimate"]
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """``steps`` SGD steps (epochs x ceil(samples / batch)) and about ``seconds`` of wall time."""
+
+    steps: int
+    seconds: float
+
+    def describe(self) -> str:
+        return f"{self.steps:,} SGD steps, roughly {format_seconds(self.seconds)} on this machine"
+
+
+def format_seconds(seconds: float) -> str:
+    """``42 s``, ``7 min`` or ``1.5 h``: a duration at the precision an estimate deserves."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def seconds_per_sample(architecture: ModelArchitecture, input_shape: tuple[int, ...], num_classes: int,
+                       batch_size: int, *, device: str = "cpu", steps: int = 3) -> float:
+    """Seconds one training sample costs (forward, backward, SGD step), timed over ``steps``
+    batches of ``batch_size`` random inputs of shape ``input_shape`` after one warm-up batch."""
+    model: nn.Module = architecture.build(num_classes, tuple(input_shape)).to(device).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand((batch_size, *input_shape), generator=generator).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)
+
+    def step() -> None:
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / (steps * batch_size)
+
+
+def training_estimate(samples: int, epochs: int, batch_size: int, per_sample: float) -> TrainingEstimate:
+    """The steps and seconds of ``epochs`` passes over ``samples`` samples in batches of
+    ``batch_size`` at ``per_sample`` seconds per sample (:func:`seconds_per_sample`)."""
+    steps = epochs * math.ceil(samples / max(1, batch_size))
+    return TrainingEstimate(steps=steps, seconds=epochs * samples * per_sample)
