@@ -10,14 +10,7 @@ stop); the nearest-example search refines the point by bisection.
 
 Distance measure: L2, pixel units.
 
-Arguments (``ArtPGDConfig``):
-    steps (int): ART's ``max_iter``. (Default: 50)
-    step_ratio (float): eps_step / eps, recomputed for every eps. (Default: 0.1)
-    batch_size (int): ART's internal batch size. (Default: 256)
-    max_logit_spread (float | None): ART attacks the model through
-        :class:`~amun_plugin.attacks.losses.TemperedLogits` (a per-sample temperature bounding the
-        logits' spread), so its cross-entropy gradient survives on samples whose softmax reads 1.0
-        in float32; None = the raw model. Success is judged on the real model. (Default: 10.0)
+Options: :class:`ArtPGDConfig`.
 
 Shape: x (N, ...) float in [0, 1], y (N,) int64, eps (N,) > 0 (one value per call: ``scalar_eps``,
 the base class groups samples by radius). Output x_adv (N, ...) in [0, 1]; grad_evals = ``steps``
@@ -48,7 +41,17 @@ __all__ = ["ArtPGDConfig", "ArtPGDL2"]
 
 @dataclass(frozen=True)
 class ArtPGDConfig:
-    """Options of :class:`ArtPGDL2` (see the module docstring)."""
+    """Options of :class:`ArtPGDL2` (see the module docstring).
+
+    Attributes:
+        steps: ART's ``max_iter``, PGD iterations per call, all run. (Default: 50)
+        step_ratio: ART's eps_step / eps, recomputed for every eps. (Default: 0.1)
+        batch_size: ART's internal batch size (samples per forward/backward pass). (Default: 256)
+        max_logit_spread: bound on the logits' spread (max - min) of the model ART sees; None = raw.
+            ART attacks :class:`~amun_plugin.attacks.losses.TemperedLogits` (a per-sample temperature),
+            so its cross-entropy gradient survives where the softmax reads 1.0 in float32. Success
+            is judged on the real model. (Default: 10.0)
+    """
 
     steps: int = 50
     step_ratio: float = 0.1

@@ -49,25 +49,7 @@ steps) 14.2 gradient evaluations per sample, 100% found, per-sample distance / t
 DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.021, p90 1.105
 (held-out draw: 1.021, 1.124); the settings before issue 12: 11.7, median 1.055, p90 1.305.
 
-Arguments (``NativeMinNormConfig``):
-    steps (int): at most this many forward+backward passes per sample and call before the
-        boundary phase. (Default: 20)
-    overshoot (float): relative overshoot of each linearised step, >= 0. (Default: 0.02)
-    patience (int): capped steps without progress before a sample is stalled. (Default: 1)
-    min_progress (float): relative margin decrease that counts as progress. (Default: 0.2)
-    boundary_steps (int): steps of the boundary phase; 0 = off. (Default: 9)
-    origin_pull (float): in [0, 1], first weight of x's projection in the boundary phase; 1 jumps
-        straight to x's projection, which a curved boundary rarely leaves misclassified. (Default: 0.4)
-    pull_up, pull_down (float): > 0, factors on a sample's weight after a boundary step that found
-        a nearer misclassified point (capped at 1) and after one that did not; 1, 1 = a fixed
-        weight (the behaviour before issue 12). (Default: 2.0, 0.5)
-    approach_smoothing (float): >= 0, the approach steps follow the gradient of
-        :func:`smooth_margin` with this relative temperature (a soft maximum over the competing
-        classes) while their length still comes from the hard margin; 0 = the hard margin's
-        gradient (the behaviour before issue 12). (Default: 0.15)
-    far_factor (float): > 1, a sample whose linearised boundary lies beyond ``far_factor`` x eps
-        leaves the call at once (stalled: the search doubles its eps) instead of walking the
-        sphere; inf = only the on-the-sphere rule (the behaviour before issue 12). (Default: 2.0)
+Options: :class:`NativeMinNormConfig`.
 
 Shape:
     - x: (N, ...) float in [0, 1]; y: (N,) int64; eps: (N,) float > 0 (L2 cap per sample).
@@ -102,7 +84,27 @@ _TOLERANCE = 1e-4
 
 @dataclass(frozen=True)
 class NativeMinNormConfig:
-    """Options of :class:`NativeMinNormL2` (see the module docstring)."""
+    """Options of :class:`NativeMinNormL2` (see the module docstring).
+
+    Attributes:
+        steps: forward+backward passes per sample and call at most, before the boundary phase. (Default: 20)
+        overshoot: relative overshoot (>= 0) of each linearised step past the boundary. (Default: 0.02)
+        patience: eps-capped steps without progress before a sample is stalled. (Default: 1)
+        min_progress: relative margin decrease, in [0, 1), that counts as progress. (Default: 0.2)
+        boundary_steps: steps of the boundary phase (walking the boundary towards x); 0 = off. (Default: 9)
+        origin_pull: first pull weight, in [0, 1], of x's projection in the boundary phase's mix. (Default: 0.4)
+            1 jumps straight to x's projection, which a curved boundary rarely leaves misclassified.
+        pull_up: factor (> 0) on a sample's pull weight after a boundary step that found a nearer point.
+            Capped at 1; pull_up = pull_down = 1 is a fixed weight (before issue 12). (Default: 2.0)
+        pull_down: factor (> 0) on a sample's pull weight after a boundary step that found none nearer.
+            (Default: 0.5)
+        approach_smoothing: relative temperature (>= 0) of the smooth margin whose gradient steps follow.
+            A soft maximum over the competing classes (:func:`smooth_margin`); step lengths still
+            come from the hard margin; 0 = the hard margin's gradient. (Default: 0.15)
+        far_factor: a sample whose linearised boundary lies beyond far_factor x eps is stalled (> 1).
+            It leaves the call at once (the search doubles its eps); inf = only the on-the-sphere
+            rule. (Default: 2.0)
+    """
 
     steps: int = 20
     overshoot: float = 0.02

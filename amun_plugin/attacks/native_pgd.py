@@ -16,11 +16,7 @@ Each step, for every sample still in the active set:
     3. project onto the eps-ball around x (per-sample eps) and clamp to [0, 1].
 No random start. Only active samples are batched through the model.
 
-Arguments (``NativePGDConfig``):
-    steps (int): gradient steps per call. (Default: 50)
-    step_ratio (float): alpha / eps, recomputed for every eps. (Default: 0.1)
-    loss (AttackLoss): ``"ce"`` (cross-entropy, the paper's) or ``"margin"`` (logit margin, which
-        keeps a gradient when softmax saturates to p_y == 1.0). (Default: ``"ce"``)
+Options: :class:`NativePGDConfig`.
 
 Shape:
     - x: (N, ...) float in [0, 1]; y: (N,) int64; eps: (N,) float > 0 (L2 radius per sample).
@@ -50,7 +46,14 @@ __all__ = ["NativePGDConfig", "NativePGDL2", "project_l2", "unit_l2"]
 
 @dataclass(frozen=True)
 class NativePGDConfig:
-    """Options of :class:`NativePGDL2` (see the module docstring)."""
+    """Options of :class:`NativePGDL2` (see the module docstring).
+
+    Attributes:
+        steps: gradient steps per call at most (a sample stops at its first misclassified iterate). (Default: 50)
+        step_ratio: step size alpha / eps, per sample, recomputed for every eps. (Default: 0.1)
+        loss: "ce" (cross-entropy, the paper's) or "margin" (logit margin, keeps a gradient when p_y == 1.0).
+            (Default: "ce")
+    """
 
     steps: int = 50
     step_ratio: float = 0.1

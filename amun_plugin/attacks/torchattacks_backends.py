@@ -6,15 +6,7 @@
     cross-entropy against the true label, gradient normalised per sample to unit L2, projection
     onto the eps-ball, clamp to [0, 1]. It always runs all ``steps`` (no early stop), so a found
     point lies near the ball's surface; the nearest-example search refines it by bisection.
-    Distance measure: L2. Arguments (``TorchattacksPGDConfig``):
-        steps (int): PGD iterations per call. (Default: 50)
-        step_ratio (float): alpha / eps, recomputed for every eps. (Default: 0.1)
-        max_logit_spread (float | None): the attack sees the model through
-            :class:`~amun_plugin.attacks.losses.TemperedLogits` (per-sample temperature bounding
-            the logits' spread), so it keeps a gradient on samples the model classifies with
-            softmax probability 1.0 in float32, where plain cross-entropy gives none; None = the raw
-            model (torchattacks as published). Success is always judged on the real model.
-            (Default: 10.0)
+    Distance measure: L2. Options: :class:`TorchattacksPGDConfig`.
     grad_evals: ``steps`` per sample per call.
 
 ``TorchattacksFFGSM`` — "torchattacks_ffgsm", the weak attack of the AMUN paper's App. E.5:
@@ -22,13 +14,8 @@
     ``torchattacks.FFGSM(model, eps, alpha=eps * alpha_ratio)``: a uniform random start in the
     L_inf ball, one gradient-sign step of size alpha, projection onto the ball, clamp to [0, 1].
     Inside the eps-doubling search this is "walk along a sign direction in growing steps, with a
-    fresh random perturbation each round". Distance measure: L_inf. Arguments
-    (``TorchattacksFFGSMConfig``):
-        alpha_ratio (float): alpha / eps. (Default: 1.25, torchattacks' 10/255 over 8/255)
-        seed (int): seeds the random start; each call draws from a generator seeded with
-            (seed, eps), so runs are deterministic and torch's global RNG is left untouched.
-            (Default: 0)
-        max_logit_spread (float | None): as for PGD. (Default: 10.0)
+    fresh random perturbation each round". Distance measure: L_inf. Options:
+    :class:`TorchattacksFFGSMConfig`.
     grad_evals: 1 per sample per call.
 
 Both take one eps per call (``scalar_eps``; the base class groups samples by radius).
@@ -56,7 +43,16 @@ _REQUIRES = {"torchattacks": "torchattacks"}
 
 @dataclass(frozen=True)
 class TorchattacksPGDConfig:
-    """Options of :class:`TorchattacksPGDL2` (see the module docstring)."""
+    """Options of :class:`TorchattacksPGDL2` (see the module docstring).
+
+    Attributes:
+        steps: PGD iterations per call, all run (no early stop). (Default: 50)
+        step_ratio: PGD step size alpha / eps, recomputed for every eps. (Default: 0.1)
+        max_logit_spread: bound on the logits' spread (max - min) of the model the attack sees; None = raw.
+            The view is :class:`~amun_plugin.attacks.losses.TemperedLogits` (a per-sample temperature),
+            so the attack keeps a gradient where the softmax reads 1.0 in float32; None = the raw
+            model (torchattacks as published). Success is judged on the real model. (Default: 10.0)
+    """
 
     steps: int = 50
     step_ratio: float = 0.1
@@ -72,7 +68,15 @@ class TorchattacksPGDConfig:
 
 @dataclass(frozen=True)
 class TorchattacksFFGSMConfig:
-    """Options of :class:`TorchattacksFFGSM` (see the module docstring)."""
+    """Options of :class:`TorchattacksFFGSM` (see the module docstring).
+
+    Attributes:
+        alpha_ratio: FFGSM step size alpha / eps. (Default: 1.25, torchattacks' 10/255 over 8/255)
+        seed: seed of the random start (each call's generator is seeded with (seed, eps)). (Default: 0)
+            Runs are deterministic and torch's global RNG is left untouched.
+        max_logit_spread: bound on the logits' spread (max - min) of the model the attack sees; None = raw.
+            As for :class:`TorchattacksPGDConfig`. (Default: 10.0)
+    """
 
     alpha_ratio: float = 1.25
     seed: int = 0

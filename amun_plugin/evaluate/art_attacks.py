@@ -106,9 +106,15 @@ class _ArtMembershipEvaluator(Evaluator):
 
 @dataclass(frozen=True)
 class ArtBlackBoxConfig:
-    """attack_model_type: ART's default attack models ("nn", "rf", "gb", "lr", "dt", "knn", "svm");
-    input_type: "prediction" (logits) or "loss"; nn_epochs: epochs of the "nn" attack model;
-    max_samples: cap per set (None: all); subsample_seeds: AUC subsample draws."""
+    """Options of :class:`ArtBlackBoxEvaluator`.
+
+    Attributes:
+        attack_model_type: ART's attack model: "nn", "rf", "gb", "lr", "dt", "knn" or "svm". (Default: "rf")
+        input_type: what the attack model reads: "prediction" (the model's logits) or "loss". (Default: "prediction")
+        nn_epochs: training epochs of the "nn" attack model (unused by the others). (Default: 100)
+        max_samples: cap on the samples of every set (shadow, D_R, D_F, D_T halves); None = all. (Default: None)
+        subsample_seeds: seeded equal-size subsample draws averaged into each AUC. (Default: 3)
+    """
 
     attack_model_type: str = "rf"
     input_type: str = "prediction"
@@ -146,7 +152,12 @@ class ArtBlackBoxEvaluator(_ArtMembershipEvaluator):
 
 @dataclass(frozen=True)
 class ArtRuleBasedConfig:
-    """max_samples: cap per set (None: all); subsample_seeds: AUC subsample draws."""
+    """Options of :class:`ArtRuleBasedEvaluator`.
+
+    Attributes:
+        max_samples: cap on the samples of every set (D_R, D_F, D_T halves); None = all. (Default: None)
+        subsample_seeds: seeded equal-size subsample draws averaged into each AUC. (Default: 3)
+    """
 
     max_samples: int | None = None
     subsample_seeds: int = 3
@@ -168,8 +179,18 @@ class ArtRuleBasedEvaluator(_ArtMembershipEvaluator):
 
 @dataclass(frozen=True)
 class ArtLabelOnlyConfig:
-    """max_samples: points per set (calibration and scoring); max_iter, max_eval, init_eval,
-    init_size: HopSkipJump's budget; subsample_seeds: AUC subsample draws."""
+    """Options of :class:`ArtLabelOnlyEvaluator`; max_iter .. init_size are HopSkipJump's budget,
+    used for both the threshold calibration and the scoring.
+
+    Attributes:
+        max_samples: samples per set (shadow halves for calibration, D_R, D_F, D_T to score); None = all.
+            (Default: 20)
+        max_iter: HopSkipJump iterations per sample. (Default: 2)
+        max_eval: HopSkipJump's most model queries per gradient estimate. (Default: 100)
+        init_eval: HopSkipJump's first number of queries per gradient estimate. (Default: 10)
+        init_size: HopSkipJump's most random trials for an initial adversarial point. (Default: 50)
+        subsample_seeds: seeded equal-size subsample draws averaged into each AUC. (Default: 3)
+    """
 
     max_samples: int | None = 20
     max_iter: int = 2

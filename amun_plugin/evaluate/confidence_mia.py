@@ -23,7 +23,11 @@ __all__ = ["ConfidenceMIA", "ConfidenceMIAConfig"]
 
 @dataclass(frozen=True)
 class ConfidenceMIAConfig:
-    """subsample_seeds: number of equal-size subsamplings the AUCs are averaged over."""
+    """Options of :class:`ConfidenceMIA`.
+
+    Attributes:
+        subsample_seeds: seeded equal-size subsample draws averaged into each AUC. (Default: 3)
+    """
 
     subsample_seeds: int = 3
 

@@ -48,11 +48,22 @@ __all__ = ["ForgettingQualityConfig", "ForgettingQualityEvaluator", "protocol_me
 
 @dataclass(frozen=True)
 class ForgettingQualityConfig:
-    """architecture / architecture_options: the registered model of the retrained models; recipe:
-    their TrainConfig fields (the original's recipe); method / method_options / use_retain: the
-    unlearner and its setting; runs: N per side (>= 3; the competition used 512, buckets end at
-    ceil(ln(N − 1))); retrain_seed: the first retraining seed; cache_dir: the artefact cache;
-    bootstrap: resamples of the U-LiRA intervals."""
+    """Options of :class:`ForgettingQualityEvaluator`.
+
+    Attributes:
+        architecture: registered architecture of the retrained models (required, e.g. "mlp"). (Default: "")
+        architecture_options: that architecture's options (as for ``amun describe NAME``). (Default: {})
+        recipe: TrainConfig fields of the retraining on D_R: pass the original model's recipe. (Default: {})
+        method: registered unlearner run ``runs`` times on the original model. (Default: "amun")
+        method_options: the unlearner's options. (Default: {})
+        use_retain: give the unlearner D_R (False: the setting without the retain set). (Default: True)
+        runs: N, the unlearned and the retrained models each (>= 3; the competition used 512). (Default: 8)
+            The per-example epsilon buckets end at ceil(ln(N - 1)).
+        retrain_seed: seed of the first retrained model (then retrain_seed + 1, ...). (Default: 1)
+        cache_dir: artefact cache of the retrained models and the runs; None = the bench cache. (Default: None)
+            The bench cache is ``$AMUN_BENCH_CACHE`` or ``~/.cache/amun_plugin/bench``.
+        bootstrap: bootstrap resamples (over models) of the U-LiRA 95% intervals. (Default: 200)
+    """
 
     architecture: str = ""
     architecture_options: Mapping[str, Any] = field(default_factory=dict)

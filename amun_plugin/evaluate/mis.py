@@ -12,8 +12,7 @@ RBF SVC (C = 3, gamma = "auto", scikit-learn) is fitted per feature (a 1-D input
 MIS = 100 x fraction of D_F predicted NON-member by the confidence SVC (higher = more forgotten;
 a retrained model's value is the reference). The other features are reported as MIS_<feature>.
 
-Config: ``C`` (3.0), ``kernel_gamma`` ("auto"), ``max_shadow`` (None: |D_T|; an int caps the
-number of shadow samples per class, which bounds the O(n^2) SVC fit).
+Options: :class:`MISConfig`.
 """
 
 from __future__ import annotations
@@ -36,8 +35,14 @@ FEATURES = ("correctness", "confidence", "entropy", "m_entropy")
 
 @dataclass(frozen=True)
 class MISConfig:
-    """C: the SVC's C; kernel_gamma: its gamma ("auto" = 1/n_features, "scale" or a number);
-    max_shadow: cap on shadow samples per class (None: all of D_T)."""
+    """Options of :class:`MISEvaluator`.
+
+    Attributes:
+        C: regularisation parameter C (> 0) of each RBF SVC. (Default: 3.0)
+        kernel_gamma: the RBF kernel's gamma: "auto" (1 / n_features), "scale" or a number as text. (Default: "auto")
+        max_shadow: cap on the shadow members and on the shadow non-members (each); None = min(|D_T|, |D_R|).
+            Bounds the O(n^2) SVC fit. (Default: None)
+    """
 
     C: float = 3.0
     kernel_gamma: str = "auto"

@@ -67,15 +67,26 @@ class RMIAMode(str, Enum):
 
 @dataclass(frozen=True)
 class RMIAConfig:
-    """Options of :class:`RMIAEvaluator`.
+    """Options of :class:`RMIAEvaluator`. Pr(x|theta) is the soft-margin Taylor softmax of the true
+    class, taylor(z_y / T - m) / (taylor(z_y / T - m) + sum_{j != y} taylor(z_j / T))
+    (:func:`~amun_plugin.evaluate.rmia.taylor_softmax_signal`).
 
-    bank_dir: folder of the reference bank (unless a bank object is given).
-    mode: online | offline.  temperature, margin, order: the Taylor soft-margin signal.
-    gamma: the score's ratio threshold.  offline_a: the offline correction a in [0, 1].
-    tune_a: choose a in {0, 0.05, ..., 1} by attacking reference model 0 (offline, K >= 4).
-    trim: fraction cut from each end before averaging reference signals (RMIA authors: 0.2).
-    subsample_seeds: equal-size subsample draws the AUCs are averaged over.
-    floor: probabilities are floored at this value before r = ratio (must be > 0).
+    Attributes:
+        bank_dir: folder of the reference bank (built by ``build_reference_bank``); needed unless a bank is given.
+            (Default: None)
+        mode: "online" (Pr(x) over all K reference models) or "offline" (OUT models and the a correction).
+            (Default: "online")
+        temperature: T (> 0) dividing the logits in the Taylor signal. (Default: 2.0)
+        margin: m, subtracted from the scaled true-class logit in the Taylor signal. (Default: 0.6)
+        order: terms of exp's Taylor series in the signal, sum_{i < order} u^i / i! (>= 1). (Default: 4)
+        gamma: score(x) = share of population points z with r(x) / r(z) > gamma (> 0). (Default: 2.0)
+        offline_a: offline correction a in [0, 1]: Pr(x) = ((1 + a) mean_OUT + (1 - a)) / 2. (Default: 0.3)
+        tune_a: offline: choose a in {0, 0.05, ..., 1} by attacking reference model 0 (K >= 4). (Default: False)
+        trim: fraction in [0, 0.5) cut from each end before averaging reference signals (RMIA authors: 0.2).
+            (Default: 0.0)
+        subsample_seeds: seeded equal-size subsample draws averaged into each AUC. (Default: 3)
+        floor: probabilities are floored at this value (> 0) before the ratio r = Pr(x|target) / Pr(x).
+            (Default: 1e-12)
     """
 
     bank_dir: str | None = None

@@ -21,7 +21,11 @@ __all__ = ["BasicBlock", "ResNet18", "ResNet18Config", "ResNetNet", "SmallResNet
 
 @dataclass(frozen=True)
 class ResNet18Config:
-    """Options of :class:`ResNet18`: per-channel normalisation inside the model (empty: none)."""
+    """Options of :class:`ResNet18`.
+
+    Attributes:
+        mean, std: per-channel normalisation (x - mean) / std inside the model, one value or C each (empty: none).
+    """
 
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()

@@ -66,6 +66,19 @@ class TrainConfig:
     set does not drive p_y to 1.0 in float32 (saturated logits, vanishing gradients). It applies
     only to the default loss, not to a ``loss_fn`` passed to :func:`train_model`; at 0 it is left
     out of :func:`~amun_plugin.config.config_to_dict` so earlier content hashes stay valid.
+
+    Attributes:
+        epochs: passes over the training data. (Default: 40)
+        batch_size: samples per SGD step. (Default: 128)
+        lr: SGD learning rate at the start. (Default: 0.1)
+        momentum: SGD momentum, in [0, 1). (Default: 0.9)
+        weight_decay: SGD weight decay (L2 penalty, >= 0). (Default: 0.0)
+        schedule: per-epoch lr schedule: "constant", "step" or "cosine" (to 0 over all epochs). (Default: "cosine")
+        step_size: epochs between the step schedule's lr cuts. (Default: 1)
+        gamma: factor in (0, 1] on the lr at each cut of the step schedule. (Default: 0.1)
+        augment: training augmentation of image batches ("none", "crop", "crop_flip"). (Default: "none")
+        nesterov: Nesterov momentum (needs momentum > 0). (Default: False)
+        label_smoothing: cross-entropy label smoothing of the default loss, in [0, 1). (Default: 0.0)
     """
 
     OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("label_smoothing",)
