@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from amun_plugin.cli import main
+from amun_plugin.config import describe_options
+from amun_plugin.plugins import BUILTIN_PLUGIN, DISABLE_AUTOLOAD_ENV, get_plugin_manager
 
 
 def test_plugins_json_lists_each_option_with_type_default_and_doc(capsys) -> None:
@@ -35,3 +38,33 @@ def test_describe_an_unknown_name_is_one_error_line(capsys) -> None:
     assert main(["describe", "no_such_thing"]) == 2
     err = capsys.readouterr().err
     assert "no component named 'no_such_thing'" in err and "amun" in err
+
+
+def _builtin_options() -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, component name, option) for every option of every built-in component, read from the
+    registries (so a component or option added later is covered without editing this test)."""
+    host = get_plugin_manager(autoload=False)
+    return [(kind, r.name, option) for kind, entries in host.all_registrations().items() for r in entries
+            if r.plugin == BUILTIN_PLUGIN
+            for option in describe_options(getattr(r.component, "config_class", object))]
+
+
+def test_every_builtin_option_has_a_docstring_line() -> None:
+    rows = _builtin_options()
+    assert {kind for kind, _, _ in rows} == set(get_plugin_manager(autoload=False).all_registrations())
+    missing = [f"{kind}/{name}.{option['name']}" for kind, name, option in rows if not option["doc"].strip()]
+    assert not missing, f"options without an 'Attributes:' line in their config docstring: {missing}"
+
+
+def test_describe_prints_every_builtin_option_with_its_doc(capsys, monkeypatch) -> None:
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "1")
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for _, name, option in _builtin_options():
+        by_name.setdefault(name, []).append(option)
+    for name, options in by_name.items():
+        assert main(["describe", name]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        for option in options:
+            assert option["doc"], f"{name}.{option['name']} has no doc"
+            expected = f"  {option['name']}: {option['type']} = {json.dumps(option['default'])}  {option['doc']}"
+            assert expected in lines, f"amun describe {name} does not print {expected!r}"
