@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from amun_plugin.bench.records import CONTROLS, CellKind
+from amun_plugin.bench.record_types import BenchRecord, ForgettingRecord, parse_records
+from amun_plugin.bench.records import CONTROLS
 from amun_plugin.bench.suite_config import SuiteConfig
 from amun_plugin.evaluate.forgetting_quality import EPSILON_CAP, epsilon_points, max_resolvable_epsilon
 from amun_plugin.evaluate.markdown import markdown_table
@@ -37,11 +38,14 @@ def f_interval(epsilon: Sequence[float], runs: int, draws: int = 2000, seed: int
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def _ordered(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+Records = Sequence[Union[Mapping[str, Any], BenchRecord]]
+
+
+def _ordered(config: SuiteConfig, records: Records) -> list[ForgettingRecord]:
     order = {label: i for i, label in enumerate(list(CONTROLS) + [m.label for m in config.methods])}
-    wanted = [r for r in records if r.get("kind") == CellKind.FORGETTING]
-    return sorted(wanted, key=lambda r: (r["variant"], r["fraction"], r["forget_seed"], order.get(r["method"], 99),
-                                         r["setting"]))
+    wanted = [r for r in parse_records(records) if isinstance(r, ForgettingRecord)]
+    return sorted(wanted, key=lambda r: (r.variant, r.fraction, r.cell.forget_seed, order.get(r.method, 99),
+                                         r.setting.value))
 
 
 def _with_ci(result: Mapping[str, Any], key: str) -> str:
@@ -49,44 +53,43 @@ def _with_ci(result: Mapping[str, Any], key: str) -> str:
     return f"{result[key]:.1f} [{lo:.1f}, {hi:.1f}]"
 
 
-def forgetting_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def forgetting_rows(config: SuiteConfig, records: Records) -> list[dict[str, Any]]:
     """The table's rows (plain values beside the formatted ones, for the JSON)."""
     rows = []
     for record in _ordered(config, records):
-        result = record["forgetting"]
-        lo, hi = f_interval(result["epsilon"], result["runs"])
-        ulira = result["ulira"]
-        control = record["method"] in ("Original", "Retrain (other seed)")
+        result = record.result
+        lo, hi = f_interval(result.epsilon, result.runs)
+        ulira = result.ulira
         rows.append({
-            "method": record["method"], "setting": "—" if control else record["setting"].replace("_", " "),
-            "fraction": record["fraction"], "forget_seed": record["forget_seed"],
-            "F [95% CI]": f"{result['F']:.3f} [{lo:.3f}, {hi:.3f}]", "F": result["F"], "F_ci": [lo, hi],
-            "final score": f"{result['final_score']:.3f}", "final_score": result["final_score"],
-            "RA ratio": f"{result['RA_ratio']:.3f}", "TA ratio": f"{result['TA_ratio']:.3f}",
+            "method": record.method, "setting": "—" if record.method in CONTROLS else record.setting.replace("_", " "),
+            "fraction": record.fraction, "forget_seed": record.cell.forget_seed,
+            "F [95% CI]": f"{result.F:.3f} [{lo:.3f}, {hi:.3f}]", "F": result.F, "F_ci": [lo, hi],
+            "final score": f"{result.final_score:.3f}", "final_score": result.final_score,
+            "RA ratio": f"{result.RA_ratio:.3f}", "TA ratio": f"{result.TA_ratio:.3f}",
             "U-LiRA TPR@1%FPR [CI]": _with_ci(ulira, "TPR@1%FPR"),
             "U-LiRA TPR@0.1%FPR [CI]": _with_ci(ulira, "TPR@0.1%FPR"), "U-LiRA AUC [CI]": _with_ci(ulira, "AUC"),
-            "ulira": ulira, "mean_epsilon": float(np.mean(result["epsilon"])),
-            "s / run": f"{record['seconds']:.2f}", "seconds_per_run": record["seconds"],
-            "seconds_search": record.get("seconds_search", 0.0), "N": result["runs"], "n": len(result["epsilon"]),
+            "ulira": ulira, "mean_epsilon": float(np.mean(result.epsilon)),
+            "s / run": f"{record.seconds:.2f}", "seconds_per_run": record.seconds,
+            "seconds_search": record.seconds_search, "N": result.runs, "n": len(result.epsilon),
         })
     return rows
 
 
-def _cost(records: Sequence[Mapping[str, Any]]) -> str:
-    retrain = [r["forgetting"]["retrained"] for r in records if r.get("kind") == CellKind.FORGETTING]
-    if not retrain:
+def _cost(records: Records) -> str:
+    cells = [r for r in parse_records(records) if isinstance(r, ForgettingRecord)]
+    if not cells:
         return ""
-    side = retrain[0]
+    side = cells[0].result.retrained
     lines = [f"- Retraining the N = {side['models']} reference models on D_R: {side['seconds_total']:.1f} s in "
              f"total ({side['seconds_mean']:.2f} s per model), once per forget split, shared by every row."]
-    for record in records:
-        if record.get("kind") == CellKind.FORGETTING and record.get("seconds_search"):
-            lines.append(f"- {record['method']} ({record['setting'].replace('_', ' ')}): D_A search "
-                         f"{record['seconds_search']:.1f} s once, shared by its N runs (not in s / run).")
+    for record in cells:
+        if record.seconds_search:
+            lines.append(f"- {record.method} ({record.setting.replace('_', ' ')}): D_A search "
+                         f"{record.seconds_search:.1f} s once, shared by its N runs (not in s / run).")
     return "\n".join(lines)
 
 
-def forgetting_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def forgetting_tables(config: SuiteConfig, records: Records) -> str:
     """The Markdown body of ``table.md``."""
     rows = forgetting_rows(config, records)
     if not rows:
@@ -102,7 +105,7 @@ def forgetting_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]])
     return "\n".join([head, markdown_table(rows, list(COLUMNS)), "\n### Cost\n", _cost(records)])
 
 
-def forgetting_report_files(config: SuiteConfig, records: Sequence[Mapping[str, Any]],
+def forgetting_report_files(config: SuiteConfig, records: Records,
                             folder: str | Path) -> list[Path]:
     """Write ``forgetting_quality.json`` (rows and per-example ε) and ``epsilon_histograms.png``;
     returns the PNGs."""
@@ -111,7 +114,7 @@ def forgetting_report_files(config: SuiteConfig, records: Sequence[Mapping[str, 
     if not rows:
         return []
     many = len({(r["fraction"], r["forget_seed"]) for r in rows}) > 1
-    eps = {_name(row, many): record["forgetting"]["epsilon"] for row, record in zip(rows, _ordered(config, records))}
+    eps = {_name(row, many): list(record.result.epsilon) for row, record in zip(rows, _ordered(config, records))}
     payload = {"rows": [{k: v for k, v in row.items() if "[" not in k} for row in rows], "epsilon": eps}
     atomic_write_text(folder / "forgetting_quality.json", json.dumps(payload, indent=1))
     return [epsilon_histograms(eps, rows[0]["N"], folder / "epsilon_histograms.png")]

@@ -44,28 +44,33 @@ def _put(values: Mapping[str, Any], optional: tuple[str, ...] = ()) -> dict[str,
 class OriginalSummary:
     """The original model of a Retrain / Original record: train / test accuracy (%) and training
     time (s); an Original record written since the saturation check also has ``saturated_fraction``
-    (% of training samples with p_y == 1.0 in float32) and ``rt_auc`` (RMIA RT AUC in %, None without
-    RMIA) — ``measured`` says whether the record has those two keys."""
+    (% of training samples with p_y == 1.0 in float32; None: absent) and ``rt_auc`` (RMIA RT AUC in %,
+    None without RMIA) — ``has_rt_auc`` says whether the record has that key (without it, a reader
+    takes the RT AUC from the audit's metrics)."""
 
     train_accuracy: float
     test_accuracy: float
     train_seconds: float
-    measured: bool = False
     saturated_fraction: float | None = None
+    has_rt_auc: bool = False
     rt_auc: float | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OriginalSummary:
+        unknown = set(data) - {"train_accuracy", "test_accuracy", "train_seconds", "saturated_fraction", "rt_auc"}
+        if unknown:
+            raise InvalidInputError(f"an original model's summary has unknown keys {sorted(unknown)}")
         base = _take(data, ("train_accuracy", "test_accuracy", "train_seconds"))
-        measured = "saturated_fraction" in data or "rt_auc" in data
-        return cls(**base, measured=measured, saturated_fraction=data.get("saturated_fraction"),
+        return cls(**base, saturated_fraction=data.get("saturated_fraction"), has_rt_auc="rt_auc" in data,
                    rt_auc=data.get("rt_auc"))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
                                "train_seconds": self.train_seconds}
-        if self.measured:
-            out.update(saturated_fraction=self.saturated_fraction, rt_auc=self.rt_auc)
+        if self.saturated_fraction is not None:
+            out["saturated_fraction"] = self.saturated_fraction
+        if self.has_rt_auc:
+            out["rt_auc"] = self.rt_auc
         return out
 
 
@@ -151,17 +156,14 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class RetrainRecord(_Record):
-    """The Retrain row: the retrained model's audit (``metrics``), Avg Gap 0 per table, the
-    retraining time (s, twice: as the row's time and as the time ratio's denominator)."""
+class _AuditRecord(_Record):
+    """A Retrain or Original row: the model's audit (``metrics``), its gaps per table to the
+    retrained model, the row's time (s) and the original model's summary."""
 
     metrics: Mapping[str, float] = field(default_factory=dict)
     gaps: Mapping[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-    retrain_seconds: float = 0.0
     original: OriginalSummary | None = None
-
-    FIELDS = ("metrics", "gaps", "seconds", "retrain_seconds", "original")
 
     @classmethod
     def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -173,24 +175,21 @@ class RetrainRecord(_Record):
 
 
 @dataclass(frozen=True)
-class OriginalRecord(_Record):
-    """The Original row: the model before unlearning audited on the cell's split, its gaps to the
-    retrained model and its summary (seconds is 0: it does nothing)."""
+class RetrainRecord(_AuditRecord):
+    """The Retrain row: the retrained model's audit, Avg Gap 0 per table, the retraining time (s,
+    twice: as the row's time and as the time ratio's denominator)."""
 
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    gaps: Mapping[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    original: OriginalSummary | None = None
+    retrain_seconds: float = 0.0
+
+    FIELDS = ("metrics", "gaps", "seconds", "retrain_seconds", "original")
+
+
+@dataclass(frozen=True)
+class OriginalRecord(_AuditRecord):
+    """The Original row: the model before unlearning audited on the cell's split (seconds is 0:
+    it does nothing)."""
 
     FIELDS = ("metrics", "gaps", "seconds", "original")
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return {**values, "original": OriginalSummary.from_json(values["original"])}
-
-    def _write(self) -> dict[str, Any]:
-        assert self.original is not None
-        return {**super()._write(), "original": self.original.to_json()}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from amun_plugin.bench.chains import retrained_requests
 from amun_plugin.bench.forgetting_stages import forgetting_stages
 from amun_plugin.bench.jobs import AdversarialJob, CellJob, Job, ModelJob
 from amun_plugin.bench.original_check import check_memorises
+from amun_plugin.bench.record_types import parse_records
 from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef
 from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
 from amun_plugin.bench.suite_config import AdversarialSource, SuiteConfig, SuiteKind
@@ -297,10 +298,11 @@ def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:
 
 def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:
     """Write ``table.md`` and the plots from ``records``; returns the Markdown."""
-    plots = suite_plots(config, records, folder)
-    body = suite_tables(config, records)
+    typed = parse_records(records)
+    plots = suite_plots(config, typed, folder)
+    body = suite_tables(config, typed)
     images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
-    dirty = sum(1 for r in records if r.get("git_dirty"))
+    dirty = sum(1 for r in typed if r.git_dirty)
     warning = (f"**Warning: {dirty} of {len(records)} records were computed from a working tree with uncommitted "
                "changes (`git_dirty` in results.jsonl): they may not match any commit.**\n\n" if dirty else "")
     how = "" if config.kind is SuiteKind.FORGETTING_QUALITY else f" {STATISTICS_NOTE}"

@@ -10,7 +10,7 @@ interval of the per-pair differences. A difference is *significant* when its int
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -21,6 +21,7 @@ from amun_plugin.errors import InvalidInputError
 __all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "t_interval"]
 
 CONFIDENCE = 0.95
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -60,26 +61,30 @@ def format_interval(interval: Interval, digits: int = 2, *, signed: bool = False
     return f"**{text}**" if bold else text
 
 
-def pairing_key(record: Mapping[str, Any]) -> tuple[int, int, int | None]:
-    """(original seed, forget seed, unlearn seed) of a record; Retrain and Original records
-    (no unlearning run) have no unlearn seed."""
+def pairing_key(record: Any) -> tuple[int, int, int | None]:
+    """(original seed, forget seed, unlearn seed) of a record (a typed record or its JSON line);
+    Retrain and Original records (no unlearning run) have no unlearn seed."""
+    if not isinstance(record, Mapping):
+        cell = record.cell
+        ran = cell.kind not in (CellKind.RETRAIN, CellKind.ORIGINAL)
+        return int(cell.original_seed), int(cell.forget_seed), int(cell.unlearn_seed) if ran else None
     ran = record.get("kind") not in (CellKind.RETRAIN, CellKind.ORIGINAL)
     unlearn = int(record.get("unlearn_seed", 0)) if ran else None
     return int(record.get("original_seed", 0)), int(record.get("forget_seed", 0)), unlearn
 
 
-def _index(records: Sequence[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
-    out: dict[tuple, Mapping[str, Any]] = {}
+def _index(records: Sequence[Any]) -> dict[tuple, Any]:
+    out: dict[tuple, Any] = {}
     for record in records:
         key = pairing_key(record)
         if key in out:
-            raise InvalidInputError(f"two records of method {record.get('method')!r} share the coordinates {key}")
+            method = record.get("method") if isinstance(record, Mapping) else record.method
+            raise InvalidInputError(f"two records of method {method!r} share the coordinates {key}")
         out[key] = record
     return out
 
 
-def paired_difference(records: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]],
-                      value: Callable[[Mapping[str, Any]], float]) -> Interval | None:
+def paired_difference(records: Sequence[R], reference: Sequence[R], value: Callable[[R], float]) -> Interval | None:
     """Paired-t interval of ``value(record) - value(reference record)`` over the pairs that share
     (original seed, forget seed, unlearn seed); a record without unlearn seed (Retrain, Original)
     pairs with every record of its (original seed, forget seed). None when no pair exists."""

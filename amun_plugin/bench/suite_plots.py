@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from amun_plugin.bench.forgetting_tables import forgetting_report_files
+from amun_plugin.bench.record_types import AblationRecord, BenchRecord, ChainRecord, UnlearnRecord, parse_records
 from amun_plugin.bench.records import CellKind
 from amun_plugin.bench.stats import t_interval
 from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
@@ -18,13 +19,13 @@ from amun_plugin.evaluate.plotting import pyplot, save_figure
 __all__ = ["suite_plots"]
 
 
-def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+def _gap_bars(config: SuiteConfig, records: Sequence[BenchRecord], folder: Path) -> list[Path]:
     table = config.evaluation.tables[0]
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r["kind"] == CellKind.UNLEARN:
-            key = (r["variant"], r["fraction"], r["setting"], r.get("tuning_mode") or "oracle")
-            groups[key][r["method"]].append(r["gaps"][table.title])
+        if isinstance(r, UnlearnRecord) and r.kind is CellKind.UNLEARN:
+            key = (r.variant, r.fraction, r.setting.value, r.mode)
+            groups[key][r.method].append(r.gaps[table.title])
     if not groups:
         return []
     plt = pyplot()
@@ -47,7 +48,7 @@ def _gap_bars(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
     return [save_figure(fig, folder / "avg_gap.png")]
 
 
-def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+def _continuous(config: SuiteConfig, records: Sequence[BenchRecord], folder: Path) -> list[Path]:
     """One panel per setting: each method's mean ± std FR AUC − FT AUC per request (one colour per
     method in every panel); the retrained model's value (known where it was retrained) as a
     dashed black line and marks — the target a method should reach, neither above nor below."""
@@ -56,18 +57,18 @@ def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
     fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 3.8), squeeze=False)
     steps = np.arange(1, config.continuous.requests + 1)
     colours = {m.label: f"C{i}" for i, m in enumerate(config.methods)}
+    chains = [r for r in records if isinstance(r, ChainRecord)]
     retrain: dict[int, list[float]] = defaultdict(list)
-    for r in records:
-        if r["kind"] == CellKind.CHAIN and r["method"] == "Retrain":
-            for step, q in zip(steps, r["requests"]):
-                if "fr_minus_ft" in q:
-                    retrain[int(step)].append(q["fr_minus_ft"])
+    for r in chains:
+        if r.method == "Retrain":
+            for step, q in zip(steps, r.requests):
+                if q.fr_minus_ft is not None:
+                    retrain[int(step)].append(q.fr_minus_ft)
     for ax, setting in zip(axes[0], settings):
-        by_method: dict[str, list[list[float]]] = defaultdict(list)
-        for r in records:
-            if (r["kind"] == CellKind.CHAIN and r["setting"] == setting and r["method"] != "Retrain"
-                    and all("fr_minus_ft" in q for q in r["requests"])):
-                by_method[r["method"]].append([q["fr_minus_ft"] for q in r["requests"]])
+        by_method: dict[str, list[list[float | None]]] = defaultdict(list)
+        for r in chains:
+            if r.setting == setting and r.method != "Retrain" and all(q.fr_minus_ft is not None for q in r.requests):
+                by_method[r.method].append([q.fr_minus_ft for q in r.requests])
         for method, runs in by_method.items():
             curves = np.asarray(runs)
             ax.errorbar(steps, curves.mean(0), yerr=curves.std(0, ddof=1) if len(runs) > 1 else None,
@@ -87,15 +88,15 @@ def _continuous(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
     return [save_figure(fig, folder / "continuous_fr_minus_ft.png")]
 
 
-def _ablation(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+def _ablation(config: SuiteConfig, records: Sequence[BenchRecord], folder: Path) -> list[Path]:
     plt = pyplot()
     unions = list(config.ablation.unions)
     titles = {"all": "D ∪ X", "forget": "D_F ∪ X", "adversarial": "X alone"}
     fig, axes = plt.subplots(1, len(unions), figsize=(4.6 * len(unions), 3.6), squeeze=False, sharey=True)
     for ax, union in zip(axes[0], unions):
         for variant in config.ablation.variants:
-            runs = [r["test_accuracy"] for r in records
-                    if r["kind"] == CellKind.ABLATION and r["extra"] == {"variant": variant, "union": union}]
+            runs = [r.test_accuracy for r in records
+                    if isinstance(r, AblationRecord) and r.cell.extra == {"variant": variant, "union": union}]
             if runs:
                 curves = np.asarray(runs)
                 ax.plot(np.arange(curves.shape[1]), curves.mean(0), marker=".", label=variant)
@@ -108,15 +109,17 @@ def _ablation(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder:
     return [save_figure(fig, folder / "ablation_test_accuracy.png")]
 
 
-def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
-    """Draw the suite's plots into ``folder``; returns the files written."""
+def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any] | BenchRecord],
+                folder: str | Path) -> list[Path]:
+    """Draw the suite's plots into ``folder`` from the records (JSON lines or typed); returns the files written."""
     folder = Path(folder)
+    typed = parse_records(records)
     if not records:
         return []
     if config.kind is SuiteKind.CONTINUOUS:
-        return _continuous(config, records, folder)
+        return _continuous(config, typed, folder)
     if config.kind is SuiteKind.ABLATION:
-        return _ablation(config, records, folder)
+        return _ablation(config, typed, folder)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
-        return forgetting_report_files(config, records, folder)
-    return _gap_bars(config, records, folder)
+        return forgetting_report_files(config, typed, folder)
+    return _gap_bars(config, typed, folder)

@@ -7,10 +7,19 @@ default, or "retrain_free") give one table per mode."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar, Union
 
 from amun_plugin.bench.forgetting_tables import forgetting_tables
 from amun_plugin.bench.original_check import format_original
+from amun_plugin.bench.record_types import (
+    AblationRecord,
+    BenchRecord,
+    ChainRecord,
+    OriginalRecord,
+    RetrainRecord,
+    UnlearnRecord,
+    parse_records,
+)
 from amun_plugin.bench.records import CellKind, Setting
 from amun_plugin.bench.stats import Interval, format_interval, paired_difference, t_interval
 from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
@@ -27,8 +36,11 @@ STATISTICS_NOTE = (
     "forget and unlearn seed), mean ± 95% paired-t half-width, `*` where the interval excludes 0. "
     "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
 
-_SETTING_FREE = (CellKind.RETRAIN, CellKind.ORIGINAL)  # rows shared by both settings (and both tuning modes)
 DEFAULT_TUNING_MODE = "oracle"
+Records = Sequence[Union[Mapping[str, Any], BenchRecord]]
+"""What the tables read: ``results.jsonl`` lines or their typed records."""
+_TableRecord = Union[RetrainRecord, OriginalRecord, UnlearnRecord]
+_R = TypeVar("_R")
 
 
 def format_ci(values: Sequence[float], digits: int = 2, bold: bool = False) -> str:
@@ -41,38 +53,40 @@ def _column_name(key: str) -> str:
     return key.rsplit(".", 1)[-1].replace("_", " ")
 
 
-def _groups(records: Iterable[Mapping[str, Any]], keys: Sequence[str]) -> dict[tuple, list[Mapping[str, Any]]]:
-    out: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+def _groups(records: Iterable[_R], key: Callable[[_R], Any]) -> dict[Any, list[_R]]:
+    out: dict[Any, list[_R]] = defaultdict(list)
     for record in records:
-        out[tuple(record[k] for k in keys)].append(record)
+        out[key(record)].append(record)
     return out
 
 
-def _mode(record: Mapping[str, Any]) -> str:
-    return str(record.get("tuning_mode") or DEFAULT_TUNING_MODE)
+def _unlearn_runs(records: Records) -> list[UnlearnRecord]:
+    """The table cells' unlearning runs (kind ``unlearn``; tuning runs are ``tune``)."""
+    return [r for r in parse_records(records) if isinstance(r, UnlearnRecord) and r.kind is CellKind.UNLEARN]
 
 
-def tuning_modes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+def tuning_modes(records: Records) -> list[str]:
     """The tuning modes of the unlearning records ("oracle" where a record names none)."""
-    return sorted({_mode(r) for r in records if r["kind"] not in _SETTING_FREE}) or [DEFAULT_TUNING_MODE]
+    return sorted({r.mode for r in parse_records(records)
+                   if isinstance(r, UnlearnRecord)}) or [DEFAULT_TUNING_MODE]
 
 
-def _significantly_best(gaps: Mapping[str, list[Mapping[str, Any]]], title: str) -> str | None:
+def _significantly_best(gaps: Mapping[str, list[_TableRecord]], title: str) -> str | None:
     """The method with the lowest mean Avg Gap if its paired difference to every other method's
     excludes 0 (and every pair exists), else None."""
     if len(gaps) < 2:
         return None
-    means = {m: t_interval([r["gaps"][title] for r in runs]).mean for m, runs in gaps.items()}
+    means = {m: t_interval([r.gaps[title] for r in runs]).mean for m, runs in gaps.items()}
     best = min(means, key=means.__getitem__)
     for other in gaps:
         if other != best:
-            diff = paired_difference(gaps[best], gaps[other], lambda r: float(r["gaps"][title]))
+            diff = paired_difference(gaps[best], gaps[other], lambda r: float(r.gaps[title]))
             if diff is None or not diff.excludes_zero:
                 return None
     return best
 
 
-def table_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_index: int = 0,
+def table_rows(config: SuiteConfig, records: Records, table_index: int = 0,
                variant: str = "standard", fraction: float = 0.1, setting: str = Setting.WITH_RETAIN,
                tuning_mode: str = DEFAULT_TUNING_MODE) -> list[dict]:
     """One row per method (Retrain first) for one (variant, fraction, setting, tuning mode) group
@@ -80,91 +94,96 @@ def table_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_
     AMUN (:data:`DELTA_COLUMN`)."""
     table = config.evaluation.tables[table_index]
     columns = list(table.columns) + [table.mia]
-    wanted = [r for r in records if r["variant"] == variant and r["fraction"] == fraction
-              and (r["kind"] in _SETTING_FREE or (r["kind"] == CellKind.UNLEARN and r["setting"] == setting
-                                                  and _mode(r) == tuning_mode))]
-    by_method = _groups(wanted, ("method",))
+    wanted: list[_TableRecord] = [
+        r for r in parse_records(records) if r.variant == variant and r.fraction == fraction
+        and (isinstance(r, (RetrainRecord, OriginalRecord))  # shared by both settings and both tuning modes
+             or (isinstance(r, UnlearnRecord) and r.kind is CellKind.UNLEARN and r.setting == setting
+                 and r.mode == tuning_mode))]
+    by_method = _groups(wanted, lambda r: r.method)
     order = ["Retrain", "Original"] + [m.label for m in config.methods]
-    present = [m for m in order if (m,) in by_method]
-    competitors = {m: by_method[(m,)] for m in present if m != "Retrain"}
+    present = [m for m in order if m in by_method]
+    competitors = {m: by_method[m] for m in present if m != "Retrain"}
     best = _significantly_best(competitors, table.title)
-    reference = by_method.get((REFERENCE_METHOD,))
+    reference = by_method.get(REFERENCE_METHOD)
     rows = []
     for method in present:
-        runs = by_method[(method,)]
+        runs = by_method[method]
         row: dict[str, Any] = {"method": method, "runs": len(runs)}
         for key in columns:
-            row[_column_name(key)] = format_ci([r["metrics"][key] for r in runs])
-        row["Avg Gap"] = format_ci([r["gaps"][table.title] for r in runs], bold=method == best)
+            row[_column_name(key)] = format_ci([r.metrics[key] for r in runs])
+        row["Avg Gap"] = format_ci([r.gaps[table.title] for r in runs], bold=method == best)
         row[DELTA_COLUMN] = _delta(method, runs, reference, table.title)
-        row["time (s)"] = format_ci([r["seconds"] for r in runs], digits=1)
+        row["time (s)"] = format_ci([r.seconds for r in runs], digits=1)
         rows.append(row)
     return rows
 
 
-def _delta(method: str, runs: list[Mapping[str, Any]], reference: list[Mapping[str, Any]] | None, title: str) -> str:
+def _delta(method: str, runs: list[_TableRecord], reference: list[_TableRecord] | None, title: str) -> str:
     if method in ("Retrain", REFERENCE_METHOD) or reference is None:
         return "—"
-    diff: Interval | None = paired_difference(runs, reference, lambda r: float(r["gaps"][title]))
+    diff: Interval | None = paired_difference(runs, reference, lambda r: float(r.gaps[title]))
     return format_interval(diff, signed=True, mark=True) if diff is not None else "—"
 
 
-def mode_rows(config: SuiteConfig, records: Sequence[Mapping[str, Any]], table_index: int = 0,
+def mode_rows(config: SuiteConfig, records: Records, table_index: int = 0,
               variant: str = "standard", fraction: float = 0.1, setting: str = Setting.WITH_RETAIN) -> list[dict]:
     """One row per method run in both tuning modes: its Avg Gap tuned against retrained models
     ("oracle") and by the retrain-free rule, and the paired difference retrain-free − oracle on
     the same forget sets (``*`` where its 95% interval excludes 0)."""
     title = config.evaluation.tables[table_index].title
-    wanted = [r for r in records if r["kind"] == CellKind.UNLEARN and r["variant"] == variant
-              and r["fraction"] == fraction and r["setting"] == setting]
-    by_mode: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for record in wanted:
-        by_mode[(record["method"], _mode(record))].append(record)
+    wanted = [r for r in _unlearn_runs(records) if r.variant == variant and r.fraction == fraction
+              and r.setting == setting]
+    by_mode = _groups(wanted, lambda r: (r.method, r.mode))
     rows = []
     for method in [m.label for m in config.methods]:
         oracle, free = by_mode.get((method, "oracle")), by_mode.get((method, "retrain_free"))
         if not (oracle and free):
             continue
-        diff = paired_difference(free, oracle, lambda r: float(r["gaps"][title]))
-        rows.append({"method": method, "oracle": format_ci([r["gaps"][title] for r in oracle]),
-                     "retrain-free": format_ci([r["gaps"][title] for r in free]),
+        diff = paired_difference(free, oracle, lambda r: float(r.gaps[title]))
+        rows.append({"method": method, "oracle": format_ci([r.gaps[title] for r in oracle]),
+                     "retrain-free": format_ci([r.gaps[title] for r in free]),
                      "Δ retrain-free − oracle": format_interval(diff, signed=True, mark=True) if diff else "—",
                      "runs": min(len(oracle), len(free))})
     return rows
 
 
-def time_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def time_rows(records: Records) -> list[dict[str, Any]]:
     """Per method, setting and forget fraction: mean wall time (s) and its ratio to the retrain
     time of the same runs."""
     rows = []
-    wanted = [r for r in records if r["kind"] in (CellKind.RETRAIN, CellKind.UNLEARN)]  # not original: it does nothing
-    for (method, setting, fraction), runs in _groups(wanted, ("method", "setting", "fraction")).items():
-        seconds = [r["seconds"] for r in runs]
-        ratios = [r["seconds"] / r["retrain_seconds"] for r in runs if r.get("retrain_seconds")]
+    wanted: list[RetrainRecord | UnlearnRecord] = [  # not original: it does nothing
+        r for r in parse_records(records) if isinstance(r, RetrainRecord) or (isinstance(r, UnlearnRecord)
+                                                                             and r.kind is CellKind.UNLEARN)]
+    for (method, setting, fraction), runs in _groups(wanted, lambda r: (r.method, r.setting, r.fraction)).items():
+        seconds = [r.seconds for r in runs]
+        ratios = [r.seconds / r.retrain_seconds for r in runs if r.retrain_seconds]
         rows.append({"method": method, "setting": "—" if method == "Retrain" else setting.replace("_", " "),
                      "forget": f"{fraction:.0%}", "runs": len(runs), "time (s)": format_ci(seconds, 1),
                      "time / retrain": format_ci(ratios, 3) if ratios else "—"})
     return rows
 
 
-def original_summary(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def original_summary(config: SuiteConfig, records: Records) -> str:
     """Lines on the original models, one per (variant, original seed): train / test accuracy,
     saturated fraction (p_y == 1.0 in float32) and RMIA RT AUC (mean over the forget splits)."""
-    originals = [r for r in records if r["kind"] == CellKind.ORIGINAL]
+    originals = [r for r in parse_records(records) if isinstance(r, OriginalRecord)]
     if not originals:
         return ""
     lines = []
-    for (variant, seed), runs in sorted(_groups(originals, ("variant", "original_seed")).items()):
-        summary = dict(runs[0]["original"])
-        rt = [r["metrics"]["rmia.RT_AUC"] for r in runs if "rmia.RT_AUC" in r["metrics"]]
-        summary.setdefault("rt_auc", sum(rt) / len(rt) if rt else None)
+    for (variant, seed), runs in sorted(_groups(originals, lambda r: (r.variant, r.cell.original_seed)).items()):
+        first = runs[0].original
+        assert first is not None
+        rt = [r.metrics["rmia.RT_AUC"] for r in runs if "rmia.RT_AUC" in r.metrics]
+        summary = {"train_accuracy": first.train_accuracy, "test_accuracy": first.test_accuracy,
+                   "saturated_fraction": first.saturated_fraction,  # records before the check: RT AUC from the audit
+                   "rt_auc": first.rt_auc if first.has_rt_auc else (sum(rt) / len(rt) if rt else None)}
         label = f"{variant} training, " if variant != "standard" else ""
         lines.append(f"- Original model ({label}seed {seed}): {format_original(summary)}")
     return ("Original models (saturated: % of training samples with p_y == 1.0 in float32; RMIA RT AUC: "
             "training members vs test non-members):\n\n" + "\n".join(lines) + "\n")
 
 
-def _table_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def _table_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
     parts = [original_summary(config, records)]
     modes = tuning_modes(records)
     for index, table in enumerate(config.evaluation.tables):
@@ -194,30 +213,23 @@ def _table_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> s
     return "\n".join(p for p in parts if p)
 
 
-def _chain_seconds(run: Mapping[str, Any]) -> float:
-    """A chain's wall time; a Retrain chain's is the time of the retrainings it ran."""
-    if run["method"] == "Retrain":
-        return float(sum(request.get("retrain_seconds", 0.0) for request in run["requests"]))
-    return float(run["seconds"])
-
-
-def _continuous_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def _continuous_suite(config: SuiteConfig, records: Records) -> str:
     parts = []
     requests, title = config.continuous.requests, config.evaluation.tables[0].title
     for setting in config.grid.settings:
-        chains = [r for r in records if r["kind"] == CellKind.CHAIN and r["setting"] == setting]
-        by_method = _groups(chains, ("method",))
-        reference = [r for r in by_method.get((REFERENCE_METHOD,), []) if "gaps" in r["requests"][-1]]
+        chains = [r for r in parse_records(records) if isinstance(r, ChainRecord) and r.setting == setting]
+        by_method = _groups(chains, lambda r: r.method)
+        reference = [r for r in by_method.get(REFERENCE_METHOD, []) if r.requests[-1].gaps is not None]
         rows = []
-        for (method,), runs in by_method.items():
+        for method, runs in by_method.items():
             row: dict[str, Any] = {"method": method, "runs": len(runs)}
             for r in range(requests):
-                values = [run["requests"][r]["fr_minus_ft"] for run in runs if "fr_minus_ft" in run["requests"][r]]
+                values = [v for run in runs if (v := run.requests[r].fr_minus_ft) is not None]
                 row[f"#{r + 1}"] = format_ci(values) if values else "—"
-            final = [run for run in runs if "gaps" in run["requests"][-1]]
-            row["final Avg Gap"] = format_ci([run["requests"][-1]["gaps"][title] for run in final]) if final else "—"
+            final = [run for run in runs if run.requests[-1].gaps is not None]
+            row["final Avg Gap"] = format_ci([_final_gap(run, title) for run in final]) if final else "—"
             row[f"Δ final Avg Gap vs {REFERENCE_METHOD}"] = _chain_delta(method, final, reference, title)
-            row["time (s)"] = format_ci([_chain_seconds(run) for run in runs], 1)
+            row["time (s)"] = format_ci([run.wall_seconds for run in runs], 1)
             rows.append(row)
         if rows:
             columns = (["method"] + [f"#{r + 1}" for r in range(requests)]
@@ -227,36 +239,44 @@ def _continuous_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]])
     return "\n".join(parts)
 
 
-def _chain_delta(method: str, runs: list, reference: list, title: str) -> str:
+def _final_gap(chain: ChainRecord, title: str) -> float:
+    """The Avg Gap after the chain's last request (which has a retrained model)."""
+    gaps = chain.requests[-1].gaps
+    assert gaps is not None
+    return float(gaps[title])
+
+
+def _chain_delta(method: str, runs: list[ChainRecord], reference: list[ChainRecord], title: str) -> str:
     """Paired difference of the final Avg Gap to AMUN's chains (same seeds), or an em dash."""
     if method in ("Retrain", REFERENCE_METHOD) or not runs or not reference:
         return "—"
-    diff = paired_difference(runs, reference, lambda r: float(r["requests"][-1]["gaps"][title]))
+    diff = paired_difference(runs, reference, lambda r: _final_gap(r, title))
     return format_interval(diff, signed=True, mark=True) if diff is not None else "—"
 
 
-def _ablation_suite(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def _ablation_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
+    ablations = [r for r in records if isinstance(r, AblationRecord)]
     rows = []
     unions = config.ablation.unions
     for variant in config.ablation.variants:
         row: dict[str, Any] = {"X": variant}
         for union in unions:
-            cell = {"variant": variant, "union": union}
-            runs = [r for r in records if r["kind"] == CellKind.ABLATION and r["extra"] == cell]
-            row[union] = format_ci([r["test_accuracy"][-1] for r in runs]) if runs else "—"
+            runs = [r for r in ablations if r.cell.extra == {"variant": variant, "union": union}]
+            row[union] = format_ci([r.test_accuracy[-1] for r in runs]) if runs else "—"
         rows.append(row)
-    before = [r["test_accuracy"][0] for r in records if r["kind"] == CellKind.ABLATION]
+    before = [r.test_accuracy[0] for r in ablations]
     head = f"Test accuracy before fine-tuning: {format_ci(before)}\n\n" if before else ""
     return ("### Test accuracy after fine-tuning on each union (all = D ∪ X, forget = D_F ∪ X, "
             f"adversarial = X)\n\n{head}" + markdown_table(rows, ["X", *unions]))
 
 
-def suite_tables(config: SuiteConfig, records: Sequence[Mapping[str, Any]]) -> str:
+def suite_tables(config: SuiteConfig, records: Records) -> str:
     """The Markdown body of ``table.md`` for the suite's kind."""
+    typed = parse_records(records)
     if config.kind is SuiteKind.CONTINUOUS:
-        return _continuous_suite(config, records)
+        return _continuous_suite(config, typed)
     if config.kind is SuiteKind.ABLATION:
-        return _ablation_suite(config, records)
+        return _ablation_suite(config, typed)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
-        return forgetting_tables(config, records)
-    return _table_suite(config, records)
+        return forgetting_tables(config, typed)
+    return _table_suite(config, typed)

@@ -15,6 +15,7 @@ import itertools
 import json
 from typing import Any, Callable, Mapping, Sequence
 
+from amun_plugin.bench.record_types import UnlearnRecord, parse_record
 from amun_plugin.bench.records import Cell, CellKind, Setting
 from amun_plugin.bench.suite_config import MethodSpec, SuiteConfig
 from amun_plugin.errors import InvalidInputError
@@ -60,29 +61,37 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
     return cells
 
 
-def selection_score(config: SuiteConfig, record: Mapping[str, Any], mode: str = "oracle") -> float:
+def selection_score(config: SuiteConfig, record: Mapping[str, Any] | UnlearnRecord, mode: str = "oracle") -> float:
     """What a tuning mode minimises for one tuning record: the Avg Gap to the retrained model
     (``oracle``) or the estimated Avg Gap on the hold-out (``retrain_free``)."""
+    run = _tuning_record(record)
     if mode == "oracle":
-        return float(record["gaps"][config.evaluation.tables[0].title])
-    if "proxy" not in record:
+        return float(run.gaps[config.evaluation.tables[0].title])
+    if run.proxy is None:
         raise InvalidInputError(
-            f"tuning record of {record['method']} has no estimated gap (computed from the suite's validation "
+            f"tuning record of {run.method} has no estimated gap (computed from the suite's validation "
             "hold-out: set validation_size > 0, and rerun tuning cells made before retrain-free tuning existed)")
-    return float(record["proxy"]["estimated_gap"])
+    return float(run.proxy.estimated_gap)
 
 
-def choose(config: SuiteConfig, records: Sequence[Mapping[str, Any]],
+def _tuning_record(record: Mapping[str, Any] | UnlearnRecord) -> UnlearnRecord:
+    run = parse_record(record)
+    if not isinstance(run, UnlearnRecord):
+        raise InvalidInputError(f"a tuning record is an unlearning run, not a {run.kind.value!r} record")
+    return run
+
+
+def choose(config: SuiteConfig, records: Sequence[Mapping[str, Any] | UnlearnRecord],
            mode: str = "oracle") -> dict[Choice, dict[str, Any]]:
     """The grid point of lowest :func:`selection_score` per (variant, fraction, setting, method);
     ties are broken by the options' canonical JSON, so the choice never depends on the order
     records finished."""
     best: dict[Choice, dict[str, Any]] = {}
-    for record in records:
-        key = (record["variant"], record["fraction"], record["setting"], record["method"])
-        rank = (selection_score(config, record, mode), json.dumps(record["options"], sort_keys=True))
+    for run in map(_tuning_record, records):
+        key = (run.variant, run.fraction, run.setting.value, run.method)
+        rank = (selection_score(config, run, mode), json.dumps(run.cell.options, sort_keys=True))
         if key not in best or rank < best[key]["rank"]:
-            best[key] = {"options": dict(record["options"]), "score": rank[0], "rank": rank}
+            best[key] = {"options": dict(run.cell.options), "score": rank[0], "rank": rank}
     for value in best.values():
         value.pop("rank")
     return best

@@ -37,3 +37,23 @@ def tiny_suite(**overrides: Any) -> SuiteConfig:
 def metric_view(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Records by id without wall-clock fields: what must be identical across runs."""
     return {r["id"]: (r["metrics"], r["gaps"]) for r in records}
+
+
+def record_line(kind: str, method: str = "Retrain", *, forget_seed: int = 0, fraction: float = 0.05,
+                setting: str = "with_retain", unlearn_seed: int = 0, options: dict | None = None,
+                extra: dict | None = None, **fields: Any) -> dict[str, Any]:
+    """A complete ``results.jsonl`` line of ``kind`` (as the writers make it: id, coordinates and
+    the kind's fields, defaults filled in), ``fields`` overriding the defaults."""
+    from amun_plugin.bench.records import Cell
+
+    cell = Cell(kind, method, "standard", 0, fraction, forget_seed, setting, unlearn_seed, options or {}, extra or {})
+    original = {"train_accuracy": 100.0, "test_accuracy": 90.0, "train_seconds": 1.0}
+    defaults: dict[str, dict[str, Any]] = {
+        "retrain": {"metrics": {}, "gaps": {}, "seconds": 1.0, "retrain_seconds": 1.0, "original": original},
+        "original": {"metrics": {}, "gaps": {}, "seconds": 0.0, "original": original},
+        "unlearn": {"unlearner": method.lower(), "metrics": {}, "gaps": {}, "seconds": 1.0, "seconds_search": 0.0,
+                    "retrain_seconds": 2.0, "stats": {}},
+        "chain": {"requests": [], "seconds": 0.0},
+    }
+    defaults["tune"] = defaults["unlearn"]
+    return {**cell.coords(), **defaults[kind], **fields}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bench_helpers import TINY, tiny_suite
+from bench_helpers import TINY, record_line, tiny_suite
 
 from amun_plugin.bench.original_check import NotMemorisingError, check_memorises
 from amun_plugin.bench.runner import run_suite
@@ -103,11 +103,10 @@ def test_an_old_env_json_becomes_the_first_invocation(tmp_path: Path) -> None:
 def test_records_from_a_dirty_tree_are_flagged_in_the_report(tmp_path: Path) -> None:
     from amun_plugin.bench.runner import write_report
 
-    record = {"kind": "retrain", "method": "Retrain", "variant": "standard", "fraction": 0.05,
-              "setting": "with_retain", "forget_seed": 0, "seconds": 1.0, "git_dirty": True,
-              "metrics": {"accuracy.UA": 1.0, "accuracy.RA": 1.0, "accuracy.TA": 1.0, "confidence_mia.FT_AUC": 50.0},
-              "gaps": {"conf": 0.0}}
-    text = write_report(tiny_suite(), [record, {**record, "forget_seed": 1, "git_dirty": False}], tmp_path)
+    metrics = {"accuracy.UA": 1.0, "accuracy.RA": 1.0, "accuracy.TA": 1.0, "confidence_mia.FT_AUC": 50.0}
+    record = record_line("retrain", seconds=1.0, git_dirty=True, metrics=metrics, gaps={"conf": 0.0})
+    other = record_line("retrain", forget_seed=1, seconds=1.0, git_dirty=False, metrics=metrics, gaps={"conf": 0.0})
+    text = write_report(tiny_suite(), [record, other], tmp_path)
     assert "1 of 2 records were computed from a working tree with uncommitted changes" in text
     assert "uncommitted" not in write_report(tiny_suite(), [{**record, "git_dirty": False}], tmp_path)
 

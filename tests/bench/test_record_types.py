@@ -48,8 +48,8 @@ def test_the_committed_records_cover_every_kind_and_the_old_formats() -> None:
     assert any(r.proxy is None and r.tuning_mode is None for r in unlearn)  # before retrain-free tuning
     assert any(r.proxy is not None for r in unlearn)
     originals = [r.original for r in typed if isinstance(r, OriginalRecord)]
-    assert any(o is not None and not o.measured for o in originals) and any(o is not None and o.measured
-                                                                             for o in originals)
+    assert any(o is not None and not o.has_rt_auc for o in originals)
+    assert any(o is not None and o.has_rt_auc and o.saturated_fraction is not None for o in originals)
 
 
 def test_typed_fields_read_what_the_writer_wrote() -> None:

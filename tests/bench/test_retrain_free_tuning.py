@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from bench_helpers import tiny_suite
+from bench_helpers import record_line, tiny_suite
 
 from amun_plugin.bench.tuning import choose
 from amun_plugin.errors import InvalidInputError
 
 
 def _record(lr: float, gap: float, estimate: float) -> dict:
-    return {"variant": "standard", "fraction": 0.1, "setting": "with_retain", "method": "FT", "options": {"lr": lr},
-            "gaps": {"RMIA": gap}, "proxy": {"estimated_gap": estimate}}
+    return record_line("tune", "FT", fraction=0.1, options={"lr": lr}, gaps={"RMIA": gap},
+                       proxy={"estimated_gap": estimate, "terms": {}, "measure": {}})
 
 
 def test_each_mode_selects_by_its_own_score_and_retrain_free_never_reads_the_gap() -> None:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 import yaml
-from bench_helpers import metric_view, tiny_suite
+from bench_helpers import metric_view, record_line, tiny_suite
 
 from amun_plugin.bench import cells as cells_module
 from amun_plugin.bench import workspace as workspace_module
@@ -139,10 +139,9 @@ def test_a_folder_takes_more_forget_fractions_later(tmp_path: Path, counters: di
 
 
 def _record(method: str, seed: int, ua: float, gap: float) -> dict[str, Any]:
-    return {"kind": "retrain" if method == "Retrain" else "unlearn", "method": method, "variant": "standard",
-            "fraction": 0.1, "setting": "with_retain", "forget_seed": seed, "seconds": 1.0,
-            "metrics": {"accuracy.UA": ua, "accuracy.RA": 100.0, "accuracy.TA": 90.0, "confidence_mia.FT_AUC": 50.0},
-            "gaps": {"conf": gap}}
+    return record_line("retrain" if method == "Retrain" else "unlearn", method, fraction=0.1, forget_seed=seed,
+                       seconds=1.0, gaps={"conf": gap}, metrics={"accuracy.UA": ua, "accuracy.RA": 100.0,
+                                                                 "accuracy.TA": 90.0, "confidence_mia.FT_AUC": 50.0})
 
 
 def test_tables_show_mean_and_95_ci_and_bold_only_a_significantly_best_avg_gap() -> None:
@@ -188,10 +187,10 @@ def test_continuous_table_times_retrain_by_its_retrainings() -> None:
 
     config = tiny_suite(kind=SuiteKind.CONTINUOUS.value, continuous={"requests": 2, "fraction": 0.05})
     last = {"fr_minus_ft": 10.0, "gaps": {config.evaluation.tables[0].title: 0.0}}
-    records = [{"kind": "chain", "setting": "with_retain", "method": "Retrain", "seconds": 0.0,
-                "requests": [{"request": 1}, {**last, "request": 2, "retrain_seconds": 42.0}]},
-               {"kind": "chain", "setting": "with_retain", "method": "AMUN", "seconds": 3.0,
-                "requests": [{"request": 1, "fr_minus_ft": 1.0}, {**last, "request": 2, "fr_minus_ft": 4.0}]}]
+    records = [record_line("chain", "Retrain", seconds=0.0,
+                           requests=[{"request": 1}, {**last, "request": 2, "retrain_seconds": 42.0}]),
+               record_line("chain", "AMUN", seconds=3.0,
+                           requests=[{"request": 1, "fr_minus_ft": 1.0}, {**last, "request": 2, "fr_minus_ft": 4.0}])]
     table = _continuous_suite(config, records)
     assert "| Retrain | — | 10.00 ± n/a | 0.00 ± n/a | — | 42.0 ± n/a | 1 |" in table
     assert "| AMUN | 1.00 ± n/a | 4.00 ± n/a | 0.00 ± n/a | — | 3.0 ± n/a | 1 |" in table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bench_helpers import tiny_suite
+from bench_helpers import record_line, tiny_suite
 
 from amun_plugin.bench.stats import format_interval, paired_difference, t_interval
 from amun_plugin.bench.suite_tables import DELTA_COLUMN, original_summary, suite_tables, table_rows
@@ -14,11 +14,9 @@ from amun_plugin.errors import InvalidInputError
 
 def _run(method: str, forget: int, gap: float, unlearn: int = 0, **extra: Any) -> dict[str, Any]:
     kind = {"Retrain": "retrain", "Original": "original"}.get(method, "unlearn")
-    return {"kind": kind, "method": method, "variant": "standard", "fraction": 0.05, "setting": "with_retain",
-            "original_seed": 0, "forget_seed": forget, "unlearn_seed": unlearn, "seconds": 1.0,
-            "metrics": {"accuracy.UA": 90.0, "accuracy.RA": 100.0, "accuracy.TA": 90.0,
-                        "confidence_mia.FT_AUC": 50.0 + gap},
-            "gaps": {"conf": gap}, **extra}
+    return record_line(kind, method, forget_seed=forget, unlearn_seed=unlearn, seconds=1.0,
+                       metrics={"accuracy.UA": 90.0, "accuracy.RA": 100.0, "accuracy.TA": 90.0,
+                                "confidence_mia.FT_AUC": 50.0 + gap}, gaps={"conf": gap}, **extra)
 
 
 def test_t_interval_is_students_and_needs_finite_values() -> None:
