@@ -66,9 +66,10 @@ def _pgd_accuracy(model: nn.Module, eps: float) -> float:
 
 
 def test_trades_is_more_robust_than_standard_training_on_the_same_data_and_seed() -> None:
-    """The margin's origin: ``benchmarks/trades_fixture_margin.py`` (results in
-    ``benchmarks/results/trades_fixture_margin``) measured this fixture and recipe over seeds; the
-    test asks seed 0 for 10 points. With beta = 0 (no KL term) the two trainings coincide (gap 0)."""
+    """The margin's origin: ``benchmarks/results/trades_fixture_margin`` (``benchmarks/
+    trades_fixture_margin.py``, n = 12 training seeds, this fixture, recipe and attack): TRADES ahead
+    in 12 of 12, by +11.6 ± 3.6 points (mean ± 95% t), smallest +2.0; seed 0: 81.0% vs 59.0% (+22.0).
+    The test asks seed 0 for 10 points. With beta = 0 (no KL term) both trainings coincide (gap 0)."""
     data = make_tiny_data(150)
     standard, _ = train_original(ARCH, data, RECIPE, seed=0)
     trades, _ = train_original(ARCH, data, RECIPE, variant="trades", options=OPTIONS["trades"], seed=0)
