@@ -13,6 +13,9 @@ training loop (:func:`amun_plugin.training.train_model`):
   (W <- W * max_norm / sigma). This is the projection of Miyato-style spectral normalisation
   applied as a hard clip; Boroojeny et al. (2024) clip the singular values exactly, which
   changes only the top of the spectrum. A final clip with ``final_iterations`` runs at the end.
+  Only Conv2d / Linear weights are clipped: the product of their norms bounds the network's L2
+  Lipschitz constant only when every other layer is 1-Lipschitz (ReLU, non-overlapping max
+  pooling), not across BatchNorm layers or residual additions.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_lipschitz_training_clips_after_every_step_and_ends_within_the_bound(mon
     assert calls == [50] + [None] * stats.steps + [50]  # a clip before, after every SGD step, and a final one
     norms = [float(torch.linalg.matrix_norm(m.weight.detach().double(), ord=2)) for m in model.modules()
              if isinstance(m, nn.Linear)]
-    assert len(norms) == 2 and max(norms) <= 0.8 * (1 + 1e-3)
+    assert len(norms) == 2 and max(norms) <= 0.8 * (1 + 1e-4)
     assert max(norms) >= 0.8 * (1 - 1e-2)  # the clip was active: plain SGD here leaves norms above 1
     unclipped, _ = train_original(ARCH, data, RECIPE, seed=0)
     assert max(float(torch.linalg.matrix_norm(m.weight.detach(), ord=2)) for m in unclipped.modules()
