@@ -119,4 +119,4 @@ def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any]], folde
         return _ablation(config, records, folder)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
         return forgetting_report_files(config, records, folder)
-    return _gap_bars(config, records, folder)
+    return _gap_bars(config, [r for r in records if not r.get("diverged")], folder)
