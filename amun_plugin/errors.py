@@ -14,6 +14,7 @@ __all__ = [
     "InvalidInputError",
     "MissingInputError",
     "PluginError",
+    "UnlearningDivergedError",
     "UnsupportedSettingError",
 ]
 
@@ -58,3 +59,8 @@ class PluginError(AmunError):
 
 class DatasetNotFoundError(AmunError, FileNotFoundError):
     """A dataset's files are not where they were expected; the message says how to get them."""
+
+
+class UnlearningDivergedError(AmunError, ArithmeticError):
+    """An unlearning run left non-finite weights (e.g. gradient ascent at too high a learning
+    rate); the input model is untouched and nothing is returned."""

@@ -20,6 +20,7 @@ from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import UnlearningSplit
+from amun_plugin.errors import UnlearningDivergedError
 from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
 
 __all__ = ["adversarial_for", "original_record", "resolve_split", "resolved_hash", "retrain_record",
@@ -96,15 +97,21 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     holdout = ws.validation if mode == "retrain_free" else None
     with_retain = cell.with_retain
     start = time.perf_counter()
+    search = float(adversarial.seconds) if adversarial is not None else 0.0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no holdout given.*")  # oracle mode runs fixed options on purpose
-        result = unlearn(model, forget, retain if with_retain else None, method=spec.name,
-                         validation=ws.validation, holdout=holdout, adversarial=adversarial, device=ws.config.device,
-                         seed=cell.unlearn_seed, plugins=ws.plugins, progress=ws.progress, **dict(cell.options))
+        try:
+            result = unlearn(model, forget, retain if with_retain else None, method=spec.name,
+                             validation=ws.validation, holdout=holdout, adversarial=adversarial,
+                             device=ws.config.device, seed=cell.unlearn_seed, plugins=ws.plugins,
+                             progress=ws.progress, **dict(cell.options))
+        except UnlearningDivergedError as exc:  # a grid point too aggressive for this model: a record, not a crash
+            return {**cell.coords(), "unlearner": spec.name, "tuning_mode": mode, "diverged": str(exc),
+                    "metrics": {}, "gaps": {}, "seconds": time.perf_counter() - start + search,
+                    "seconds_search": search}
     wall = time.perf_counter() - start
     metrics = ws.audit(result.model, retain, forget)
     retrain, info = retrained_metrics(ws, cell, split)
-    search = float(adversarial.seconds) if adversarial is not None else 0.0
     record = {**cell.coords(), "unlearner": spec.name, "tuning_mode": mode, "metrics": metrics,
               "gaps": gaps_by_table(ws.config, metrics, retrain), "seconds": wall + search,
               "seconds_search": search, "retrain_seconds": info["train_seconds"], "stats": _scalars(result.stats)}

@@ -197,21 +197,24 @@ class UnlearnRecord(_Record):
     """One unlearning run (kind ``unlearn``: a table cell, ``tune``: a tuning grid point): the
     audit, gaps per table, wall time incl. the D_A search (s), the search alone, the retraining
     time of the same split, the unlearner's scalar statistics; ``tuning_mode`` and ``proxy`` (the
-    retrain-free estimate) are None on records written before they existed."""
+    retrain-free estimate) are None on records written before they existed. A run that diverged
+    (non-finite weights) has ``diverged`` (the error), empty metrics and gaps, and no retraining
+    time, statistics or proxy."""
 
     unlearner: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
     gaps: Mapping[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     seconds_search: float = 0.0
-    retrain_seconds: float = 0.0
-    stats: Mapping[str, Any] = field(default_factory=dict)
+    retrain_seconds: float | None = None
+    stats: Mapping[str, Any] | None = None
     tuning_mode: str | None = None
     proxy: Proxy | None = None
+    diverged: str | None = None
 
     FIELDS = ("unlearner", "metrics", "gaps", "seconds", "seconds_search", "retrain_seconds", "stats",
-              "tuning_mode", "proxy")
-    OPTIONAL = ("tuning_mode", "proxy")
+              "tuning_mode", "proxy", "diverged")
+    OPTIONAL = ("retrain_seconds", "stats", "tuning_mode", "proxy", "diverged")
 
     @classmethod
     def _read(cls, values: dict[str, Any]) -> dict[str, Any]:

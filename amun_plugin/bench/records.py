@@ -1,5 +1,6 @@
-"""The bench's record types: what a cell is, which setting and forget split it names, and the
-JSON lines a run writes (``results.jsonl``) read back as typed values.
+"""The bench's record coordinates: what a cell is, which setting and forget split it names, and the
+JSON lines a run writes (``results.jsonl``) loaded and checked against their ids. The typed
+contents of a record (per kind) are in ``record_types``.
 
 Everything here is data: the computing modules (``cells``, ``chains``, ``ablation``,
 ``forgetting_suite``) and the readers (``suite_tables``, ``suite_plots``, ``forgetting_tables``)

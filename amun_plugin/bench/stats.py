@@ -18,7 +18,8 @@ from scipy import stats
 from amun_plugin.bench.records import CellKind
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "t_interval"]
+__all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "runs_for_half_width",
+           "t_interval"]
 
 CONFIDENCE = 0.95
 R = TypeVar("R")
@@ -94,3 +95,17 @@ def paired_difference(records: Sequence[R], reference: Sequence[R], value: Calla
                    for other_key, other in sorted(theirs.items(), key=lambda item: repr(item[0]))
                    if key[:2] == other_key[:2] and (key[2] == other_key[2] or None in (key[2], other_key[2]))]
     return t_interval(differences) if differences else None
+
+
+def runs_for_half_width(values: Sequence[float], target: float, max_runs: int = 1000) -> int:
+    """The smallest number of runs n whose 95% t-interval half-width t_{0.975, n-1} * s / sqrt(n)
+    is at most ``target``, with s the sample standard deviation of ``values`` (at least two runs
+    already done): how many forget sets a table needs for a ``± target`` interval."""
+    array = np.asarray([float(v) for v in values], dtype=np.float64)
+    if array.size < 2 or not np.isfinite(array).all() or not target > 0:
+        raise InvalidInputError("runs_for_half_width needs at least two finite values and a positive target")
+    s = float(array.std(ddof=1))
+    for n in range(2, max_runs + 1):
+        if stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * s / np.sqrt(n) <= target:
+            return n
+    raise InvalidInputError(f"more than {max_runs} runs would be needed for a half-width of {target}")

@@ -122,4 +122,4 @@ def suite_plots(config: SuiteConfig, records: Sequence[Mapping[str, Any] | Bench
         return _ablation(config, typed, folder)
     if config.kind is SuiteKind.FORGETTING_QUALITY:
         return forgetting_report_files(config, typed, folder)
-    return _gap_bars(config, typed, folder)
+    return _gap_bars(config, [r for r in typed if not (isinstance(r, UnlearnRecord) and r.diverged)], folder)

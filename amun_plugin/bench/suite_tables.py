@@ -25,8 +25,8 @@ from amun_plugin.bench.stats import Interval, format_interval, paired_difference
 from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
 from amun_plugin.evaluate.markdown import markdown_table
 
-__all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "format_ci", "original_summary", "suite_tables",
-           "mode_rows", "table_rows", "time_rows", "tuning_modes"]
+__all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "diverged_note", "format_ci", "mode_rows",
+           "original_summary", "suite_tables", "table_rows", "time_rows", "tuning_modes"]
 
 REFERENCE_METHOD = "AMUN"
 DELTA_COLUMN = f"Δ Avg Gap vs {REFERENCE_METHOD}"
@@ -183,8 +183,24 @@ def original_summary(config: SuiteConfig, records: Records) -> str:
             "training members vs test non-members):\n\n" + "\n".join(lines) + "\n")
 
 
+def _diverged(record: BenchRecord) -> bool:
+    return isinstance(record, UnlearnRecord) and bool(record.diverged)
+
+
+def diverged_note(records: Records) -> str:
+    """A line per method whose unlearning runs diverged (non-finite weights: no metrics), or ""."""
+    failed = _groups([r for r in parse_records(records) if isinstance(r, UnlearnRecord) and r.diverged],
+                     lambda r: (r.method, r.setting.value, r.fraction))
+    lines = [f"- {method} ({setting.replace('_', ' ')}, forget {fraction:.0%}): {len(runs)} run(s) diverged "
+             f"(non-finite weights), left out of the tables: {runs[0].diverged}"
+             for (method, setting, fraction), runs in sorted(failed.items())]
+    return "Diverged runs:\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def _table_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
-    parts = [original_summary(config, records)]
+    note = diverged_note(records)
+    records = [r for r in records if not _diverged(r)]
+    parts = [original_summary(config, records), note]
     modes = tuning_modes(records)
     for index, table in enumerate(config.evaluation.tables):
         columns = ["method"] + [_column_name(k) for k in table.columns] + [_column_name(table.mia), "Avg Gap",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 from amun_plugin.bench.record_types import UnlearnRecord, parse_record
@@ -63,8 +64,11 @@ def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
 
 def selection_score(config: SuiteConfig, record: Mapping[str, Any] | UnlearnRecord, mode: str = "oracle") -> float:
     """What a tuning mode minimises for one tuning record: the Avg Gap to the retrained model
-    (``oracle``) or the estimated Avg Gap on the hold-out (``retrain_free``)."""
+    (``oracle``) or the estimated Avg Gap on the hold-out (``retrain_free``); infinite for a run
+    that diverged (it is chosen only when every grid point diverged)."""
     run = _tuning_record(record)
+    if run.diverged:
+        return math.inf
     if mode == "oracle":
         return float(run.gaps[config.evaluation.tables[0].title])
     if run.proxy is None:

@@ -1,17 +1,21 @@
 """Original-model training variants of the ``robust`` suite (AMUN paper §6.2.2), on the one
 training loop (:func:`amun_plugin.training.train_model`):
 
-* ``trades`` (Zhang et al., 2019): loss = CE(f(x), y) + beta * KL(f(x) || f(x')), x' found by
-  ``steps`` steps of L_inf PGD (step ``eps / 4``, random start 0.001 * N(0, 1)) maximising the KL
-  inside the ``eps`` ball, model in eval mode during the attack. Plugged in as ``loss_fn``; x' is
-  searched around the *unaugmented* sample (the loss hook sees the batch indices, not the
-  augmented pixels), so use it with ``augment: none`` for the exact recipe.
+* ``trades`` (Zhang et al., 2019): loss = CE(f(x), y) + beta * KL(f(x) || f(x')) (KL summed over
+  classes, averaged over the batch), x' found by ``steps`` steps of L_inf PGD (step ``eps / 4``,
+  random start 0.001 * N(0, 1), clamped to [0, 1]) maximising KL(f(x) || f(x')) inside the ``eps``
+  ball, model in eval mode during the attack (its target f(x) too, as in the authors' code).
+  Plugged in as ``loss_fn``; under :func:`train_original` x is the batch the model was trained on
+  (augmented when the recipe augments), recorded by a forward pre-hook that is removed afterwards.
 * ``lipschitz``: after every optimizer step, the spectral norm of every Conv2d / Linear layer —
   as the linear operator it applies to its actual input shape — is estimated by warm-started
   power iteration and the weight is scaled down to ``max_norm`` when it exceeds it
   (W <- W * max_norm / sigma). This is the projection of Miyato-style spectral normalisation
   applied as a hard clip; Boroojeny et al. (2024) clip the singular values exactly, which
   changes only the top of the spectrum. A final clip with ``final_iterations`` runs at the end.
+  Only Conv2d / Linear weights are clipped: the product of their norms bounds the network's L2
+  Lipschitz constant only when every other layer is 1-Lipschitz (ReLU, non-overlapping max
+  pooling), not across BatchNorm layers or residual additions.
 """
 
 from __future__ import annotations
@@ -44,8 +48,11 @@ class TradesConfig:
     steps: int = 5
 
     def __post_init__(self) -> None:
-        if self.beta < 0 or self.eps <= 0 or self.steps < 1:
-            raise InvalidInputError(f"invalid TRADES options: beta >= 0, eps > 0, steps >= 1 needed; got {self}")
+        finite = math.isfinite(self.beta) and math.isfinite(self.eps)
+        if not finite or self.beta < 0 or self.eps <= 0 or self.steps < 1:
+            raise InvalidInputError(
+                f"invalid TRADES options: finite beta >= 0, finite eps > 0, steps >= 1 needed; got {self}"
+            )
 
 
 @dataclass(frozen=True)
@@ -57,29 +64,51 @@ class LipschitzConfig:
     final_iterations: int = 50
 
     def __post_init__(self) -> None:
-        if self.max_norm <= 0 or self.iterations < 1 or self.final_iterations < 1:
-            raise InvalidInputError(f"invalid Lipschitz options: max_norm > 0, iterations >= 1 needed; got {self}")
+        if not math.isfinite(self.max_norm) or self.max_norm <= 0 or self.iterations < 1 or self.final_iterations < 1:
+            raise InvalidInputError(
+                "invalid Lipschitz options: finite max_norm > 0, iterations >= 1, final_iterations >= 1 needed; "
+                f"got {self}"
+            )
 
 
 class TradesLoss:
-    """``loss_fn(logits, y, indices)`` of TRADES for ``model`` trained on ``data``."""
+    """``loss_fn(logits, y, indices)`` of TRADES for ``model`` trained on ``data``.
+
+    x is the model's last training input when :meth:`record_inputs` hooked it (the augmented
+    batch the ``logits`` (B, C) came from), else ``data.x[indices]``.
+    """
 
     def __init__(self, model: nn.Module, data: LabeledData, config: TradesConfig, seed: int) -> None:
         self.model, self.data, self.config = model, data, config
         self.generator = torch.Generator().manual_seed(int(seed))
+        self._input: Tensor | None = None
+
+    def record_inputs(self) -> torch.utils.hooks.RemovableHandle:
+        """Hook the model so each training forward's input is the x of the next call; remove the
+        returned handle when training ends."""
+
+        def remember(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+            self._input = inputs[0].detach()  # the loop calls loss_fn right after the forward
+
+        return self.model.register_forward_pre_hook(remember)
 
     def __call__(self, logits: Tensor, y: Tensor, indices: Tensor) -> Tensor:
-        x = self.data.x[indices.to(self.data.x.device)].to(logits.device)
-        target = F.softmax(logits.detach(), dim=1)
-        x_adv = self._attack(x, target)
+        x, self._input = self._input, None
+        if x is None or x.shape[0] != logits.shape[0]:
+            x = self.data.x[indices.to(self.data.x.device)].to(logits.device)
+        x_adv = self._attack(x)
         robust = F.kl_div(F.log_softmax(self.model(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+        self._input = None  # not the forwards of this call
         return F.cross_entropy(logits, y) + self.config.beta * robust
 
-    def _attack(self, x: Tensor, target: Tensor) -> Tensor:
+    def _attack(self, x: Tensor) -> Tensor:
+        """x' (B, ...) in the eps ball around x (B, ...) and in [0, 1]; parameters' .grad untouched."""
         eps, step = self.config.eps, self.config.eps / 4
         noise = torch.randn(x.shape, generator=self.generator).to(x.device)
         x_adv = (x + 0.001 * noise).clamp(0.0, 1.0)
-        with preserved_mode(self.model, training=False):
+        with preserved_mode(self.model, training=False), torch.enable_grad():
+            with torch.no_grad():
+                target = F.softmax(self.model(x), dim=1)
             for _ in range(self.config.steps):
                 x_adv.requires_grad_(True)
                 kl = F.kl_div(F.log_softmax(self.model(x_adv), dim=1), target, reduction="sum")
@@ -127,22 +156,24 @@ class LipschitzClipper:
     def _power_iteration(self, layer: nn.Conv2d | nn.Linear, iterations: int) -> float:
         weight = layer.weight.detach()
         v = self.vectors[layer].to(weight.device)
-        for _ in range(iterations):
-            v = v.requires_grad_(True)
-            u = _apply(layer, weight, v)
-            (back,) = torch.autograd.grad(u, v, grad_outputs=u.detach())  # A^T A v
-            v = _unit(back.detach())
+        with torch.enable_grad():  # A^T is autograd's backward; callers may be under no_grad
+            for _ in range(iterations):
+                v = v.requires_grad_(True)
+                u = _apply(layer, weight, v)
+                (back,) = torch.autograd.grad(u, v, grad_outputs=u.detach())  # A^T A v
+                v = _unit(back.detach())
         self.vectors[layer] = v
         with torch.no_grad():
             return float(_apply(layer, weight, v).norm())
 
 
 def _apply(layer: nn.Conv2d | nn.Linear, weight: Tensor, v: Tensor) -> Tensor:
-    """The layer's linear part (no bias) applied to v."""
+    """The layer's linear part (no bias) applied to v (1, *input_shape); a conv keeps its
+    ``padding_mode`` (circular / reflect / replicate padding is part of the operator)."""
     if isinstance(layer, nn.Linear):
         return v @ weight.t()
     assert isinstance(layer, nn.Conv2d)
-    return F.conv2d(v, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    return layer._conv_forward(v, weight, None)
 
 
 def _unit(v: Tensor) -> Tensor:
@@ -160,8 +191,10 @@ def train_original(
     model = build_model(architecture, data.num_classes, data.input_shape, seed).to(resolve_device(device))
     kwargs: dict[str, Any] = {}
     clipper = None
+    hooks: list[torch.utils.hooks.RemovableHandle] = []
     if variant == "trades":
-        kwargs["loss_fn"] = TradesLoss(model, data, make_config(TradesConfig, options), seed)
+        kwargs["loss_fn"] = trades = TradesLoss(model, data, make_config(TradesConfig, options), seed)
+        hooks.append(trades.record_inputs())
     elif variant == "lipschitz":
         clipper = LipschitzClipper(model, data.input_shape, make_config(LipschitzConfig, options), seed)
         clipper(clipper.config.final_iterations)
@@ -173,7 +206,11 @@ def train_original(
         kwargs["optimizer"] = optimizer
     elif variant != "standard" or options:
         raise InvalidInputError(f"unknown training variant {variant!r} (or options given for 'standard')")
-    stats = train_model(model, data, recipe, device=device, seed=seed, progress=progress, **kwargs)
+    try:
+        stats = train_model(model, data, recipe, device=device, seed=seed, progress=progress, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
     if clipper is not None:
         clipper(clipper.config.final_iterations)
     return model.eval(), stats

@@ -17,7 +17,7 @@ from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.device import preserved_mode, resolve_device
-from amun_plugin.errors import InvalidInputError, MissingInputError
+from amun_plugin.errors import InvalidInputError, MissingInputError, UnlearningDivergedError
 from amun_plugin.progress import announce, bars_allowed
 from amun_plugin.registry import Components
 
@@ -192,6 +192,7 @@ class Unlearner(ABC):
             torch.manual_seed(seed)
             stats = dict(self._unlearn(working, request, ctx))
         stats["seconds_total"] = time.perf_counter() - start
+        _check_finite(working, self.name, config_to_dict(self.config))
         if lines:
             announce(f"unlearn {self.name}: done in {stats['seconds_total']:.1f} s")
         stats.setdefault("setting", request.setting)
@@ -201,6 +202,18 @@ class Unlearner(ABC):
     @abstractmethod
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         """Modify ``model`` (a private copy on ``ctx.device``) in place; return run statistics."""
+
+
+def _check_finite(model: nn.Module, method: str, options: Mapping[str, Any]) -> None:
+    """Refuse a run that left NaN or infinite weights or buffers (it would return a model whose
+    every prediction is meaningless)."""
+    bad = [name for name, t in [*model.named_parameters(), *model.named_buffers()]
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        lr = f" at lr {options['lr']:g}" if isinstance(options.get("lr"), (int, float)) else ""
+        raise UnlearningDivergedError(
+            f"{method} diverged{lr}: {len(bad)} tensor(s) of the unlearned model hold NaN or inf "
+            f"(first: {bad[0]}); lower the learning rate or the number of epochs")
 
 
 def _check_model_output(model: nn.Module, request: ForgetRequest, device: torch.device) -> None:

@@ -68,3 +68,11 @@ def test_a_malformed_record_is_refused() -> None:
         parse_record(retrain)
     with pytest.raises(InvalidInputError, match="no known kind"):
         parse_record({**retrain, "kind": "retrian"})
+
+
+def test_a_diverged_run_round_trips_without_the_fields_it_never_had() -> None:
+    line = {**Cell(CellKind.TUNE, "GA", options={"lr": 0.1}).coords(), "unlearner": "ga", "tuning_mode": "oracle",
+            "diverged": "ga diverged at lr 0.1", "metrics": {}, "gaps": {}, "seconds": 0.5, "seconds_search": 0.0}
+    run = parse_record(line)
+    assert isinstance(run, UnlearnRecord) and run.diverged and run.retrain_seconds is None and run.stats is None
+    assert _text(run.to_json()) == _text(line)

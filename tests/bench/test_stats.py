@@ -71,3 +71,16 @@ def test_original_summary_states_saturation_and_rt_auc() -> None:
     record["metrics"]["rmia.RT_AUC"] = 63.1
     text = original_summary(tiny_suite(), [record])
     assert "seed 0): train 100.0%, test 86.6%, saturated 29.7%, RMIA RT AUC 63.1%" in text
+
+
+def test_runs_for_half_width_is_the_first_n_whose_t_interval_fits() -> None:
+    from amun_plugin.bench.stats import runs_for_half_width
+
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]  # s = 1.5811
+    # n = 11: t_10 = 2.2281 -> 2.2281 * 1.5811 / sqrt(11) = 1.0622; n = 12: 2.2010 * 1.5811 / sqrt(12) = 1.0046;
+    # n = 13: 2.1788 * 1.5811 / sqrt(13) = 0.9554
+    assert runs_for_half_width(values, 1.0) == 13
+    assert runs_for_half_width(values, 1.01) == 12
+    assert runs_for_half_width([2.0, 2.0], 0.1) == 2  # no spread: two runs suffice
+    with pytest.raises(InvalidInputError):
+        runs_for_half_width([1.0], 0.5)
