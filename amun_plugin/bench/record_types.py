@@ -4,10 +4,10 @@
 The on-disk format is the writers' (``cells``, ``chains``, ``ablation``, ``forgetting_suite``):
 ``to_json(from_json(line)) == line`` holds for every record, old ones included. A key a record
 predates is absent on disk and ``None`` here (written back absent); keys no type names (the run
-stamps ``run_id`` / ``git_commit`` / ``git_dirty``, or a field a newer writer adds) are kept in
-``rest`` and written back as they were. Numbers are kept as read (an int stays an int).
-Per-metric dicts (``metrics``: audit key -> %, ``gaps``: table title -> Avg Gap) stay dicts: their
-keys come from the suite's config.
+stamps ``run_id`` / ``git_commit`` / ``git_dirty``, or a field a newer writer adds, at the top or
+inside a nested part) are kept in ``rest`` and written back as they were. Numbers are kept as read
+(an int stays an int). Per-metric dicts (``metrics``: audit key -> %, ``gaps``: table title -> Avg
+Gap) stay dicts: their keys come from the suite's config.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def _take(data: Mapping[str, Any], names: tuple[str, ...], optional: tuple[str, 
     return {n: data.get(n) for n in names}
 
 
+def _rest(data: Mapping[str, Any], names: Any) -> dict[str, Any]:
+    """The keys of ``data`` no type names (kept to be written back as they were)."""
+    return {k: v for k, v in data.items() if k not in names}
+
+
 def _put(values: Mapping[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     """``values`` without the optional keys that are None (absent on disk)."""
     return {k: v for k, v in values.items() if not (k in optional and v is None)}
@@ -54,15 +59,14 @@ class OriginalSummary:
     saturated_fraction: float | None = None
     has_rt_auc: bool = False
     rt_auc: float | None = None
+    rest: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OriginalSummary:
-        unknown = set(data) - {"train_accuracy", "test_accuracy", "train_seconds", "saturated_fraction", "rt_auc"}
-        if unknown:
-            raise InvalidInputError(f"an original model's summary has unknown keys {sorted(unknown)}")
-        base = _take(data, ("train_accuracy", "test_accuracy", "train_seconds"))
+        names = ("train_accuracy", "test_accuracy", "train_seconds", "saturated_fraction", "rt_auc")
+        base = _take(data, names[:3])
         return cls(**base, saturated_fraction=data.get("saturated_fraction"), has_rt_auc="rt_auc" in data,
-                   rt_auc=data.get("rt_auc"))
+                   rt_auc=data.get("rt_auc"), rest=_rest(data, names))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
@@ -71,6 +75,7 @@ class OriginalSummary:
             out["saturated_fraction"] = self.saturated_fraction
         if self.has_rt_auc:
             out["rt_auc"] = self.rt_auc
+        out.update(self.rest)
         return out
 
 
@@ -82,13 +87,16 @@ class Proxy:
     estimated_gap: float
     terms: Mapping[str, Any]
     measure: Mapping[str, Any]
+    rest: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Proxy:
-        return cls(**_take(data, ("estimated_gap", "terms", "measure")))
+        names = ("estimated_gap", "terms", "measure")
+        return cls(**_take(data, names), rest=_rest(data, names))
 
     def to_json(self) -> dict[str, Any]:
-        return {"estimated_gap": self.estimated_gap, "terms": dict(self.terms), "measure": dict(self.measure)}
+        return {"estimated_gap": self.estimated_gap, "terms": dict(self.terms), "measure": dict(self.measure),
+                **self.rest}
 
 
 @dataclass(frozen=True)
@@ -116,19 +124,16 @@ class _Record:
 
     @classmethod
     def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        """Convert the kind's raw field values (nested types)."""
-        return values
+        return values  # a kind with nested types converts them here
 
     def _write(self) -> dict[str, Any]:
-        """The kind's fields as JSON values."""
-        return {name: getattr(self, name) for name in self.FIELDS}
+        return {name: getattr(self, name) for name in self.FIELDS}  # a kind with nested types writes them here
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line this record was read from (or would be written as)."""
         coords = {k: v for k, v in self.cell.coords().items() if k not in self.absent}
         return {**coords, "id": self.id, **_put(self._write(), self.OPTIONAL), **self.rest}
 
-    # the coordinates, as attributes
     @property
     def kind(self) -> CellKind:
         return self.cell.kind
@@ -176,8 +181,7 @@ class _AuditRecord(_Record):
 
 @dataclass(frozen=True)
 class RetrainRecord(_AuditRecord):
-    """The Retrain row: the retrained model's audit, Avg Gap 0 per table, the retraining time (s,
-    twice: as the row's time and as the time ratio's denominator)."""
+    """The Retrain row: the retrained model's audit, Avg Gap 0, the retraining time (s) twice."""
 
     retrain_seconds: float = 0.0
 
@@ -186,8 +190,7 @@ class RetrainRecord(_AuditRecord):
 
 @dataclass(frozen=True)
 class OriginalRecord(_AuditRecord):
-    """The Original row: the model before unlearning audited on the cell's split (seconds is 0:
-    it does nothing)."""
+    """The Original row: the model before unlearning audited on the cell's split (0 s)."""
 
     FIELDS = ("metrics", "gaps", "seconds", "original")
 
@@ -243,19 +246,18 @@ class RequestRow:
     gaps: Mapping[str, float] | None = None
     retrain_seconds: float | None = None
     seconds: float | None = None
+    rest: Mapping[str, Any] = field(default_factory=dict)
 
     OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "fr_minus_ft", "gaps", "retrain_seconds", "seconds")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RequestRow:
         names = ("request", *cls.OPTIONAL)
-        unknown = set(data) - set(names)
-        if unknown:
-            raise InvalidInputError(f"a chain request has unknown keys {sorted(unknown)}")
-        return cls(**_take(data, names, cls.OPTIONAL))
+        return cls(**_take(data, names, cls.OPTIONAL), rest=_rest(data, names))
 
     def to_json(self) -> dict[str, Any]:
-        return _put(dataclasses.asdict(self), self.OPTIONAL)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rest"}
+        return {**_put(values, self.OPTIONAL), **self.rest}
 
 
 @dataclass(frozen=True)
@@ -332,18 +334,17 @@ class ForgettingResult:
     ulira: Mapping[str, Any]
     unlearned: Mapping[str, Any]
     retrained: Mapping[str, Any]
+    rest: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ForgettingResult:
-        names = tuple(f.name for f in dataclasses.fields(cls))
-        unknown = set(data) - set(names)
-        if unknown:
-            raise InvalidInputError(f"a forgetting result has unknown keys {sorted(unknown)}")
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "rest")
         values = _take(data, names)
-        return cls(**{**values, "epsilon": tuple(values["epsilon"])})
+        return cls(**{**values, "epsilon": tuple(values["epsilon"])}, rest=_rest(data, names))
 
     def to_json(self) -> dict[str, Any]:
-        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "epsilon": list(self.epsilon)}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rest"}
+        return {**values, "epsilon": list(self.epsilon), **self.rest}
 
 
 @dataclass(frozen=True)
@@ -390,10 +391,8 @@ def parse_record(data: Mapping[str, Any] | BenchRecord) -> BenchRecord:
         kind = CellKind(data["kind"])
     except (KeyError, ValueError):
         raise InvalidInputError(f"a bench record has no known kind: {data.get('kind')!r}") from None
-    record: BenchRecord = _TYPES[kind].from_json(data)
-    return record
+    return _TYPES[kind].from_json(data)  # type: ignore[no-any-return]
 
 
 def parse_records(records: Any) -> list[BenchRecord]:
-    """:func:`parse_record` of every record of an iterable."""
-    return [parse_record(r) for r in records]
+    return [parse_record(r) for r in records]  # JSON lines or typed records, in order

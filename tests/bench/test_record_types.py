@@ -55,11 +55,13 @@ def test_the_committed_records_cover_every_kind_and_the_old_formats() -> None:
 def test_typed_fields_read_what_the_writer_wrote() -> None:
     line = {**Cell(CellKind.CHAIN, "AMUN").coords(), "seconds": 3.5, "unlearner": "amun", "seconds_precompute": 1,
             "requests": [{"request": 1, "metrics": {"rmia.FR_AUC": 60.0}, "fr_minus_ft": 2.5, "seconds": 1.25},
-                         {"request": 2, "retrain_seconds": 4.0}], "git_dirty": True}
+                         {"request": 2, "retrain_seconds": 4.0, "later": "a key a newer writer adds"}],
+            "git_dirty": True}
     chain = parse_record(line)
     assert isinstance(chain, ChainRecord) and chain.requests[0].fr_minus_ft == 2.5
     assert chain.requests[1].metrics is None and chain.git_dirty and chain.wall_seconds == 3.5
-    assert _text(chain.to_json()) == _text(line)  # the int 1 stays an int
+    assert chain.requests[1].rest == {"later": "a key a newer writer adds"}
+    assert _text(chain.to_json()) == _text(line)  # the int 1 stays an int, the unknown key is kept
 
 
 def test_a_malformed_record_is_refused() -> None:
