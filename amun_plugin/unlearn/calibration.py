@@ -76,6 +76,10 @@ class CalibrationConfig:
             accuracy budget. (Default: 4, 2.0)
         accuracy_budget: points of held-out (and retain) accuracy below the original model's
             that a chosen state may lose. (Default: 5.0)
+        hold_epochs: after the ramp, fine-tuning restarts from its best state at that state's
+            learning rate, held constant for this many epochs (at least ``hold_min_steps``
+            steps), with the same checks; the best state of both phases is kept. 0 disables.
+            (Default: 2, 48)
     """
 
     lr_min: float = 0.01
@@ -88,6 +92,8 @@ class CalibrationConfig:
     patience: int = 4
     overshoot: float = 2.0
     accuracy_budget: float = 5.0
+    hold_epochs: int = 2
+    hold_min_steps: int = 48
 
     def __post_init__(self) -> None:
         if not (0 < self.lr_min <= self.lr_max):
@@ -95,6 +101,9 @@ class CalibrationConfig:
         for name in ("ramp_epochs", "ramp_min_steps", "max_epochs", "min_steps", "checks_per_epoch", "patience"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"calibration {name} must be >= 1, got {getattr(self, name)!r}")
+        if int(self.hold_epochs) < 0 or int(self.hold_min_steps) < 1:
+            raise InvalidInputError(f"calibration hold_epochs must be >= 0 and hold_min_steps >= 1, got "
+                                    f"{self.hold_epochs!r}, {self.hold_min_steps!r}")
         if not (self.accuracy_budget >= 0 and self.overshoot >= 0):
             raise InvalidInputError("calibration accuracy_budget and overshoot must be >= 0")
 
@@ -230,6 +239,43 @@ class _Search:
         return self.bad_checks >= self.config.patience
 
 
+def _phase(model: nn.Module, union: LabeledData, augment_mask: Tensor, probes: tuple, recipe: TrainConfig,
+           search: _Search, lr_of: Callable[[int], float], max_steps: int, every: int, first_step: int, *,
+           device: torch.device, seed: int, before_step: Callable[[nn.Module], None] | None,
+           progress: bool | str, seconds: list[float]) -> int:
+    """Fine-tune ``model`` for at most ``max_steps`` steps at ``lr_of(step)`` (steps numbered from
+    ``first_step`` + 1), offering every ``every``-th state to ``search``; returns the last step."""
+    forget, holdout, retain_sample = probes
+    steps_per_epoch = max(1, math.ceil(len(union) / recipe.batch_size))
+    config = TrainConfig(epochs=math.ceil(max_steps / steps_per_epoch), batch_size=recipe.batch_size,
+                         lr=lr_of(first_step + 1), momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                         schedule=Schedule.CONSTANT, augment=recipe.augment, nesterov=recipe.nesterov)
+    optimizer = make_optimizer(model, config)
+    steps = [first_step]
+
+    def set_lr(current: nn.Module) -> None:  # before every optimizer step
+        steps[0] += 1
+        for group in optimizer.param_groups:
+            group["lr"] = lr_of(steps[0])
+        if before_step is not None:
+            before_step(current)
+
+    def step_end(step: int, current: nn.Module) -> bool:
+        if step >= max_steps:
+            return True
+        if step % every:
+            return False
+        check_start = time.perf_counter()
+        measure = measure_proxy(current, forget, holdout, retain_sample, device=device)
+        stop = search.offer(current, measure, lr_of(first_step + step), first_step + step)
+        seconds[0] += time.perf_counter() - check_start
+        return stop
+
+    train_model(model, union, config, device=device, seed=seed + first_step, augment_mask=augment_mask,
+                before_step=set_lr, step_end=step_end, optimizer=optimizer, progress=progress)
+    return steps[0]
+
+
 def calibrated_finetune(
     model: nn.Module,
     union: LabeledData,
@@ -243,57 +289,47 @@ def calibrated_finetune(
     before_step: Callable[[nn.Module], None] | None = None,
     progress: bool | str = False,
 ) -> dict[str, Any]:
-    """Fine-tune ``model`` in place on ``union`` (x (N, ...) in [0, 1]) with the calibration's
-    rising learning rate, checking the estimated gap on ``probes`` = (D_F, H, retain sample or
-    None), and leave it in the best checked state. ``recipe`` gives the optimiser (momentum,
-    weight decay, batch size, augmentation); lr, epochs and schedule are the calibration's.
-    Returns ``{"calibration": statistics}``: the chosen state (lr, step, estimated gap and its
-    terms, measures), every check as (step, lr, estimated gap) in ``trace``, the original
-    model's estimated gap, and the seconds spent (``seconds_checks`` of them on the checks)."""
+    """Fine-tune ``model`` in place on ``union`` (x (N, ...) in [0, 1]) in two phases, checking
+    the estimated gap on ``probes`` = (D_F, H, retain sample or None): the rising learning rate
+    (ramp), then from the ramp's best state a hold at that state's learning rate; leave it in the
+    best checked state of both. ``recipe`` gives the optimiser (momentum, weight decay, batch
+    size, augmentation); lr, epochs and schedule are the calibration's. Returns
+    ``{"calibration": statistics}``: the chosen state (lr, step, estimated gap and its terms,
+    measures), every check as (step, lr, estimated gap) in ``trace``, where the hold began
+    (``hold_from_step``), the original model's estimated gap, and the seconds spent
+    (``seconds_checks`` of them on the checks)."""
     forget, holdout, retain_sample = probes
     search = _Search(measure_proxy(model, forget, holdout, retain_sample, device=device), calibration)
     steps_per_epoch = max(1, math.ceil(len(union) / recipe.batch_size))
     ramp_steps = max(calibration.ramp_min_steps, calibration.ramp_epochs * steps_per_epoch)
     max_steps = max(calibration.min_steps, calibration.max_epochs * steps_per_epoch, ramp_steps)
     every = max(1, steps_per_epoch // calibration.checks_per_epoch)
-    config = TrainConfig(epochs=math.ceil(max_steps / steps_per_epoch), batch_size=recipe.batch_size,
-                         lr=calibration.lr_min, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                         schedule=Schedule.CONSTANT, augment=recipe.augment, nesterov=recipe.nesterov)
-    optimizer = make_optimizer(model, config)
-    steps, check_seconds, start = [0], [0.0], time.perf_counter()
-
-    def set_lr(current: nn.Module) -> None:  # before every optimizer step: the ramp's lr
-        steps[0] += 1
-        for group in optimizer.param_groups:
-            group["lr"] = calibration.lr_at(steps[0], ramp_steps)
-        if before_step is not None:
-            before_step(current)
-
-    def step_end(step: int, current: nn.Module) -> bool:
-        if step >= max_steps:
-            return True
-        if step % every:
-            return False
-        check_start = time.perf_counter()
-        measure = measure_proxy(current, forget, holdout, retain_sample, device=device)
-        stop = search.offer(current, measure, calibration.lr_at(step, ramp_steps), step)
-        check_seconds[0] += time.perf_counter() - check_start
-        return stop
-
-    train_model(model, union, config, device=device, seed=seed, augment_mask=augment_mask, before_step=set_lr,
-                step_end=step_end, optimizer=optimizer, progress=progress)
+    check_seconds, start = [0.0], time.perf_counter()
+    common: dict[str, Any] = {"device": device, "seed": seed, "before_step": before_step, "progress": progress,
+                              "seconds": check_seconds}
+    last = _phase(model, union, augment_mask, probes, recipe, search, lambda step: calibration.lr_at(step, ramp_steps),
+                  max_steps, every, 0, **common)
     if search.best_state is None:  # stopped before the first check: check the final state
         search.offer(model, measure_proxy(model, forget, holdout, retain_sample, device=device),
-                     calibration.lr_at(steps[0], ramp_steps), steps[0])
+                     calibration.lr_at(last, ramp_steps), last)
     assert search.best_state is not None
+    hold_from = None
+    if calibration.hold_epochs > 0:
+        hold_from, hold_lr = int(search.best["step"]), float(search.best["lr"])
+        model.load_state_dict(search.best_state)
+        search.bad_checks = 0
+        hold_steps = max(calibration.hold_min_steps, calibration.hold_epochs * steps_per_epoch)
+        last = _phase(model, union, augment_mask, probes, recipe, search, lambda step: hold_lr, hold_steps, every,
+                      last, **common)
     model.load_state_dict(search.best_state)
     if not search.best["within_budget"]:
         warnings.warn(
             f"AMUN calibration: no checked state kept held-out/retain accuracy within {calibration.accuracy_budget} "
             "points of the original model's; using the one of lowest estimated gap", stacklevel=2)
     gap0, terms0 = estimated_gap(search.original, search.original)
-    return {"calibration": {"chosen": search.best, "checks": len(search.trace), "steps": steps[0],
+    return {"calibration": {"chosen": search.best, "checks": len(search.trace), "steps": last,
                             "seconds": time.perf_counter() - start, "seconds_checks": check_seconds[0],
-                            "ramp_steps": ramp_steps, "max_steps": max_steps, "trace": search.trace,
+                            "ramp_steps": ramp_steps, "max_steps": max_steps, "hold_from_step": hold_from,
+                            "trace": search.trace,
                             "original": {"estimated_gap": gap0, "terms": terms0, "measure": search.original.as_dict()},
                             "holdout_size": len(holdout)}}

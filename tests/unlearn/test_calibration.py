@@ -108,6 +108,23 @@ def test_calibration_is_deterministic_for_a_seed(host, memorised) -> None:
         assert torch.equal(value, second.model.state_dict()[key])
 
 
+def test_the_hold_restarts_from_the_ramps_best_state_at_its_lr_and_keeps_the_best_of_both(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    ramp_only = amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host, seed=0,
+                                    calibration=CalibrationConfig(hold_epochs=0)).stats["calibration"]
+    held = amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host, seed=0).stats["calibration"]
+    assert ramp_only["hold_from_step"] is None
+    start = held["hold_from_step"]
+    ramp_trace = [check for check in held["trace"] if check[0] <= ramp_only["steps"]]
+    assert ramp_trace[:len(ramp_only["trace"])] == ramp_only["trace"]  # the ramp is the same run
+    assert start == ramp_only["chosen"]["step"]
+    hold = held["trace"][len(ramp_only["trace"]):]
+    assert hold and {lr for _, lr, _ in hold} == {ramp_only["chosen"]["lr"]}  # constant, at the ramp's choice
+    assert [step for step, _, _ in hold] == sorted(step for step, _, _ in hold) and hold[0][0] > ramp_only["steps"]
+    assert held["chosen"]["within_budget"] and ramp_only["chosen"]["within_budget"]
+    assert held["chosen"]["estimated_gap"] <= ramp_only["chosen"]["estimated_gap"]  # the best of both phases
+
+
 def test_calibration_none_runs_the_fixed_defaults_silently_with_holdout(host, memorised) -> None:
     model, forget, retain, holdout = memorised
     with warnings.catch_warnings():
