@@ -20,9 +20,10 @@ in ``benchmarks/results/amun_cost``) at the same unlearning quality:
 
 With held-out data (``holdout=``: samples the model never trained on) the fine-tuning is
 **calibrated** without any retrained model (:mod:`amun_plugin.unlearn.calibration`): the lr
-rises from 0.01 to 0.1 over two epochs, the estimated Avg Gap (D_F against held-out data) is
-checked every quarter epoch and the best state is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma`` are then
-replaced by the calibration's choice (in ``stats["calibration"]``). Without held-out data the
+rises from 0.01 to 0.1 over two epochs, then restarts from the best state at that state's lr,
+held for two epochs; the estimated Avg Gap (D_F against held-out data) is checked every quarter
+epoch and the best state of both phases is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma``
+are then replaced by the calibration's choice (in ``stats["calibration"]``). Without held-out data the
 fixed defaults run, with a warning that they may not forget on a strongly memorising model.
 """
 
