@@ -21,7 +21,7 @@ from amun_plugin.bench.record_types import (
     parse_records,
 )
 from amun_plugin.bench.records import CellKind, Setting
-from amun_plugin.bench.stats import Interval, format_interval, paired_difference, t_interval
+from amun_plugin.bench.stats import Interval, format_interval, paired_difference, runs_for_half_width, t_interval
 from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
 from amun_plugin.evaluate.markdown import markdown_table
 
@@ -37,6 +37,7 @@ STATISTICS_NOTE = (
     "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
 
 DEFAULT_TUNING_MODE = "oracle"
+TARGET_HALF_WIDTH = 0.5  # Avg Gap points: the interval the benchmark issue sizes the tables for
 Records = Sequence[Union[Mapping[str, Any], BenchRecord]]
 """What the tables read: ``results.jsonl`` lines or their typed records."""
 _TableRecord = Union[RetrainRecord, OriginalRecord, UnlearnRecord]
@@ -129,7 +130,9 @@ def mode_rows(config: SuiteConfig, records: Records, table_index: int = 0,
               variant: str = "standard", fraction: float = 0.1, setting: str = Setting.WITH_RETAIN) -> list[dict]:
     """One row per method run in both tuning modes: its Avg Gap tuned against retrained models
     ("oracle") and by the retrain-free rule, and the paired difference retrain-free − oracle on
-    the same forget sets (``*`` where its 95% interval excludes 0)."""
+    the same forget sets (``*`` where its 95% interval excludes 0); and how many forget sets
+    would give each mode's Avg Gap a 95% interval of ± :data:`TARGET_HALF_WIDTH` at the spread
+    measured (:func:`~amun_plugin.bench.stats.runs_for_half_width`)."""
     title = config.evaluation.tables[table_index].title
     wanted = [r for r in _unlearn_runs(records) if r.variant == variant and r.fraction == fraction
               and r.setting == setting]
@@ -143,8 +146,14 @@ def mode_rows(config: SuiteConfig, records: Records, table_index: int = 0,
         rows.append({"method": method, "oracle": format_ci([r.gaps[title] for r in oracle]),
                      "retrain-free": format_ci([r.gaps[title] for r in free]),
                      "Δ retrain-free − oracle": format_interval(diff, signed=True, mark=True) if diff else "—",
-                     "runs": min(len(oracle), len(free))})
+                     "runs": min(len(oracle), len(free)),
+                     f"runs for ± {TARGET_HALF_WIDTH:g}": " / ".join(_runs_needed([r.gaps[title] for r in runs])
+                                                                    for runs in (oracle, free))})
     return rows
+
+
+def _runs_needed(values: Sequence[float]) -> str:
+    return str(runs_for_half_width(values, TARGET_HALF_WIDTH)) if len(values) > 1 else "—"
 
 
 def time_rows(records: Records) -> list[dict[str, Any]]:

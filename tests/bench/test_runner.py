@@ -178,6 +178,8 @@ def test_tuning_modes_are_compared_pairwise_per_method() -> None:
     # retrain-free - oracle = 0.5, 0.4, 0.6 on the same forget sets: mean 0.5, s = 0.1, t_2 = 4.303
     assert rows[0]["Δ retrain-free − oracle"] == "+0.50 ± 0.25 *"
     assert rows[0]["oracle"] == format_ci([1.0, 2.0, 4.0]) and rows[0]["runs"] == 3
+    # s = 1.528 (oracle) and 1.595 (retrain-free): t_{n-1} s / sqrt(n) <= 0.5 first at n = 39 and 42
+    assert rows[0]["runs for ± 0.5"] == "39 / 42"
     assert "conf Avg Gap by tuning mode — forget 10%" in suite_tables(tiny_suite(grid={"fractions": [0.1]}), records)
 
 
