@@ -157,18 +157,22 @@ def _runs_needed(values: Sequence[float]) -> str:
 
 
 def time_rows(records: Records) -> list[dict[str, Any]]:
-    """Per method, setting and forget fraction: mean wall time (s) and its ratio to the retrain
-    time of the same runs."""
+    """Per method, setting, forget fraction and tuning mode: mean wall time (s) and its ratio to
+    the retrain time of the same runs."""
     rows = []
     wanted: list[RetrainRecord | UnlearnRecord] = [  # not original: it does nothing
         r for r in parse_records(records) if isinstance(r, RetrainRecord) or (isinstance(r, UnlearnRecord)
                                                                              and r.kind is CellKind.UNLEARN)]
-    for (method, setting, fraction), runs in _groups(wanted, lambda r: (r.method, r.setting, r.fraction)).items():
+
+    def key(r: RetrainRecord | UnlearnRecord) -> tuple[str, str, float, str]:
+        return r.method, r.setting, r.fraction, r.mode if isinstance(r, UnlearnRecord) else "—"
+
+    for (method, setting, fraction, mode), runs in _groups(wanted, key).items():
         seconds = [r.seconds for r in runs]
         ratios = [r.seconds / r.retrain_seconds for r in runs if r.retrain_seconds]
         rows.append({"method": method, "setting": "—" if method == "Retrain" else setting.replace("_", " "),
-                     "forget": f"{fraction:.0%}", "runs": len(runs), "time (s)": format_ci(seconds, 1),
-                     "time / retrain": format_ci(ratios, 3) if ratios else "—"})
+                     "forget": f"{fraction:.0%}", "tuning": mode.replace("_", "-"), "runs": len(runs),
+                     "time (s)": format_ci(seconds, 1), "time / retrain": format_ci(ratios, 3) if ratios else "—"})
     return rows
 
 
@@ -234,7 +238,8 @@ def _table_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
     times = time_rows(records)
     if times:
         parts.append("### Time per unlearning run (incl. D_A search) and its ratio to retraining\n\n"
-                     + markdown_table(times, ["method", "setting", "forget", "time (s)", "time / retrain", "runs"]))
+                     + markdown_table(times, ["method", "setting", "forget"] + (["tuning"] if len(modes) > 1 else [])
+                                      + ["time (s)", "time / retrain", "runs"]))
     return "\n".join(p for p in parts if p)
 
 

@@ -110,6 +110,8 @@ def test_an_edited_record_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("folder", RUNS, ids=lambda p: p.name)
 def test_committed_runs_render_their_tables(folder: Path) -> None:
     config = make_config(SuiteConfig, yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
-    text = suite_tables(config, load_records(folder / "results.jsonl"))
+    records = load_records(folder / "results.jsonl")
+    text = suite_tables(config, records)
     assert text.count("|") > 20
-    assert all(m.label in text for m in config.methods if m.label != "Retrain")
+    ran = {r.get("method") for r in records}  # a folder may hold a subset of its suite's methods
+    assert all(m.label in text for m in config.methods if m.label in ran)
