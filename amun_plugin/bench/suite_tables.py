@@ -23,6 +23,7 @@ from amun_plugin.bench.record_types import (
 from amun_plugin.bench.records import CellKind, Setting
 from amun_plugin.bench.stats import Interval, format_interval, paired_difference, runs_for_half_width, t_interval
 from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
+from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.markdown import markdown_table
 
 __all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "diverged_note", "format_ci", "mode_rows",
@@ -152,8 +153,13 @@ def mode_rows(config: SuiteConfig, records: Records, table_index: int = 0,
     return rows
 
 
-def _runs_needed(values: Sequence[float]) -> str:
-    return str(runs_for_half_width(values, TARGET_HALF_WIDTH)) if len(values) > 1 else "—"
+def _runs_needed(values: Sequence[float], most: int = 1000) -> str:
+    if len(values) < 2:
+        return "—"
+    try:
+        return str(runs_for_half_width(values, TARGET_HALF_WIDTH, max_runs=most))
+    except InvalidInputError:  # a spread that no affordable number of runs narrows enough
+        return f"> {most}"
 
 
 def time_rows(records: Records) -> list[dict[str, Any]]:

@@ -84,3 +84,10 @@ def test_runs_for_half_width_is_the_first_n_whose_t_interval_fits() -> None:
     assert runs_for_half_width([2.0, 2.0], 0.1) == 2  # no spread: two runs suffice
     with pytest.raises(InvalidInputError):
         runs_for_half_width([1.0], 0.5)
+
+
+def test_a_by_mode_table_says_when_no_affordable_number_of_runs_would_do() -> None:
+    from amun_plugin.bench.suite_tables import _runs_needed
+
+    assert _runs_needed([0.0, 100.0], most=50) == "> 50"
+    assert _runs_needed([1.0]) == "—"
