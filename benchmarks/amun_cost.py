@@ -35,12 +35,11 @@ import torch
 import amun_plugin
 from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
-from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
-from amun_plugin.bench.results import record_invocation
+from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises, saturated_fraction
+from amun_plugin.bench.results import record_invocation, run_script
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
-from amun_plugin.errors import AmunError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models import (
@@ -49,7 +48,6 @@ from amun_plugin.models import (
     accuracy,
     build_model,
     load_checkpoint,
-    predict_logits,
 )
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import Schedule, TrainConfig, train_model
@@ -151,13 +149,12 @@ def train_or_load(
 
     def train() -> tuple[torch.nn.Module, dict[str, Any]]:
         model = build_model(architecture, data.num_classes, data.input_shape, seed=args.seed)
-        load_before = os.getloadavg()
+        load_before = _load()
         stats = train_model(model, data, config, seed=args.seed, progress=f"train {role}")
         return model, {
             "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
             "train_accuracy_last_epoch": stats.train_accuracy_per_epoch[-1], "threads": torch.get_num_threads(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()]}
+            "loadavg_before": load_before, "loadavg_after": _load()}
 
     path = cache.path(KIND, key, ".safetensors")
     if cache.has(KIND, key, ".safetensors"):
@@ -192,13 +189,6 @@ def load_setup(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
-
-
-def saturated_fraction(model: torch.nn.Module, data: LabeledData) -> float:
-    """Fraction of samples whose softmax probability of the true class is exactly 1.0 in float32."""
-    with torch.no_grad():
-        probs = torch.softmax(predict_logits(model, data.x), dim=1)
-    return float((probs.gather(1, data.y.view(-1, 1)).squeeze(1) == 1.0).float().mean())
 
 
 def phase_key(args: argparse.Namespace, setup: dict[str, Any], phase: str, spec: Any = None) -> str:
@@ -362,11 +352,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; an :class:`AmunError` (e.g. a model that does not memorise) is one line, exit 2."""
-    try:
-        return _main(argv)
-    except AmunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_script(_main, argv)
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -382,7 +368,7 @@ def _main(argv: list[str] | None = None) -> int:
     info = {
         "train_size": args.train_size, "epochs": args.epochs, "lr": args.lr, "forget_size": len(forget),
         "seed": args.seed, "threads": torch.get_num_threads(), "recipe": config_to_dict(recipe(args)),
-        "saturated_fraction": saturated_fraction(original, forget), "model": setup["original_info"],
+        "saturated_fraction": saturated_fraction(original, forget) / 100, "model": setup["original_info"],
         "original": {"train_acc": accuracy(original, bundle.train), **quality(host, original, audit, args.seed)},
         "search_modes": {k: list(v) for k, v in SEARCH_MODES.items()}, "finetune_recipes": FINETUNE,
         "amun_defaults": config_to_dict(_DEFAULT), "quick": args.quick,

@@ -28,12 +28,11 @@ from torch import nn
 from amun_plugin.api import audit_many, unlearn
 from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
 from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
-from amun_plugin.bench.results import record_invocation
+from amun_plugin.bench.results import record_invocation, run_script
 from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
 from amun_plugin.data.splits import SplitConfig, make_split
-from amun_plugin.errors import AmunError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.labels import label_of, labelled_row
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
@@ -204,11 +203,7 @@ def _fmt(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; an :class:`AmunError` (e.g. a model that does not memorise) is one line, exit 2."""
-    try:
-        return _main(argv)
-    except AmunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_script(_main, argv)
 
 
 def _main(argv: list[str] | None = None) -> int:

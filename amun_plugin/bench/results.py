@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -23,7 +23,7 @@ from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ResultLog", "Invocation", "check_resumable", "current_commit", "environment", "record_invocation",
-           "write_config"]
+           "run_script", "write_config"]
 
 
 class ResultLog:
@@ -231,3 +231,13 @@ def record_invocation(folder: str | Path, executor: str, device: str, argv: list
              "command": list(sys.argv if argv is None else argv), **env, **dict(notes or {})}
     atomic_write_json(path, {**env, "invocations": previous + [entry]})
     return run
+
+
+def run_script(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a benchmark script's ``main(argv)``; an :class:`AmunError` (e.g. an original model that
+    does not memorise) becomes one line on stderr and exit status 2."""
+    try:
+        return main(argv)
+    except AmunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
