@@ -215,10 +215,23 @@ class ArtLabelOnlyEvaluator(_ArtMembershipEvaluator):
         budget = {"max_iter": config.max_iter, "max_eval": config.max_eval, "init_eval": config.init_eval,
                   "init_size": config.init_size, "verbose": False}
         attack = import_art(_MEMBERSHIP).LabelOnlyDecisionBoundary(classifier)
-        attack.calibrate_distance_threshold(*labeled_to_art(split.fit_members),
-                                            *labeled_to_art(split.fit_nonmembers), **budget)
-        return {name: np.asarray(attack.infer(*labeled_to_art(part), **budget), dtype=np.float64).ravel()
-                for name, part in (("retain", split.retain), ("forget", split.forget), ("test", split.test))}
+        fresh_state = np.random.RandomState
+        np.random.RandomState = _SeededRandomState  # type: ignore[misc]  # HopSkipJump makes an unseeded one
+        try:
+            attack.calibrate_distance_threshold(*labeled_to_art(split.fit_members),
+                                                *labeled_to_art(split.fit_nonmembers), **budget)
+            return {name: np.asarray(attack.infer(*labeled_to_art(part), **budget), dtype=np.float64).ravel()
+                    for name, part in (("retain", split.retain), ("forget", split.forget), ("test", split.test))}
+        finally:
+            np.random.RandomState = fresh_state  # type: ignore[misc]
+
+
+class _SeededRandomState(np.random.RandomState):
+    """``np.random.RandomState`` whose unseeded construction draws its seed from numpy's global RNG
+    (seeded by ``art_session``): HopSkipJump's "fresh" random state becomes reproducible."""
+
+    def __init__(self, seed: Any = None) -> None:
+        super().__init__(np.random.randint(2**31) if seed is None else seed)
 
 
 def _check_common(max_samples: int | None, subsample_seeds: int) -> None:
