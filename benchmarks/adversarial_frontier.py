@@ -67,16 +67,22 @@ BUILTIN: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "art_pgd_l2": (lambda: ArtPGDL2(), AUTO),
     "torchattacks_ffgsm": (lambda: TorchattacksFFGSM(), AUTO),
 }
-# Not run by default: the default search's settings before issue 12 (same code path, those options).
+# Not run by default: the default search's earlier settings (same code path, those options).
+_BEFORE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
+              "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": math.inf, "boundary_tol": 0.0,
+              "approach_overshoot": None}
+_FIRST_12 = {"boundary_steps": 9, "origin_pull": 0.4, "pull_down": 0.5, "boundary_tol": 0.0, "approach_overshoot": None}
 EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
-    "native_min_norm_before_issue12": (lambda: NativeMinNormL2(
-        {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
-         "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": math.inf}), AUTO),
+    "native_min_norm_before_issue12": (lambda: NativeMinNormL2(_BEFORE_12), AUTO),
+    "native_min_norm_issue12_first": (lambda: NativeMinNormL2(_FIRST_12), AUTO),  # the default of its first pass
     # ablations of the default: one change each
     "native_min_norm_hard_approach": (lambda: NativeMinNormL2({"approach_smoothing": 0.0}), AUTO),
     "native_min_norm_fixed_pull": (lambda: NativeMinNormL2({"origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0}),
                                    AUTO),
     "native_min_norm_30_boundary_steps": (lambda: NativeMinNormL2({"boundary_steps": 30}), AUTO),
+    "native_min_norm_no_early_stop": (lambda: NativeMinNormL2({"boundary_tol": 0.0}), AUTO),
+    "native_min_norm_small_approach_overshoot": (lambda: NativeMinNormL2({"approach_overshoot": None}), AUTO),
+    "native_min_norm_first_pull_schedule": (lambda: NativeMinNormL2({"origin_pull": 0.4, "pull_down": 0.5}), AUTO),
 }
 PUBLISHED: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "advlib_ddn_100": (lambda: AdvLibDDN({"steps": 100}), {"eps_init": "diameter"}),

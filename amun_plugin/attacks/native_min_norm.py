@@ -19,9 +19,10 @@ Each step, for every sample still in the active set (one forward+backward, count
        the competing classes; its direction leads to a nearer part of the boundary than the hard
        margin's on saturated samples, and it sharpens to the hard margin's as m -> 0); components
        of g that would push a pixel already at 0 or 1 out of [0, 1] are zeroed (box-aware);
-    3. step to the linearised boundary, m + g . s = 0, overshooting by ``overshoot`` times the
-       current radius plus that step: s = -(d + overshoot (||delta|| + d)) g / ||g|| with
-       d = m / ||g|| (length capped at 2 eps, finite for tiny g). A point counts as misclassified
+    3. step to the linearised boundary, m + g . s = 0, overshooting by ``approach_overshoot`` (o) times
+       the current radius plus that step: s = -(d + o (||delta|| + d)) g / ||g|| with d = m / ||g||
+       (length capped at 2 eps, finite for tiny g; a large o crosses in fewer steps, farther out,
+       and the boundary phase walks back). A point counts as misclassified
        only with a margin below -1e-4 x its largest |logit| (steps aim at twice that), so the
        search's own prediction pass, in other batches with other float rounding, agrees;
     4. project onto the eps-ball around x (``eps`` is only a cap here) and clamp to [0, 1].
@@ -32,9 +33,10 @@ nearest misclassified point seen is returned. The weight on x's projection is pe
 adaptive (a trust region on the linearisation): ``origin_pull`` at first, times ``pull_up`` after a
 step that found a nearer misclassified point, times ``pull_down`` after one that did not, so samples
 whose boundary is nearly flat jump most of the way to x's projection while those on a curved one
-creep along it. On a curved
-boundary the first crossing is a few percent farther than the nearest point; this walks along the
-boundary towards x (the idea of FAB, Croce & Hein, ICML 2020, without its restarts).
+creep along it. A sample leaves the phase early once its walk has converged: after a step to a
+misclassified point less than a fraction ``boundary_tol`` nearer than the nearest so far, so the
+steps go to the samples still creeping. On a curved boundary the first crossing is farther than the nearest point; this
+walks along the boundary towards x (the idea of FAB, Croce & Hein, ICML 2020, without its restarts).
 
 A sample whose step was cut by the eps cap without reducing its margin by a fraction
 ``min_progress`` for ``patience`` consecutive steps, that sits on the eps-sphere with the
@@ -91,31 +93,39 @@ class NativeMinNormConfig:
         overshoot: relative overshoot (>= 0) of each linearised step past the boundary. (Default: 0.02)
         patience: eps-capped steps without progress before a sample is stalled. (Default: 1)
         min_progress: relative margin decrease, in [0, 1), that counts as progress. (Default: 0.2)
-        boundary_steps: steps of the boundary phase (walking the boundary towards x); 0 = off. (Default: 9)
-        origin_pull: first pull weight, in [0, 1], of x's projection in the boundary phase's mix. (Default: 0.4)
+        boundary_steps: boundary phase steps at most (walking the boundary towards x); 0 = off. (Default: 16)
+        origin_pull: first pull weight, in [0, 1], of x's projection in the boundary phase's mix. (Default: 1.0)
             1 jumps straight to x's projection, which a curved boundary rarely leaves misclassified.
         pull_up: factor (> 0) on a sample's pull weight after a boundary step that found a nearer point.
             Capped at 1; pull_up = pull_down = 1 is a fixed weight (before issue 12). (Default: 2.0)
         pull_down: factor (> 0) on a sample's pull weight after a boundary step that found none nearer.
-            (Default: 0.5)
+            (Default: 0.7)
         approach_smoothing: relative temperature (>= 0) of the smooth margin whose gradient steps follow.
             A soft maximum over the competing classes (:func:`smooth_margin`); step lengths still
             come from the hard margin; 0 = the hard margin's gradient. (Default: 0.15)
         far_factor: a sample whose linearised boundary lies beyond far_factor x eps is stalled (> 1).
             It leaves the call at once (the search doubles its eps); inf = only the on-the-sphere
             rule. (Default: 2.0)
+        boundary_tol: a sample leaves the boundary phase after a step that landed on a misclassified point
+            less than this fraction nearer than the nearest so far (its walk has converged), in [0, 1); 0 = every
+            crossed sample takes all ``boundary_steps`` (before issue 12c). (Default: 0.01)
+        approach_overshoot: the overshoot of the approach steps (>= 0); None = ``overshoot``. A large one
+            crosses the boundary in fewer steps, farther out; the boundary phase walks back.
+            (Default: 0.3)
     """
 
     steps: int = 20
     overshoot: float = 0.02
     patience: int = 1
     min_progress: float = 0.2
-    boundary_steps: int = 9
-    origin_pull: float = 0.4
+    boundary_steps: int = 16
+    origin_pull: float = 1.0
     pull_up: float = 2.0
-    pull_down: float = 0.5
+    pull_down: float = 0.7
     approach_smoothing: float = 0.15
     far_factor: float = 2.0
+    boundary_tol: float = 0.01
+    approach_overshoot: float | None = 0.3
 
     def __post_init__(self) -> None:
         for key, low in (("steps", 1), ("patience", 1), ("boundary_steps", 0)):
@@ -134,6 +144,11 @@ class NativeMinNormConfig:
                 raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
         if not (self.far_factor > 1.0):  # inf = off
             raise ValueError(f"far_factor must be a number > 1 (inf = off), got {self.far_factor!r}")
+        if not (0.0 <= self.boundary_tol < 1.0):
+            raise ValueError(f"boundary_tol must lie in [0, 1), got {self.boundary_tol!r}")
+        if self.approach_overshoot is not None and not (
+                math.isfinite(self.approach_overshoot) and self.approach_overshoot >= 0):
+            raise ValueError(f"approach_overshoot must be None or a number >= 0, got {self.approach_overshoot!r}")
         if not (math.isfinite(self.approach_smoothing) and self.approach_smoothing >= 0):
             raise ValueError(f"approach_smoothing must be a finite number >= 0, got {self.approach_smoothing!r}")
 
@@ -249,7 +264,8 @@ class NativeMinNormL2(AttackBackend):
         radius = (point - x).flatten(1).norm(dim=1)
         # signed linear distance to the margin level -2 tolerance, plus the overshoot
         distance = (margin.double() + 2.0 * tolerance.double()) / gnorm
-        needed = distance + config.overshoot * (radius.double() + distance.clamp_min(0.0))
+        overshoot = config.overshoot if config.approach_overshoot is None else config.approach_overshoot
+        needed = distance + overshoot * (radius.double() + distance.clamp_min(0.0))
         needed = torch.where(moving, needed, math.inf).float()
         target = point + unit_l2(direction) * _per_sample(torch.minimum(needed, 2.0 * cap), point)
         capped = (target - x).flatten(1).norm(dim=1) > cap
@@ -268,25 +284,43 @@ class NativeMinNormL2(AttackBackend):
         mix of two points of the linearised boundary at p (shifted ``overshoot`` * ||p - x||
         past it): p's own projection and x's, with a per-sample weight on x's (``origin_pull`` at
         first, times ``pull_up`` after a step that found a nearer misclassified point, times
-        ``pull_down`` after one that did not). Keeps the nearest misclassified point seen."""
+        ``pull_down`` after one that did not). Keeps the nearest misclassified point seen. A sample
+        whose step lands on a misclassified point less than ``boundary_tol`` (relative) nearer than
+        its nearest so far stops walking."""
         config: NativeMinNormConfig = self.config
         x, cap = walk.x[idx], walk.eps[idx]
         point, margin, grad = walk.x_adv[idx], walk.margin_at[idx], walk.grad_at[idx]
         best, best_norm = point.clone(), (point - x).flatten(1).norm(dim=1)
         pull = torch.full_like(best_norm, config.origin_pull)
+        live = torch.arange(idx.numel(), device=idx.device)  # rows of idx still walking
         for _ in range(config.boundary_steps):
-            delta = point - x
-            gradient = -box_feasible(-grad, point)
-            g2 = _dot(gradient, gradient)
-            level = _dot(gradient, delta) - margin.double() - config.overshoot * g2.sqrt() * best_norm.double()
-            coeff = torch.where(g2 > 0, 1.0 / g2.clamp_min(1e-300), 0.0)
-            own = delta + _per_sample((level - _dot(gradient, delta)) * coeff, delta) * gradient
-            origin = _per_sample(level * coeff, delta) * gradient
-            weight = _per_sample(pull, delta)
-            point = project_l2(x, x + (1.0 - weight) * own + weight * origin, cap)
-            correct, margin, grad, _ = self._margin_and_grad(model, walk, idx, point)
-            norm = (point - x).flatten(1).norm(dim=1)
-            better = ~correct & (norm < best_norm)
-            best[better], best_norm = point[better], torch.where(better, norm, best_norm)
-            pull = torch.where(better, (pull * config.pull_up).clamp(max=1.0), pull * config.pull_down)
+            if live.numel() == 0:
+                break
+            step = self._boundary_step(x[live], cap[live], point[live], margin[live], grad[live],
+                                       best_norm[live], pull[live])
+            correct, new_margin, new_grad, _ = self._margin_and_grad(model, walk, idx[live], step)
+            point[live], margin[live], grad[live] = step, new_margin, new_grad
+            norm = (step - x[live]).flatten(1).norm(dim=1)
+            better = ~correct & (norm < best_norm[live])
+            converged = ~correct & (norm > (1.0 - config.boundary_tol) * best_norm[live]) & (config.boundary_tol > 0)
+            best[live[better]] = step[better]
+            best_norm[live] = torch.where(better, norm, best_norm[live])
+            pull[live] = torch.where(better, (pull[live] * config.pull_up).clamp(max=1.0),
+                                     pull[live] * config.pull_down)
+            live = live[~converged]
         walk.x_adv[idx] = best
+
+    def _boundary_step(self, x: Tensor, cap: Tensor, point: Tensor, margin: Tensor, grad: Tensor,
+                       best_norm: Tensor, pull: Tensor) -> Tensor:
+        """The next point of the boundary walk, (k, ...): the mix, with weight ``pull`` (k,) on x's,
+        of the projections of ``point`` and of ``x`` onto the linearised boundary at ``point``
+        (``margin`` (k,), ``grad``), shifted ``overshoot`` * ``best_norm`` past it, in the eps-ball."""
+        delta = point - x
+        gradient = -box_feasible(-grad, point)
+        g2 = _dot(gradient, gradient)
+        level = _dot(gradient, delta) - margin.double() - self.config.overshoot * g2.sqrt() * best_norm.double()
+        coeff = torch.where(g2 > 0, 1.0 / g2.clamp_min(1e-300), 0.0)
+        own = delta + _per_sample((level - _dot(gradient, delta)) * coeff, delta) * gradient
+        origin = _per_sample(level * coeff, delta) * gradient
+        weight = _per_sample(pull, delta)
+        return project_l2(x, x + (1.0 - weight) * own + weight * origin, cap)

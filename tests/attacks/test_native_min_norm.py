@@ -154,7 +154,9 @@ def test_deterministic(memorising) -> None:
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"patience": 0}, {"overshoot": -0.1}, {"min_progress": 1.0},
                                  {"boundary_steps": -1}, {"origin_pull": 1.5}, {"pull_up": 0.0},
                                  {"pull_down": -1.0}, {"pull_up": float("nan")}, {"far_factor": 1.0},
-                                 {"far_factor": float("nan")}, {"approach_smoothing": -0.1}])
+                                 {"far_factor": float("nan")}, {"approach_smoothing": -0.1}, {"boundary_tol": 1.0},
+                                 {"boundary_tol": -0.01}, {"approach_overshoot": -0.1},
+                                 {"approach_overshoot": float("nan")}])
 def test_invalid_options_are_refused(bad) -> None:
     with pytest.raises((ValueError, Exception)):
         NativeMinNormConfig(**bad)
@@ -199,11 +201,17 @@ class _Linear(nn.Module):
 
 # The settings before issue 12: a fixed weight 0.2 on x's projection, 4 boundary steps.
 _BEFORE_ISSUE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
-                    "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": float("inf")}
+                    "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": float("inf"), "boundary_tol": 0.0,
+                    "approach_overshoot": None}
 
 
 def _flat_boundary_ratio(options: dict) -> float:
     """Distance found / true distance, from a misclassified start 2x the distance away sideways."""
+    return _flat_boundary_walk(options)[0]
+
+
+def _flat_boundary_walk(options: dict) -> tuple[float, int]:
+    """(distance found / true distance, gradient evaluations) on the hyperplane of _flat_boundary_ratio."""
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(16, generator=gen)
     w /= w.norm()
@@ -215,7 +223,7 @@ def _flat_boundary_ratio(options: dict) -> float:
     start = x + (0.31 * w + 0.6 * side).view(1, 1, 4, 4)
     out = NativeMinNormL2(options).perturb(model, x, torch.zeros(1, dtype=torch.long), eps=10.0, x_init=start)
     assert int(model(out.x_adv).argmax(1)) == 1
-    return float(perturbation_norm(out.x_adv, x, "l2")) / 0.3
+    return float(perturbation_norm(out.x_adv, x, "l2")) / 0.3, int(out.grad_evals)
 
 
 def test_the_boundary_phase_reaches_the_nearest_point_of_a_flat_boundary() -> None:
@@ -263,3 +271,29 @@ def test_a_boundary_far_beyond_the_cap_ends_the_call_after_one_evaluation(memori
     assert (perturbation_norm(out.x_adv, data.x, "l2") <= 1e-3 + 1e-6).all()
     walked = NativeMinNormL2({"far_factor": float("inf")}).perturb(model, data.x, data.y, eps=1e-3)
     assert (walked.grad_evals >= 2).all()
+
+
+def test_a_converged_boundary_walk_stops_early_and_boundary_tol_0_takes_every_step() -> None:
+    """On a hyperplane the first boundary step lands on x's projection (pull 1, shifted past it by the
+    overshoot x the start's distance), the second by the overshoot x the new distance, the third on
+    the same point: the walk has converged, so the sample leaves after 1 + 3 evaluations instead of
+    1 + boundary_steps; with boundary_tol 0 (before issue 12c) it takes them all."""
+    ratio, evals = _flat_boundary_walk({})
+    assert ratio <= 1.05 and evals == 4
+    steps = NativeMinNormConfig().boundary_steps
+    ratio_all, evals_all = _flat_boundary_walk({"boundary_tol": 0.0})
+    assert evals_all == 1 + steps and ratio_all == pytest.approx(ratio, rel=1e-3)
+
+
+def test_approach_overshoot_sets_the_first_step_past_a_flat_boundary() -> None:
+    """From x, one approach step on a hyperplane at distance 0.3 lands 0.3 (1 + o) away, o the
+    approach overshoot (the overshoot when None); no boundary phase."""
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(16, generator=gen)
+    w /= w.norm()
+    x = torch.full((1, 1, 4, 4), 0.5)
+    model, y = _Linear(w, x, 0.3), torch.zeros(1, dtype=torch.long)
+    for options, expected in (({"approach_overshoot": 0.3}, 0.39), ({"approach_overshoot": None}, 0.306)):
+        out = NativeMinNormL2({"boundary_steps": 0, **options}).perturb(model, x, y, eps=10.0)
+        assert int(model(out.x_adv).argmax(1)) == 1 and int(out.grad_evals) == 2
+        assert float(perturbation_norm(out.x_adv, x, "l2")) == pytest.approx(expected, rel=2e-3)
