@@ -47,9 +47,10 @@ gradient (in the feasible directions) cannot move and leaves at once.
 
 Measured (``benchmarks/results/adversarial_search-frontier*``, memorising Fashion-MNIST CNN, 500
 forget samples, 55% saturated): with AMUN's default search (automatic eps_init, 10 bisection
-steps) 14.2 gradient evaluations per sample, 100% found, per-sample distance / the best of adv-lib's
-DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.021, p90 1.105
-(held-out draw: 1.021, 1.124); the settings before issue 12: 11.7, median 1.055, p90 1.305.
+steps) 14.3 gradient evaluations per sample, 100% found, per-sample distance / the best of adv-lib's
+DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.013, p90 1.071
+(held-out draw: 14.2, 1.013, 1.095); issue 12's first pass: 14.2, median 1.021, p90 1.107
+(held-out 1.021, 1.124); the settings before issue 12: 11.7, median 1.055, p90 1.305.
 
 Options: :class:`NativeMinNormConfig`.
 
@@ -108,7 +109,7 @@ class NativeMinNormConfig:
             rule. (Default: 2.0)
         boundary_tol: a sample leaves the boundary phase after a step that landed on a misclassified point
             less than this fraction nearer than the nearest so far (its walk has converged), in [0, 1); 0 = every
-            crossed sample takes all ``boundary_steps`` (before issue 12c). (Default: 0.01)
+            crossed sample takes all ``boundary_steps`` (issue 12's first pass). (Default: 0.01)
         approach_overshoot: the overshoot of the approach steps (>= 0); None = ``overshoot``. A large one
             crosses the boundary in fewer steps, farther out; the boundary phase walks back.
             (Default: 0.3)

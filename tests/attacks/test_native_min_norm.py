@@ -203,6 +203,9 @@ class _Linear(nn.Module):
 _BEFORE_ISSUE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
                     "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": float("inf"), "boundary_tol": 0.0,
                     "approach_overshoot": None}
+# The default of issue 12's first pass (benchmarks: native_min_norm_issue12_first): 9 fixed boundary steps.
+_ISSUE_12_FIRST_PASS = {"boundary_steps": 9, "origin_pull": 0.4, "pull_down": 0.5, "boundary_tol": 0.0,
+                        "approach_overshoot": None}
 
 
 def _flat_boundary_ratio(options: dict) -> float:
@@ -277,12 +280,14 @@ def test_a_converged_boundary_walk_stops_early_and_boundary_tol_0_takes_every_st
     """On a hyperplane the first boundary step lands on x's projection (pull 1, shifted past it by the
     overshoot x the start's distance), the second by the overshoot x the new distance, the third on
     the same point: the walk has converged, so the sample leaves after 1 + 3 evaluations instead of
-    1 + boundary_steps; with boundary_tol 0 (before issue 12c) it takes them all."""
+    1 + boundary_steps; with boundary_tol 0 (issue 12's first pass) it takes them all."""
     ratio, evals = _flat_boundary_walk({})
     assert ratio <= 1.05 and evals == 4
     steps = NativeMinNormConfig().boundary_steps
     ratio_all, evals_all = _flat_boundary_walk({"boundary_tol": 0.0})
     assert evals_all == 1 + steps and ratio_all == pytest.approx(ratio, rel=1e-3)
+    ratio_first, evals_first = _flat_boundary_walk(_ISSUE_12_FIRST_PASS)  # pull 0.4, 0.8, 1: reaches it too
+    assert evals_first == 1 + 9 and ratio_first <= 1.05
 
 
 def test_approach_overshoot_sets_the_first_step_past_a_flat_boundary() -> None:
