@@ -138,9 +138,13 @@ class Workspace:
         return self.cache.model("models", key, create, lambda path: self.plugins.load_model(path, device)[0])
 
     def adversarial_key(self, model_key: str, split: UnlearningSplit, method: MethodSpec) -> str:
-        """Key of D_A: the model, the forget set and the method's attack settings."""
+        """Key of D_A: the model, the forget set and the method's attack settings, the backend's
+        config with its defaults included (a changed default never reuses a stale D_A)."""
         config = self.plugins.unlearners.get(method.name)(dict(method.options)).config
         attack = {name: config_to_dict(config).get(name) for name in ("attack", "attack_options", "search")}
+        backend = self.plugins.attacks.get(config.attack)(dict(config.attack_options))
+        if getattr(backend, "config", None) is not None:  # the resolved config subsumes attack_options
+            attack["attack_options"] = config_to_dict(backend.config)
         return content_hash({"model": model_key, "forget": split_key(split), "attack": attack})
 
     def adversarial(self, model: nn.Module, model_key: str, split: UnlearningSplit,

@@ -73,3 +73,32 @@ def test_cells_are_named_by_the_methods_full_config(tmp_path: Path) -> None:
     assert resolved_hash(ws, "ft", {"lr": 0.5}) != default_lr
     cell = Cell("unlearn", "FT", resolved=default_lr)
     assert Cell("unlearn", "FT", resolved=resolved_hash(ws, "ft", {"lr": 0.5})).id != cell.id
+
+
+def test_adversarial_keys_resolve_the_attack_backends_defaults(tmp_path: Path, monkeypatch) -> None:
+    """D_A's key holds the backend's config with its defaults: spelling a default out names the same
+    D_A, and a changed default (a new release of the search) never reuses a stale cached D_A."""
+    from dataclasses import dataclass
+
+    from amun_plugin.attacks import native_min_norm
+    from amun_plugin.bench.suite_config import MethodSpec
+
+    ws = Workspace(tiny_suite(), ArtifactCache(tmp_path))
+    split, model_key = ws.split(0.05, 0), ws.model_key("original", 0, "standard")
+
+    def key(attack_options: dict) -> str:
+        spec = MethodSpec(name="amun", label="AMUN", options={"attack": "native_min_norm",
+                                                                "attack_options": attack_options})
+        return ws.adversarial_key(model_key, split, spec)
+
+    default = key({})
+    assert key({"steps": native_min_norm.NativeMinNormConfig().steps}) == default
+    assert key({"steps": 3}) != default
+    default_steps = native_min_norm.NativeMinNormConfig().boundary_steps
+
+    @dataclass(frozen=True)
+    class NextRelease(native_min_norm.NativeMinNormConfig):
+        boundary_steps: int = default_steps + 1
+
+    monkeypatch.setattr(native_min_norm.NativeMinNormL2, "config_class", NextRelease)
+    assert key({}) != default
