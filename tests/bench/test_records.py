@@ -49,10 +49,10 @@ SUITE_HASHES = {
     "transfer/fmnist-cnn": "8205f84daaba324b6b8d",
     "transfer/fmnist-gpu": "f462caaa871b2c71d8df",
     "transfer/fmnist-paper": "abb64937b8bd1a3cdbe7",
-    "weak_attack/cifar10-resnet18": "2879e17edd66927540c0",
-    "weak_attack/fmnist-cnn": "a08f548292fd0ad20db0",
-    "weak_attack/fmnist-gpu": "729b20e77e0b17a65c88",
-    "weak_attack/fmnist-paper": "86aab1e9cce74960dff3",
+    "weak_attack/cifar10-resnet18": "97657f2897dd25722ad8",
+    "weak_attack/fmnist-cnn": "e96b0e9fd8f01e44aebf",
+    "weak_attack/fmnist-gpu": "be0109d9723b92e336aa",
+    "weak_attack/fmnist-paper": "f0d0b2f339c3264c9d99",
 }
 """content_hash(load_suite(suite, preset).to_dict()) before the restructuring (commit d77d736)."""
 
