@@ -159,3 +159,27 @@ def test_amun_salun_calibrates_through_its_mask(host, tiny_model, tiny_data) -> 
     result = amun_plugin.unlearn(tiny_model, tiny_data.subset(range(10)), tiny_data.subset(range(10, 90)),
                                  method="amun_salun", holdout=holdout, plugins=host)
     assert "calibrated_lr" in result.stats and result.stats["calibration"]["holdout_size"] == 30
+
+
+def test_holdout_resolution_matches_the_binomial_half_width() -> None:
+    from amun_plugin.unlearn.calibration import holdout_resolution
+
+    half, needed = holdout_resolution(87.5, 200, 5.0)
+    assert half == pytest.approx(100 * 1.96 * (0.875 * 0.125 / 200) ** 0.5)  # 4.58 points
+    assert holdout_resolution(87.5, needed, 5.0)[0] <= 2.5 < holdout_resolution(87.5, needed - 1,
+                                                                                                   5.0)[0]
+    assert holdout_resolution(100.0, 10, 5.0)[0] > 0  # a perfect holdout still has finite resolution
+
+
+def test_a_holdout_too_small_for_the_budget_is_warned_about_and_recorded(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    with pytest.warns(UserWarning, match=r"held-out samples measure accuracy only to \+-.* Pass at least"):
+        small = amun_plugin.unlearn(model, forget, retain, holdout=holdout.subset(range(20)), plugins=host,
+                                    calibration=CalibrationConfig(max_epochs=1, min_steps=4, ramp_min_steps=4,
+                                                                  hold_epochs=0))
+    assert small.stats["calibration"]["holdout_accuracy_half_width"] > 2.5
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*measure accuracy only.*")
+        amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host,
+                            calibration=CalibrationConfig(accuracy_budget=20.0, max_epochs=1, min_steps=4,
+                                                          ramp_min_steps=4, hold_epochs=0))
