@@ -27,9 +27,9 @@ import torch
 from amun_plugin.api import audit_many
 from amun_plugin.artifacts import content_hash, default_cache_dir
 from amun_plugin.bench.original_check import saturated_fraction
-from amun_plugin.bench.results import record_invocation
+from amun_plugin.bench.results import record_invocation, run_script
 from amun_plugin.config import config_to_dict
-from amun_plugin.errors import AmunError, InvalidInputError
+from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.reference import build_reference_bank, concat_population
 from amun_plugin.evaluate.roc import roc_auc
 from amun_plugin.io import atomic_write_json, atomic_write_text
@@ -125,7 +125,7 @@ def write_report(folder: Path, results: list[dict[str, Any]]) -> None:
     atomic_write_json(folder / "results.json", results)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES), help="recipe names (default: all)")
     parser.add_argument("--rmia", nargs="*", default=[], help="recipes to audit with RMIA")
@@ -134,32 +134,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    try:
-        unknown = sorted(set(args.recipes + args.rmia) - set(RECIPES))
-        if unknown:
-            raise InvalidInputError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
-        torch.set_num_threads(1)
-        folder = args.output
-        (folder / "recipes").mkdir(parents=True, exist_ok=True)
-        record_invocation(folder, "local", "cpu", ["benchmarks/recipe_sweep.py", *sys.argv[1:]])
-        bundle = _data(args.train_size, args.test_size)
-        for name in dict.fromkeys(args.recipes + args.rmia):
-            path = folder / "recipes" / f"{name}-{args.train_size}.json"
-            result = json.loads(path.read_text()) if path.exists() else None
-            if result is None:
-                result = run_recipe(name, RECIPES[name], bundle)
-                atomic_write_json(path, result)
-            if name in args.rmia and result.get("rmia", {}).get("num_models") != args.num_models:
-                result = run_rmia(result, bundle, args.num_models, default_cache_dir())
-                atomic_write_json(path, result)
-            print(json.dumps({k: result[k] for k in ("name", "train_accuracy", "test_accuracy", "saturated_fraction",
-                                                      "confidence_auc")} | {"rmia": result.get("rmia")}), flush=True)
-            done = [json.loads(p.read_text()) for p in sorted((folder / "recipes").glob("*.json"))]
-            write_report(folder, done)
-    except AmunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    unknown = sorted(set(args.recipes + args.rmia) - set(RECIPES))
+    if unknown:
+        raise InvalidInputError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    torch.set_num_threads(1)
+    folder = args.output
+    (folder / "recipes").mkdir(parents=True, exist_ok=True)
+    record_invocation(folder, "local", "cpu", ["benchmarks/recipe_sweep.py", *sys.argv[1:]])
+    bundle = _data(args.train_size, args.test_size)
+    for name in dict.fromkeys(args.recipes + args.rmia):
+        path = folder / "recipes" / f"{name}-{args.train_size}.json"
+        result = json.loads(path.read_text()) if path.exists() else None
+        if result is None:
+            result = run_recipe(name, RECIPES[name], bundle)
+            atomic_write_json(path, result)
+        if name in args.rmia and result.get("rmia", {}).get("num_models") != args.num_models:
+            result = run_rmia(result, bundle, args.num_models, default_cache_dir())
+            atomic_write_json(path, result)
+        print(json.dumps({k: result[k] for k in ("name", "train_accuracy", "test_accuracy", "saturated_fraction",
+                                                  "confidence_auc")} | {"rmia": result.get("rmia")}), flush=True)
+        done = [json.loads(p.read_text()) for p in sorted((folder / "recipes").glob("*.json"))]
+        write_report(folder, done)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(_main, argv)
 
 
 if __name__ == "__main__":
