@@ -27,13 +27,14 @@ from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.markdown import markdown_table
 
 __all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "diverged_note", "format_ci", "mode_rows",
-           "original_summary", "suite_tables", "table_rows", "time_rows", "tuning_modes"]
+           "original_summary", "reference_method", "suite_tables", "table_rows", "time_rows", "tuning_modes"]
 
 REFERENCE_METHOD = "AMUN"
 DELTA_COLUMN = f"Δ Avg Gap vs {REFERENCE_METHOD}"
 STATISTICS_NOTE = (
     "Each cell: mean ± half-width of the 95% confidence interval over runs (Student t; n/a for one run). "
-    f"{DELTA_COLUMN}: the method's Avg Gap minus {REFERENCE_METHOD}'s on the same forget sets (pairs by original, "
+    f"{DELTA_COLUMN}: the method's Avg Gap minus {REFERENCE_METHOD}'s (in a suite of AMUN variants only: its "
+    "first row) on the same forget sets (pairs by original, "
     "forget and unlearn seed), mean ± 95% paired-t half-width, `*` where the interval excludes 0. "
     "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
 
@@ -106,7 +107,8 @@ def table_rows(config: SuiteConfig, records: Records, table_index: int = 0,
     present = [m for m in order if m in by_method]
     competitors = {m: by_method[m] for m in present if m != "Retrain"}
     best = _significantly_best(competitors, table.title)
-    reference = by_method.get(REFERENCE_METHOD)
+    reference_label = reference_method(present)
+    reference = by_method.get(reference_label) if reference_label else None
     rows = []
     for method in present:
         runs = by_method[method]
@@ -114,14 +116,23 @@ def table_rows(config: SuiteConfig, records: Records, table_index: int = 0,
         for key in columns:
             row[_column_name(key)] = format_ci([r.metrics[key] for r in runs])
         row["Avg Gap"] = format_ci([r.gaps[table.title] for r in runs], bold=method == best)
-        row[DELTA_COLUMN] = _delta(method, runs, reference, table.title)
+        row[DELTA_COLUMN] = _delta(method, runs, reference, table.title, reference_label)
         row["time (s)"] = format_ci([r.seconds for r in runs], digits=1)
         rows.append(row)
     return rows
 
 
-def _delta(method: str, runs: list[_TableRecord], reference: list[_TableRecord] | None, title: str) -> str:
-    if method in ("Retrain", REFERENCE_METHOD) or reference is None:
+def reference_method(labels: Sequence[str]) -> str | None:
+    """The row every paired difference is taken against: AMUN, or in a suite of AMUN variants
+    only (e.g. ``weak_attack``) the first of them; None when no label starts with AMUN."""
+    if REFERENCE_METHOD in labels:
+        return REFERENCE_METHOD
+    return next((label for label in labels if label.startswith(REFERENCE_METHOD)), None)
+
+
+def _delta(method: str, runs: list[_TableRecord], reference: list[_TableRecord] | None, title: str,
+           reference_label: str | None = REFERENCE_METHOD) -> str:
+    if method in ("Retrain", reference_label) or reference is None:
         return "—"
     diff: Interval | None = paired_difference(runs, reference, lambda r: float(r.gaps[title]))
     return format_interval(diff, signed=True, mark=True) if diff is not None else "—"

@@ -165,6 +165,18 @@ def test_tables_show_mean_and_95_ci_and_bold_only_a_significantly_best_avg_gap()
     assert rows["FT"][DELTA_COLUMN] == "+0.25 ± 3.18"
 
 
+def test_a_suite_of_amun_variants_pairs_every_row_with_its_first_variant() -> None:
+    """weak_attack has no row called plain AMUN: the differences are taken against its first row."""
+    ffgsm = {"name": "amun", "label": "AMUN (FFGSM)", "options": {"attack": "torchattacks_ffgsm"}}
+    config = tiny_suite(methods=[{"name": "amun", "label": "AMUN (default search)"}, ffgsm])
+    records = [_record("Retrain", s, 90.0, 0.0) for s in (0, 1)]
+    records += [_record("AMUN (default search)", s, 91.0, 1.0 + s) for s in (0, 1)]
+    records += [_record("AMUN (FFGSM)", s, 92.0, 2.0 + s) for s in (0, 1)]
+    rows = {row["method"]: row for row in table_rows(config, records)}
+    assert rows["AMUN (FFGSM)"][DELTA_COLUMN] == "+1.00 ± 0.00 *"
+    assert rows["AMUN (default search)"][DELTA_COLUMN] == "—"
+
+
 def test_tuning_modes_are_compared_pairwise_per_method() -> None:
     from amun_plugin.bench.suite_tables import mode_rows, suite_tables
 
