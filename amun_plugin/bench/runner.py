@@ -32,13 +32,14 @@ from amun_plugin.bench.forgetting_stages import forgetting_stages
 from amun_plugin.bench.jobs import AdversarialJob, CellJob, Job, ModelJob
 from amun_plugin.bench.original_check import check_memorises
 from amun_plugin.bench.record_types import parse_records
-from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef
+from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef, load_records
 from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
 from amun_plugin.bench.suite_config import AdversarialSource, SuiteConfig, SuiteKind
 from amun_plugin.bench.suite_plots import suite_plots
 from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
+from amun_plugin.config import load_yaml, make_config
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
@@ -260,7 +261,7 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     for fraction in config.grid.fractions:  # one fraction at a time: its tables are complete early
         run.config = dataclasses.replace(config, grid=dataclasses.replace(config.grid, fractions=(fraction,)))
         records += _stages(run)
-        write_report(config, records, folder)
+        write_report(*_folder_view(folder, config, records))
     run.config = config
     echo(f"results in {folder}: table.md, results.jsonl, config.yaml, env.json")
     return folder
@@ -294,6 +295,31 @@ def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:
             f"the results in {folder} were computed with other model code or cache version "
             f"({path} differs: {identity}); use another --output folder, or delete this one to start afresh")
     atomic_write_json(path, identity)
+
+
+def _folder_view(folder: Path, config: SuiteConfig, current: list[dict[str, Any]]) -> tuple:
+    """What ``table.md`` shows: this invocation's records, plus, for a table suite, those of the
+    methods and fractions that earlier invocations ran into the same folder (``--methods`` and
+    ``--fraction`` subsets; the latest record of each cell) under the union of their configs."""
+    if config.kind is not SuiteKind.TABLE or not (folder / "results.jsonl").exists():
+        return config, current, folder
+    stored = make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
+    labels = {m.label for m in stored.methods} | {"Retrain", "Original"}
+    ran = {(r["method"], r["fraction"]) for r in current}
+    earlier: dict[str, dict[str, Any]] = {}
+    for record in load_records(folder / "results.jsonl"):
+        if record.get("method") in labels and (record.get("method"), record.get("fraction")) not in ran:
+            earlier[_place(record)] = record  # the latest record of each place in the table
+    fractions = sorted({*config.grid.fractions, *(r["fraction"] for r in earlier.values())})
+    union = dataclasses.replace(config, methods=stored.methods,
+                                grid=dataclasses.replace(config.grid, fractions=tuple(fractions)))
+    return union, [*current, *earlier.values()], folder
+
+
+def _place(record: dict[str, Any]) -> str:
+    """A record's coordinates without its options: a rerun with other options takes its place."""
+    keys = ("kind", "method", "variant", "original_seed", "fraction", "forget_seed", "setting", "unlearn_seed", "extra")
+    return json.dumps([record.get(k) for k in keys], sort_keys=True)
 
 
 def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:

@@ -118,6 +118,8 @@ def test_method_subsets_share_a_folder_and_the_full_run_recomputes_nothing(tmp_p
     run_suite(full.with_methods(["rl"]), tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
     assert {m["name"] for m in yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["methods"]} == {"ft",
                                                                                                              "rl"}
+    table = (tmp_path / "run" / "table.md").read_text()
+    assert "| ft |" in table and "| rl |" in table  # the subset's table also shows the earlier subset's rows
     done = dict(counters)
     run_suite(full, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
     assert counters == done  # every cell of the full suite was already there
@@ -136,6 +138,9 @@ def test_a_folder_takes_more_forget_fractions_later(tmp_path: Path, counters: di
     run_suite(wider, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
     assert counters["unlearn"] == 2 * first  # only the new fraction's cells ran
     assert {r["fraction"] for r in read(tmp_path / "run")} == {0.1, 0.2}
+    run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)  # 10% only
+    table = (tmp_path / "run" / "table.md").read_text()
+    assert "forget 10%" in table and "forget 20%" in table  # the 20% rows stay in the table
 
 
 def _record(method: str, seed: int, ua: float, gap: float) -> dict[str, Any]:
