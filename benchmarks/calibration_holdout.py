@@ -29,7 +29,7 @@ import torch
 
 from amun_plugin.api import unlearn
 from amun_plugin.artifacts import ArtifactCache, default_cache_dir
-from amun_plugin.bench.cells import adversarial_for, retrained_metrics
+from amun_plugin.bench.cells import adversarial_for, retrain_free_estimate, retrained_metrics
 from amun_plugin.bench.records import Cell, CellKind
 from amun_plugin.bench.results import record_invocation, run_script
 from amun_plugin.bench.stats import format_interval, t_interval
@@ -39,7 +39,6 @@ from amun_plugin.bench.workspace import Workspace
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.overlap import shared_samples
 from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
 
 SUITE_OF = {"with_retain": "table1", "without_retain": "table2"}
 
@@ -52,15 +51,6 @@ def extra_holdout(ws: Workspace, size: int, seed: int) -> LabeledData:
         raise SystemExit(f"error: only {len(unused)} unused test images, asked for {size}")
     pick = unused[torch.randperm(len(unused), generator=torch.Generator().manual_seed(seed))[:size]]
     return full.subset(pick.sort().values, name=f"extra holdout ({size})")
-
-
-def proxy(holdout: LabeledData, original: Any, unlearned: Any, forget: LabeledData,
-          retain: LabeledData | None) -> dict[str, Any]:
-    """Estimated Avg Gap of ``unlearned`` on ``holdout`` (the retrain-free selection score)."""
-    probe = retain_probe(retain, len(holdout), 0)
-    gap, terms = estimated_gap(measure_proxy(unlearned, forget, holdout, probe),
-                               measure_proxy(original, forget, holdout, probe))
-    return {"estimated_gap": gap, "terms": terms}
 
 
 def one_run(ws: Workspace, label: str, setting: str, forget_seed: int, holdout: LabeledData,
@@ -81,7 +71,7 @@ def one_run(ws: Workspace, label: str, setting: str, forget_seed: int, holdout: 
     retrain, _ = retrained_metrics(ws, Cell(CellKind.RETRAIN, "Retrain", "standard", 0, 0.1, forget_seed), split)
     return {"metrics": metrics, "gaps": gaps_by_table(ws.config, metrics, retrain),
             "retrain": {k: retrain[k] for k in ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC")},
-            "proxy": proxy(holdout, model, result.model, forget, given_retain),
+            "proxy": retrain_free_estimate(holdout, model, result.model, forget, given_retain, ws.config.device),
             "stats": {k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))}}
 
 

@@ -261,7 +261,7 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     for fraction in config.grid.fractions:  # one fraction at a time: its tables are complete early
         run.config = dataclasses.replace(config, grid=dataclasses.replace(config.grid, fractions=(fraction,)))
         records += _stages(run)
-        write_report(*_folder_view(folder, config, records))
+        write_report(*_folder_view(folder, config, records), folder)
     run.config = config
     echo(f"results in {folder}: table.md, results.jsonl, config.yaml, env.json")
     return folder
@@ -297,12 +297,13 @@ def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:
     atomic_write_json(path, identity)
 
 
-def _folder_view(folder: Path, config: SuiteConfig, current: list[dict[str, Any]]) -> tuple:
+def _folder_view(folder: Path, config: SuiteConfig,
+                 current: list[dict[str, Any]]) -> tuple[SuiteConfig, list[dict[str, Any]]]:
     """What ``table.md`` shows: this invocation's records, plus, for a table suite, those of the
     methods and fractions that earlier invocations ran into the same folder (``--methods`` and
     ``--fraction`` subsets; the latest record of each cell) under the union of their configs."""
     if config.kind is not SuiteKind.TABLE or not (folder / "results.jsonl").exists():
-        return config, current, folder
+        return config, current
     stored = make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
     labels = {m.label for m in stored.methods} | {"Retrain", "Original"}
     ran = {(r["method"], r["fraction"]) for r in current}
@@ -313,13 +314,13 @@ def _folder_view(folder: Path, config: SuiteConfig, current: list[dict[str, Any]
     fractions = sorted({*config.grid.fractions, *(r["fraction"] for r in earlier.values())})
     union = dataclasses.replace(config, methods=stored.methods,
                                 grid=dataclasses.replace(config.grid, fractions=tuple(fractions)))
-    return union, [*current, *earlier.values()], folder
+    return union, [*current, *earlier.values()]
 
 
 def _place(record: dict[str, Any]) -> str:
-    """A record's coordinates without its options: a rerun with other options takes its place."""
-    keys = ("kind", "method", "variant", "original_seed", "fraction", "forget_seed", "setting", "unlearn_seed", "extra")
-    return json.dumps([record.get(k) for k in keys], sort_keys=True)
+    """A record's cell coordinates without its options: a rerun with other options takes its place."""
+    coords = Cell.from_record(record).coords()
+    return json.dumps({k: v for k, v in coords.items() if k not in ("id", "options", "resolved")}, sort_keys=True)
 
 
 def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:
