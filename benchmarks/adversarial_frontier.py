@@ -83,6 +83,10 @@ EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "native_min_norm_no_early_stop": (lambda: NativeMinNormL2({"boundary_tol": 0.0}), AUTO),
     "native_min_norm_small_approach_overshoot": (lambda: NativeMinNormL2({"approach_overshoot": None}), AUTO),
     "native_min_norm_first_pull_schedule": (lambda: NativeMinNormL2({"origin_pull": 0.4, "pull_down": 0.5}), AUTO),
+    # the p90 tail (issue 12's last gap): a wider soft maximum leads other samples to other classes' boundaries
+    "native_min_norm_smoothing_1": (lambda: NativeMinNormL2({"approach_smoothing": 1.0}), AUTO),
+    "native_min_norm_smoothing_06_overshoot_01": (
+        lambda: NativeMinNormL2({"approach_smoothing": 0.6, "approach_overshoot": 0.1}), AUTO),
 }
 PUBLISHED: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "advlib_ddn_100": (lambda: AdvLibDDN({"steps": 100}), {"eps_init": "diameter"}),

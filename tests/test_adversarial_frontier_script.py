@@ -76,3 +76,21 @@ def test_adversarial_search_delegates_the_frontier_mode(monkeypatch) -> None:
     seen = []
     monkeypatch.setattr(search, "_frontier_script", lambda: SimpleNamespace(main=lambda argv: seen.append(argv) or 0))
     assert search.main(["--frontier", "--forget-size", "7"]) == 0 and seen == [["--forget-size", "7"]]
+
+
+def test_tail_variants_change_only_the_approach(script) -> None:
+    """The p90-tail variants (issue 12's last gap) are runnable labels whose configs differ from
+    the default search's only in the approach options they name."""
+    from dataclasses import asdict
+
+    from amun_plugin.attacks.native_min_norm import NativeMinNormConfig
+
+    expected = {"native_min_norm_smoothing_1": {"approach_smoothing": 1.0},
+                "native_min_norm_smoothing_06_overshoot_01": {"approach_smoothing": 0.6, "approach_overshoot": 0.1}}
+    args = script.parse_args(["--methods", *expected])
+    assert args.methods == list(expected)
+    default = asdict(NativeMinNormConfig())
+    for label, changed in expected.items():
+        config = asdict(script.EXTRA[label][0]().config)
+        assert {k: v for k, v in config.items() if default[k] != v} == changed
+        assert script.EXTRA[label][1] == script.AUTO
