@@ -38,7 +38,7 @@ misclassified point less than a fraction ``boundary_tol`` nearer than the neares
 steps go to the samples still creeping. On a curved boundary the first crossing is farther than the nearest point; this
 walks along the boundary towards x (the idea of FAB, Croce & Hein, ICML 2020, without its restarts).
 Runner-up walk (``runner_up_steps`` > 0): the walk follows the largest competing logit, which on a
-memorising model often leads to the boundary of a class c farther from x than another class's. At
+memorising model can lead to the boundary of a class c farther from x than another class's. At
 the nearest point p found (class c), one more forward+backward gives the margin z_y - z_r against the
 runner-up r (the largest logit at p but y's and c's) and its gradient; where x's distance to that
 linearised boundary (the DeepFool estimate, made at p) is below ``runner_up_ratio`` x ||p - x||, a
@@ -52,13 +52,15 @@ is *stalled*: it leaves the call early (the search then
 doubles its eps) instead of spending the remaining steps on the sphere. A sample with an all-zero
 gradient (in the feasible directions) cannot move and leaves at once.
 
-Measured (``benchmarks/results/adversarial_search-frontier*``, memorising Fashion-MNIST CNN, 500
-forget samples, 55% saturated): with AMUN's default search (automatic eps_init, 10 bisection
-steps) 14.3 gradient evaluations per sample, 100% found, per-sample distance / the best of adv-lib's
-DDN, FMN, ALMA (100 steps) and FAB (20 iterations) and this search: median 1.013, p90 1.071
-(held-out draw: 14.2, 1.013, 1.095; a fresh draw never used for tuning, ``-fresh``: 13.8, 1.015,
-1.092); issue 12's first pass: 14.2, median 1.021, p90 1.107 (held-out 1.021, 1.124); the settings
-before issue 12: 11.7, median 1.055, p90 1.305.
+Measured (``benchmarks/results/adversarial_search-frontier-runner-up*``, memorising Fashion-MNIST
+CNN, 500 forget samples per draw, 51.6-54.8% saturated): with AMUN's default search (automatic eps_init,
+10 bisection steps) 14.3-14.5 gradient evaluations per sample, 100% found, per-sample distance / the
+best of adv-lib's DDN, FMN, ALMA (100 steps), FAB (20 iterations) and these searches: median
+1.013-1.014, p90 1.061 / 1.072 / 1.067 / 1.065 on draws 1, 7 (options chosen on these two), 11 and
+13; without the runner-up walk (``runner_up_steps`` 0, ``boundary_tol`` 0.01, issue 12's third pass)
+13.8-14.3 evaluations, p90 1.079 / 1.097 / 1.089 / 1.107. Earlier: issue 12's first pass 14.2,
+median 1.021, p90 1.107; the settings before issue 12: 11.7, median 1.055, p90 1.305
+(``-frontier-walk-ablation``, ``-frontier-before``).
 
 Options: :class:`NativeMinNormConfig`.
 
