@@ -70,11 +70,14 @@ BUILTIN: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
 # Not run by default: the default search's earlier settings (same code path, those options).
 _BEFORE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
               "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": math.inf, "boundary_tol": 0.0,
-              "approach_overshoot": None}
-_FIRST_12 = {"boundary_steps": 9, "origin_pull": 0.4, "pull_down": 0.5, "boundary_tol": 0.0, "approach_overshoot": None}
+              "approach_overshoot": None, "runner_up_steps": 0}
+_FIRST_12 = {"boundary_steps": 9, "origin_pull": 0.4, "pull_down": 0.5, "boundary_tol": 0.0, "approach_overshoot": None,
+             "runner_up_steps": 0}
+_BEFORE_RUNNER_UP = {"runner_up_steps": 0, "boundary_tol": 0.01}  # the default of issue 12's third pass
 EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "native_min_norm_before_issue12": (lambda: NativeMinNormL2(_BEFORE_12), AUTO),
     "native_min_norm_issue12_first": (lambda: NativeMinNormL2(_FIRST_12), AUTO),  # the default of its first pass
+    "native_min_norm_before_runner_up": (lambda: NativeMinNormL2(_BEFORE_RUNNER_UP), AUTO),  # ... and third pass
     # ablations of the default: one change each
     "native_min_norm_hard_approach": (lambda: NativeMinNormL2({"approach_smoothing": 0.0}), AUTO),
     "native_min_norm_fixed_pull": (lambda: NativeMinNormL2({"origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0}),
@@ -87,6 +90,9 @@ EXTRA: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "native_min_norm_smoothing_1": (lambda: NativeMinNormL2({"approach_smoothing": 1.0}), AUTO),
     "native_min_norm_smoothing_06_overshoot_01": (
         lambda: NativeMinNormL2({"approach_smoothing": 0.6, "approach_overshoot": 0.1}), AUTO),
+    # the runner-up walk (issue 12's fourth pass), each half of the change from the third pass's default alone
+    "native_min_norm_no_runner_up": (lambda: NativeMinNormL2({"runner_up_steps": 0}), AUTO),
+    "native_min_norm_runner_up_tol_001": (lambda: NativeMinNormL2({"boundary_tol": 0.01}), AUTO),
 }
 PUBLISHED: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
     "advlib_ddn_100": (lambda: AdvLibDDN({"steps": 100}), {"eps_init": "diameter"}),

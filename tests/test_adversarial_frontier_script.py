@@ -94,3 +94,19 @@ def test_tail_variants_change_only_the_approach(script) -> None:
         config = asdict(script.EXTRA[label][0]().config)
         assert {k: v for k, v in config.items() if default[k] != v} == changed
         assert script.EXTRA[label][1] == script.AUTO
+
+
+def test_the_previous_defaults_stay_reproducible(script) -> None:
+    """Issue 12's fourth pass made the runner-up walk (and boundary_tol 0.05) the default; the labels
+    of the earlier defaults switch it off, so they still run the configs their results were measured
+    with."""
+    from dataclasses import asdict
+
+    from amun_plugin.attacks.native_min_norm import NativeMinNormConfig
+
+    default = asdict(NativeMinNormConfig())
+    before = asdict(script.EXTRA["native_min_norm_before_runner_up"][0]().config)
+    assert {k: v for k, v in before.items() if default[k] != v} == {"runner_up_steps": 0, "boundary_tol": 0.01}
+    for label in ("native_min_norm_before_issue12", "native_min_norm_issue12_first", "native_min_norm_no_runner_up"):
+        assert script.EXTRA[label][0]().config.runner_up_steps == 0
+    assert script.EXTRA["native_min_norm_runner_up_tol_001"][0]().config.runner_up_steps == default["runner_up_steps"]

@@ -86,12 +86,13 @@ def test_box_feasible_blocks_only_moves_out_of_the_box() -> None:
     assert torch.equal(box_feasible(direction, point), torch.tensor([[0.0, 1.0, 0.0, -1.0, -1.0]]))
 
 
-@pytest.mark.parametrize("boundary_steps", [0, 3])
-def test_search_points_are_misclassified_in_the_box_and_within_their_radius(memorising, boundary_steps) -> None:
+@pytest.mark.parametrize("options", [{"boundary_steps": 0}, {"boundary_steps": 3}, {},
+                                     {"runner_up_steps": 0, "boundary_tol": 0.01}])
+def test_search_points_are_misclassified_in_the_box_and_within_their_radius(memorising, options) -> None:
     model, data = memorising
     model.train()
     before = copy.deepcopy(model.state_dict())
-    backend = NativeMinNormL2({"boundary_steps": boundary_steps})
+    backend = NativeMinNormL2(options)
     adv = nearest_adversarial(model, data, backend, SearchConfig(eps_init=0.05, batch_size=32))
     assert all(m.training for m in model.modules())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
@@ -156,7 +157,9 @@ def test_deterministic(memorising) -> None:
                                  {"pull_down": -1.0}, {"pull_up": float("nan")}, {"far_factor": 1.0},
                                  {"far_factor": float("nan")}, {"approach_smoothing": -0.1}, {"boundary_tol": 1.0},
                                  {"boundary_tol": -0.01}, {"approach_overshoot": -0.1},
-                                 {"approach_overshoot": float("nan")}])
+                                 {"approach_overshoot": float("nan")}, {"runner_up_steps": -1},
+                                 {"runner_up_steps": 1.5}, {"runner_up_ratio": 0.0},
+                                 {"runner_up_ratio": float("nan")}])
 def test_invalid_options_are_refused(bad) -> None:
     with pytest.raises((ValueError, Exception)):
         NativeMinNormConfig(**bad)
@@ -202,10 +205,10 @@ class _Linear(nn.Module):
 # The settings before issue 12: a fixed weight 0.2 on x's projection, 4 boundary steps.
 _BEFORE_ISSUE_12 = {"boundary_steps": 4, "origin_pull": 0.2, "pull_up": 1.0, "pull_down": 1.0, "patience": 2,
                     "min_progress": 0.05, "approach_smoothing": 0.0, "far_factor": float("inf"), "boundary_tol": 0.0,
-                    "approach_overshoot": None}
+                    "approach_overshoot": None, "runner_up_steps": 0}
 # The default of issue 12's first pass (benchmarks: native_min_norm_issue12_first): 9 fixed boundary steps.
 _ISSUE_12_FIRST_PASS = {"boundary_steps": 9, "origin_pull": 0.4, "pull_down": 0.5, "boundary_tol": 0.0,
-                        "approach_overshoot": None}
+                        "approach_overshoot": None, "runner_up_steps": 0}
 
 
 def _flat_boundary_ratio(options: dict) -> float:
@@ -278,14 +281,18 @@ def test_a_boundary_far_beyond_the_cap_ends_the_call_after_one_evaluation(memori
 
 def test_a_converged_boundary_walk_stops_early_and_boundary_tol_0_takes_every_step() -> None:
     """On a hyperplane the first boundary step lands on x's projection (pull 1, shifted past it by the
-    overshoot x the start's distance), the second by the overshoot x the new distance, the third on
-    the same point: the walk has converged, so the sample leaves after 1 + 3 evaluations instead of
-    1 + boundary_steps; with boundary_tol 0 (issue 12's first pass) it takes them all."""
+    overshoot x the start's distance: 0.3 + 0.02 x 0.675), the second by the overshoot x the new
+    distance (2.3% nearer), the third on the same point (0.05% nearer). The default boundary_tol 0.05
+    stops the walk after the second (1 + 2 evaluations), 0.01 (before the runner-up walk) after the
+    third; with boundary_tol 0 (issue 12's first pass) it takes all boundary_steps. Two classes: no
+    runner-up, so that stage spends nothing."""
     ratio, evals = _flat_boundary_walk({})
-    assert ratio <= 1.05 and evals == 4
+    assert ratio <= 1.05 and evals == 3
+    ratio_tight, evals_tight = _flat_boundary_walk({"boundary_tol": 0.01})
+    assert evals_tight == 4 and ratio_tight <= ratio
     steps = NativeMinNormConfig().boundary_steps
     ratio_all, evals_all = _flat_boundary_walk({"boundary_tol": 0.0})
-    assert evals_all == 1 + steps and ratio_all == pytest.approx(ratio, rel=1e-3)
+    assert evals_all == 1 + steps and ratio_all == pytest.approx(ratio_tight, rel=1e-3)
     ratio_first, evals_first = _flat_boundary_walk(_ISSUE_12_FIRST_PASS)  # pull 0.4, 0.8, 1: reaches it too
     assert evals_first == 1 + 9 and ratio_first <= 1.05
 
@@ -302,3 +309,58 @@ def test_approach_overshoot_sets_the_first_step_past_a_flat_boundary() -> None:
         out = NativeMinNormL2({"boundary_steps": 0, **options}).perturb(model, x, y, eps=10.0)
         assert int(model(out.x_adv).argmax(1)) == 1 and int(out.grad_evals) == 2
         assert float(perturbation_norm(out.x_adv, x, "l2")) == pytest.approx(expected, rel=2e-3)
+
+
+class _TwoBoundaries(nn.Module):
+    """Three classes on (N, 1, 4, 4) inputs: logits (0, a1 . (x - c) - 1, a2 . (x - c) - 3), a1 _|_ a2,
+    ||a1|| = 2, ||a2|| = 10: at c class 1 has the larger logit, but class 2's boundary is nearer
+    (3 / 10 = 0.3 against 1 / 2 = 0.5), the case where the largest logit leads to the wrong class."""
+
+    def __init__(self, centre: torch.Tensor) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(2)
+        basis, _ = torch.linalg.qr(torch.randn(16, 2, generator=gen))
+        self.a = torch.stack([2.0 * basis[:, 0], 10.0 * basis[:, 1]], dim=1)
+        self.b, self.centre = torch.tensor([1.0, 3.0]), centre
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.flatten(1) - self.centre.flatten(1)) @ self.a - self.b
+        return torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)
+
+
+def _two_boundaries(options: dict) -> tuple[float, int, int]:
+    """(distance found, its class, gradient evaluations) on :class:`_TwoBoundaries` from x = c."""
+    x = torch.full((1, 1, 4, 4), 0.5)
+    model = _TwoBoundaries(x)
+    out = NativeMinNormL2(options).perturb(model, x, torch.zeros(1, dtype=torch.long), eps=10.0)
+    return float(perturbation_norm(out.x_adv, x, "l2")), int(model(out.x_adv).argmax(1)), int(out.grad_evals)
+
+
+def test_the_runner_up_walk_finds_the_nearer_boundary_of_another_class() -> None:
+    """The walk follows the largest logit to class 1's boundary (0.5 away); at that point the
+    linearised boundary of the runner-up, class 2, is 0.3 from x (< runner_up_ratio x 0.5), so the
+    default walks to it: the point returned is class 2's, 0.3 away (plus the overshoot). Off
+    (runner_up_steps 0, the default before) or with a ratio that excludes it, the point stays class
+    1's, and the excluded sample spent one evaluation on the check."""
+    distance, label, evals = _two_boundaries({})
+    assert label == 2 and distance == pytest.approx(0.3, rel=0.03)
+    off, off_label, off_evals = _two_boundaries({"runner_up_steps": 0})
+    assert off_label == 1 and off == pytest.approx(0.5, rel=0.03)
+    assert evals <= off_evals + 1 + NativeMinNormConfig().runner_up_steps
+    strict, strict_label, strict_evals = _two_boundaries({"runner_up_ratio": 0.5})
+    assert strict_label == 1 and strict == off and strict_evals == off_evals + 1
+
+
+def test_the_runner_up_walk_keeps_algorithm_1_guarantees_and_counts_every_evaluation() -> None:
+    """Through the search, with eps doublings: the point is misclassified, in the box, within the eps
+    that found it, at most as far as without the runner-up walk, and every gradient pass is counted."""
+    x = torch.full((6, 1, 4, 4), 0.5) + 0.02 * torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    model = _Counting(_TwoBoundaries(torch.full((1, 1, 4, 4), 0.5)))
+    data = LabeledData(x, torch.zeros(6, dtype=torch.long), 3, "forget")
+    adv = nearest_adversarial(model, data, NativeMinNormL2(), SearchConfig(eps_init=0.05))
+    off = nearest_adversarial(model.model, data, NativeMinNormL2({"runner_up_steps": 0}), SearchConfig(eps_init=0.05))
+    assert adv.found.all() and (adv.y_adv == 2).all() and (off.y_adv == 1).all()
+    assert (model.model(adv.x_adv).argmax(1) != 0).all()
+    assert (perturbation_norm(adv.x_adv, x, "l2") <= adv.eps + 1e-5).all()
+    assert (adv.distance_l2 < 0.7 * off.distance_l2).all()
+    assert int(adv.grad_evals.sum()) == model.grad_samples
