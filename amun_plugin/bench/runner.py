@@ -34,7 +34,7 @@ from amun_plugin.bench.original_check import check_memorises
 from amun_plugin.bench.record_types import parse_records
 from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef, load_records
 from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
-from amun_plugin.bench.suite_config import AdversarialSource, SuiteConfig, SuiteKind
+from amun_plugin.bench.suite_config import AdversarialSource, MethodSpec, SuiteConfig, SuiteKind
 from amun_plugin.bench.suite_plots import suite_plots
 from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
@@ -110,9 +110,12 @@ class _Run:
     def resolve(self, name: str, options: Any) -> str:
         return resolved_hash(self.ws, name, options)
 
-    def calibrates(self, name: str) -> bool:
-        """Whether unlearner ``name`` calibrates itself on held-out data (the AMUN family)."""
-        return bool(getattr(self.ws.plugins.unlearners.get(name), "calibrates", False))
+    def calibrates(self, method: MethodSpec, setting: str) -> bool:
+        """Whether ``method`` calibrates itself on held-out data in ``setting``: the AMUN family,
+        unless its options switch the calibration off (``calibration: null``), which makes it
+        grid-selected by the retrain-free rule like every baseline."""
+        calibrates = getattr(self.ws.plugins.unlearners.get(method.name), "calibrates", False)
+        return bool(calibrates) and method.options_in(setting).get("calibration", {}) is not None
 
     def job(self, kind: type[Job], **fields: Any) -> Job:
         return kind(self.config, self.cache_dir, self.inner, **fields)
@@ -227,8 +230,8 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
     for mode in modes:
         extra = {} if mode == "oracle" else {"tuning_mode": mode}
         for method in config.methods:
-            calibrated = mode == "retrain_free" and run.calibrates(method.name)
             for setting in run.settings_of[method.label]:
+                calibrated = mode == "retrain_free" and run.calibrates(method, setting)
                 options = (method.options_in(setting) if calibrated
                            else resolved_options(config, method, choices.get(mode, {}), variant, fraction, setting))
                 resolved = run.resolve(method.name, options)

@@ -41,6 +41,8 @@ def test_a_suite_runs_both_modes_and_calibrates_amun_only_in_the_retrain_free_on
     config = tiny_suite(validation_size=30, tuning={"enabled": True, "modes": ["oracle", "retrain_free"]}, methods=[
         {"name": "ft", "label": "FT", "options": {"epochs": 1}, "grid": {"lr": [0.01, 0.05]}},
         {"name": "amun", "label": "AMUN", "adversarial": "own", "options": {"epochs": 1},
+         "grid": {"lr": [0.01, 0.05]}},
+        {"name": "amun", "label": "AMUN (grid)", "adversarial": "own", "options": {"epochs": 1, "calibration": None},
          "grid": {"lr": [0.01, 0.05]}}])
     folder = run_suite(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, echo=print)
     records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
@@ -49,6 +51,12 @@ def test_a_suite_runs_both_modes_and_calibrates_amun_only_in_the_retrain_free_on
     assert all("proxy" in r for r in records if r["kind"] == "unlearn")
     tuning = json.loads((folder / "tuning.json").read_text())
     assert {t["mode"] for t in tuning} == {"oracle", "retrain_free"}
+    # with its calibration switched off, AMUN is grid-selected by the retrain-free rule, like FT
+    grid = {r["tuning_mode"]: r for r in records if r["method"] == "AMUN (grid)"}
+    choice = next(t for t in tuning if t["mode"] == "retrain_free" and t["method"] == "AMUN (grid)")
+    assert "calibrated_lr" not in grid["retrain_free"]["stats"]
+    assert grid["retrain_free"]["options"]["lr"] == choice["options"]["lr"]
+    assert "lr" not in amun["retrain_free"]["options"]  # the calibrated one runs its fixed options, no grid point
 
 
 def test_with_methods_keeps_the_named_methods_and_refuses_unknown_labels() -> None:
