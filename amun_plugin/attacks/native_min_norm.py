@@ -223,6 +223,12 @@ class _Walk:
             self.logits_at = logits.new_zeros((self.x.shape[0], logits.shape[1]))
         self.logits_at[idx] = logits
 
+    def logits_of(self, idx: Tensor) -> Tensor:
+        """The stored logits (k, C) at the current points of crossed samples ``idx`` (k,)."""
+        if self.logits_at is None:
+            raise RuntimeError("no logits stored yet: keep_logits runs when a sample first crosses")
+        return self.logits_at[idx]
+
 
 class NativeMinNormL2(AttackBackend):
     """Minimum-norm L2 attack: linearised steps to the margin's zero level, per-sample radius."""
@@ -329,7 +335,7 @@ class NativeMinNormL2(AttackBackend):
         x, cap = walk.x[idx], walk.eps[idx]
         point, margin, grad = walk.x_adv[idx], walk.margin_at[idx], walk.grad_at[idx]
         best, best_norm = point.clone(), (point - x).flatten(1).norm(dim=1)
-        best_logits = walk.logits_at[idx]
+        best_logits = walk.logits_of(idx)
         pull = torch.full_like(best_norm, config.origin_pull)
         live = torch.arange(idx.numel(), device=idx.device)  # rows of idx still walking
         for _ in range(steps):
@@ -358,7 +364,7 @@ class NativeMinNormL2(AttackBackend):
         x ||p - x||, a boundary walk of at most ``runner_up_steps`` steps along it, keeping the
         nearer misclassified point (a DeepFool choice between c and r, made near the boundary)."""
         config: NativeMinNormConfig = self.config
-        logits = walk.logits_at[idx]
+        logits = walk.logits_of(idx)
         taken = F.one_hot(walk.y[idx], logits.shape[1]).bool() | F.one_hot(logits.argmax(dim=1), logits.shape[1]).bool()
         best_other, runner = logits.masked_fill(taken, float("-inf")).max(dim=1)
         has = torch.isfinite(best_other)  # two classes (or a point still classified y): no runner-up
