@@ -285,9 +285,21 @@ def _stages(run: _Run) -> list[dict[str, Any]]:
         for mode in config.tuning.modes:
             choices[mode] = choose(config, tuning, mode)
             run.choices.update({(mode, k): v for k, v in choices[mode].items()})
-        atomic_write_json(folder / "tuning.json", [{"mode": m, "variant": k[0], "fraction": k[1], "setting": k[2],
-                                                    "method": k[3], **v} for (m, k), v in sorted(run.choices.items())])
+        _write_choices(folder / "tuning.json", run.choices)
     return run.cells(_main_cells(run, choices), ResultLog(folder / "results.jsonl"), "cells")
+
+
+def _write_choices(path: Path, choices: dict[tuple[str, Any], dict[str, Any]]) -> None:
+    """Write ``tuning.json``: this invocation's choices, plus those earlier invocations made for
+    methods, fractions or settings it did not run (a ``--methods`` subset keeps the others')."""
+    def place(entry: dict[str, Any]) -> tuple:
+        return entry["mode"], entry["variant"], entry["fraction"], entry["setting"], entry["method"]
+
+    current = [{"mode": m, "variant": k[0], "fraction": k[1], "setting": k[2], "method": k[3], **v}
+               for (m, k), v in choices.items()]
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    merged = {place(e): e for e in [*earlier, *current]}
+    atomic_write_json(path, [merged[k] for k in sorted(merged)])
 
 
 def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:

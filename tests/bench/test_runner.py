@@ -213,3 +213,17 @@ def test_continuous_table_times_retrain_by_its_retrainings() -> None:
     table = _continuous_suite(config, records)
     assert "| Retrain | — | 10.00 ± n/a | 0.00 ± n/a | — | 42.0 ± n/a | 1 |" in table
     assert "| AMUN | 1.00 ± n/a | 4.00 ± n/a | 0.00 ± n/a | — | 3.0 ± n/a | 1 |" in table
+
+
+def test_tuning_json_keeps_the_choices_of_methods_an_invocation_did_not_run(tmp_path: Path) -> None:
+    from amun_plugin.bench.runner import _write_choices
+
+    path = tmp_path / "tuning.json"
+    ft = ("standard", 0.1, "with_retain", "FT")
+    amun = ("standard", 0.1, "with_retain", "AMUN")
+    _write_choices(path, {("oracle", ft): {"options": {"lr": 0.04}, "score": 1.0},
+                          ("oracle", amun): {"options": {"lr": 0.1}, "score": 3.0}})
+    _write_choices(path, {("oracle", amun): {"options": {"lr": 0.01}, "score": 2.0}})  # a --methods AMUN rerun
+    entries = {e["method"]: e for e in json.loads(path.read_text())}
+    assert entries["FT"]["options"] == {"lr": 0.04}  # kept from the earlier invocation
+    assert entries["AMUN"]["options"] == {"lr": 0.01} and len(entries) == 2  # replaced, not duplicated
