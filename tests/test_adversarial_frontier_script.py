@@ -3,24 +3,18 @@ guard rail that refuses a model that does not memorise before any attack runs.""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from script_loader import load_benchmark
 from tiny_fixtures import TinyNet, make_tiny_data
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial_frontier.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("adversarial_frontier_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("adversarial_frontier.py")
 
 
 def _row(label: str, distances: list[float], misclassified: list[bool]) -> dict:
@@ -69,10 +63,7 @@ def test_main_refuses_a_model_that_does_not_memorise(script, monkeypatch, tmp_pa
 
 
 def test_adversarial_search_delegates_the_frontier_mode(monkeypatch) -> None:
-    path = SCRIPT.with_name("adversarial_search.py")
-    spec = importlib.util.spec_from_file_location("adversarial_search_script_f", path)
-    search = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(search)
+    search = load_benchmark("adversarial_search.py")
     seen = []
     monkeypatch.setattr(search, "_frontier_script", lambda: SimpleNamespace(main=lambda argv: seen.append(argv) or 0))
     assert search.main(["--frontier", "--forget-size", "7"]) == 0 and seen == [["--forget-size", "7"]]

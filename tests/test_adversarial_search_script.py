@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from script_loader import load_benchmark
 from tiny_fixtures import TinyNet, make_tiny_data
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial_search.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("adversarial_search_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("adversarial_search.py")
 
 
 @pytest.mark.parametrize("train, test, refused", [

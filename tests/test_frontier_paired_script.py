@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_paired.py"
+from script_loader import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def paired():
-    spec = importlib.util.spec_from_file_location("frontier_paired_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("frontier_paired.py")
 
 
 def test_a_shifted_tail_is_beyond_noise_and_identical_methods_are_not(paired) -> None:

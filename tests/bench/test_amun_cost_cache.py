@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from script_loader import load_benchmark
 
 from amun_plugin.artifacts import ArtifactCache
 from amun_plugin.data.base import LabeledData
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("amun_cost_under_test", ROOT / "benchmarks" / "amun_cost.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("amun_cost.py")
 
 
 @pytest.fixture()

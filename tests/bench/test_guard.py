@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bench_helpers import TINY, record_line, tiny_suite
+from script_loader import load_benchmark
 
 from amun_plugin.bench.original_check import NotMemorisingError, check_memorises
 from amun_plugin.bench.runner import run_suite
@@ -65,12 +66,7 @@ def test_records_carry_run_id_and_commit_and_env_json_keeps_every_invocation(tmp
 
 def test_audit_fmnist_refuses_a_model_at_chance_in_one_line(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "audit_fmnist.py"
-    spec = importlib.util.spec_from_file_location("audit_fmnist_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("audit_fmnist.py")
     code = module.main(["--train-size", "200", "--test-size", "100", "--epochs", "1", "--lr", "1e-9",
                         "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
     assert code == 2

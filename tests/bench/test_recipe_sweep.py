@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from script_loader import load_benchmark
 
 
 def _module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "recipe_sweep.py"
-    spec = importlib.util.spec_from_file_location("recipe_sweep_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recipe_sweep.py")
 
 
 def test_a_tiny_sweep_reports_saturation_and_rmia_and_resumes(tmp_path: Path,
