@@ -35,16 +35,20 @@ from amun_plugin.evaluate.roc import roc_auc
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.models.inference import accuracy, predict_logits
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig, train_classifier
+from amun_plugin.training import TrainConfig
+from amun_plugin.training.robust import train_original
 
 OUTPUT = Path("benchmarks/results/recipe_sweep")
 
 
 def _recipe(model: str, width: int, epochs: int, lr: float, wd: float, smoothing: float, augment: str = "none",
-            batch: int = 64) -> dict[str, Any]:
-    return {"model": model, "model_options": {"width": width},
+            batch: int = 64, variant: str = "standard", **variant_options: Any) -> dict[str, Any]:
+    spec = {"model": model, "model_options": {"width": width},
             "recipe": {"epochs": epochs, "batch_size": batch, "lr": lr, "momentum": 0.9, "weight_decay": wd,
                        "schedule": "cosine", "augment": augment, "label_smoothing": smoothing}}
+    if variant != "standard":  # a robust suite's training variant (amun_plugin.training.robust)
+        spec |= {"variant": variant, "variant_options": variant_options}
+    return spec
 
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -54,6 +58,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "cnn16-ls0.2-wd": _recipe("cnn", 16, 60, 0.02, 5e-4, 0.2),
     "cnn32-ls0.1-wd": _recipe("cnn", 32, 60, 0.02, 5e-4, 0.1),
     "resnet16-ls0.1-wd": _recipe("small_resnet", 16, 60, 0.05, 5e-4, 0.1),
+    # fmnist-paper's recipe as a Lipschitz original (robust suite): the cnn has no batch norm, so
+    # clipping each of its 6 conv / linear layers to max_norm bounds the whole network by
+    # ~2.8 (its input normalisation) * max_norm ** 6; at 1 it cannot fit its training set.
+    **{f"cnn16-ls0.1-wd-lip{m:g}": _recipe("cnn", 16, 60, 0.02, 5e-4, 0.1, variant="lipschitz", max_norm=m)
+       for m in (1.0, 1.5, 2.0, 3.0)},
 }
 
 
@@ -74,7 +83,8 @@ def run_recipe(name: str, spec: dict[str, Any], bundle: Any, seed: int = 0) -> d
     architecture = get_plugin_manager().make_architecture(spec["model"], spec["model_options"])
     recipe = TrainConfig(**spec["recipe"])
     start = time.perf_counter()
-    model = train_classifier(architecture, bundle.train, recipe, seed=seed)
+    model, _ = train_original(architecture, bundle.train, recipe, variant=spec.get("variant", "standard"),
+                              options=spec.get("variant_options"), seed=seed)
     seconds = time.perf_counter() - start
     return {"name": name, **spec, "seed": seed, "train_size": len(bundle.train), "test_size": len(bundle.test),
             "train_accuracy": accuracy(model, bundle.train), "test_accuracy": accuracy(model, bundle.test),
@@ -88,7 +98,8 @@ def run_rmia(result: dict[str, Any], bundle: Any, num_models: int, cache: Path) 
     test non-members) and TPR at 1% FPR, with ``num_models`` reference models of the recipe."""
     architecture = get_plugin_manager().make_architecture(result["model"], result["model_options"])
     recipe = TrainConfig(**result["recipe"])
-    model = train_classifier(architecture, bundle.train, recipe, seed=result["seed"])
+    model, _ = train_original(architecture, bundle.train, recipe, variant=result.get("variant", "standard"),
+                              options=result.get("variant_options"), seed=result["seed"])
     population = concat_population(bundle.train, bundle.test)
     key = content_hash({"recipe": config_to_dict(recipe), "model": result["model"],
                         "options": result["model_options"], "train": len(bundle.train), "test": len(bundle.test)})
@@ -106,13 +117,16 @@ def run_rmia(result: dict[str, Any], bundle: Any, num_models: int, cache: Path) 
 
 def write_report(folder: Path, results: list[dict[str, Any]]) -> None:
     """``results.md`` and ``results.json`` from every finished recipe."""
-    header = ("| recipe | model | epochs | lr | wd | label smoothing | train % | test % | p_y == 1.0 (%) "
-              "| confidence AUC | RMIA RT AUC (K) | seconds |\n|" + "---|" * 12 + "\n")
+    header = ("| recipe | model | variant | epochs | lr | wd | label smoothing | train % | test % | p_y == 1.0 (%) "
+              "| confidence AUC | RMIA RT AUC (K) | seconds |\n|" + "---|" * 13 + "\n")
     rows = []
     for r in results:
         rec, rmia = r["recipe"], r.get("rmia")
         rt = f"{rmia['RT_AUC']:.2f} ({rmia['num_models']})" if rmia else "—"
-        rows.append(f"| {r['name']} | {r['model']} w{r['model_options']['width']} | {rec['epochs']} | {rec['lr']} "
+        options = [f"{k} {v:g}" for k, v in r.get("variant_options", {}).items()]
+        variant = " ".join([r.get("variant", "standard"), *options])
+        rows.append(f"| {r['name']} | {r['model']} w{r['model_options']['width']} | {variant} | {rec['epochs']} "
+                    f"| {rec['lr']} "
                     f"| {rec['weight_decay']} | {rec['label_smoothing']} | {r['train_accuracy']:.2f} "
                     f"| {r['test_accuracy']:.2f} | {r['saturated_fraction']:.1f} | {r['confidence_auc']:.1f} "
                     f"| {rt} | {r['train_seconds']:.0f} |\n")

@@ -31,3 +31,23 @@ def test_a_tiny_sweep_reports_saturation_and_rmia_and_resumes(tmp_path: Path,
     assert sweep.main(args) == 0
     assert len(json.loads((tmp_path / "out" / "env.json").read_text())["invocations"]) == 2
     assert sweep.main(["--recipes", "nope", "--output", str(tmp_path / "out")]) == 2
+
+
+def test_a_training_variant_recipe_trains_that_variant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = _module()
+    spec = sweep._recipe("cnn", 4, 1, 0.02, 0.0, 0.1, variant="lipschitz", max_norm=0.5)
+    assert spec["variant"] == "lipschitz" and spec["variant_options"] == {"max_norm": 0.5}
+    assert "variant" not in sweep._recipe("cnn", 4, 1, 0.02, 0.0, 0.1)
+    calls = []
+    real = sweep.train_original
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["variant"], kwargs["options"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_original", spy)
+    monkeypatch.setattr(sweep, "RECIPES", {"tinylip": spec})
+    assert sweep.main(["--recipes", "tinylip", "--train-size", "60", "--test-size", "30",
+                       "--output", str(tmp_path / "out")]) == 0
+    assert calls == [("lipschitz", {"max_norm": 0.5})]
+    assert "| tinylip | cnn w4 | lipschitz max_norm 0.5 |" in (tmp_path / "out" / "results.md").read_text()
