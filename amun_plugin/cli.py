@@ -250,6 +250,9 @@ def describe(host: Any, name: str) -> None:
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
 @click.option("--fraction", "fractions", type=float, multiple=True,
               help="forget fraction(s) to run, overriding the suite's (repeat the option for several)")
+@click.option("--variant", "variants", type=click.Choice(["standard", "trades", "lipschitz"]), multiple=True,
+              help="training variant(s) of the original models to run, overriding the suite's (robust: "
+                   "trades, lipschitz; repeat the option for several)")
 @click.option("--methods", default=None, help="comma-separated method labels to run (default: all of the suite's)")
 @click.option("--reference-models", type=int, default=None, help="RMIA reference models, overriding the suite's")
 @click.option("--no-tune", is_flag=True, help="no hyper-parameter search: each method's fixed options")
@@ -257,10 +260,10 @@ def describe(host: Any, name: str) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
 @click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
 def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None, resume: bool,
-          runs: int | None, fractions: tuple[float, ...], methods: str | None, reference_models: int | None,
+          runs: int | None, fractions: tuple[float, ...], variants: tuple[str, ...], methods: str | None, reference_models: int | None,
           no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
     """Run or resume a benchmark suite (a shipped SUITE name, see amun_plugin/suites, or a YAML path)."""
-    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, reference_models=reference_models, no_tune=no_tune,
+    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, variants=variants or None, reference_models=reference_models, no_tune=no_tune,
                        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
                        threads=threads, device=device)
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,

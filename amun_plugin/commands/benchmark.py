@@ -31,11 +31,12 @@ _RESULT_FILES = ("results.jsonl", "tuning.jsonl")
 @dataclass(frozen=True)
 class SuiteKnobs:
     """Command-line changes to a suite (None / False: the suite's own value): ``runs`` forget sets,
-    forget ``fractions``, method labels ``methods``, ``reference_models`` RMIA reference models,
+    forget ``fractions``, training ``variants`` of the original models, method labels ``methods``, ``reference_models`` RMIA reference models,
     ``no_tune`` (each method's fixed options, no grid search), torch ``threads`` per job, ``device``."""
 
     runs: int | None = None
     fractions: Sequence[float] | None = None
+    variants: Sequence[str] | None = None
     methods: Sequence[str] | None = None
     reference_models: int | None = None
     no_tune: bool = False
@@ -52,6 +53,8 @@ def apply_knobs(config: SuiteConfig, knobs: SuiteKnobs) -> SuiteConfig:
     if knobs.methods is not None:
         config = config.with_methods(knobs.methods)
     changes: dict[str, Any] = {}
+    if knobs.variants is not None:
+        changes["grid"] = {"variants": list(knobs.variants)}
     if knobs.reference_models is not None:
         if knobs.reference_models < 2:
             raise InvalidInputError(f"--reference-models must be >= 2 (RMIA needs IN and OUT models), "

@@ -52,6 +52,10 @@ def test_knobs_change_the_suite() -> None:
     assert small.evaluation.reference["num_models"] == 2 and not small.tuning.enabled
     assert (small.threads, small.device, [m.label for m in small.methods]) == (3, "cpu:0", ["FT"])
     assert small.grid.forget_seeds == (0,)
+    only = apply_knobs(tiny_suite(grid={"variants": ["trades", "lipschitz"]}), SuiteKnobs(variants=["lipschitz"]))
+    assert [v.value for v in only.grid.variants] == ["lipschitz"]
+    with pytest.raises(Exception, match="variants"):
+        apply_knobs(config, SuiteKnobs(variants=["adversarial"]))
     with pytest.raises(Exception, match="--reference-models must be >= 2"):
         apply_knobs(config, SuiteKnobs(reference_models=1))
 
