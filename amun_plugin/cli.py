@@ -260,10 +260,12 @@ def describe(host: Any, name: str) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
 @click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
 def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None, resume: bool,
-          runs: int | None, fractions: tuple[float, ...], variants: tuple[str, ...], methods: str | None, reference_models: int | None,
+          runs: int | None, fractions: tuple[float, ...], variants: tuple[str, ...], methods: str | None,
+          reference_models: int | None,
           no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
     """Run or resume a benchmark suite (a shipped SUITE name, see amun_plugin/suites, or a YAML path)."""
-    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, variants=variants or None, reference_models=reference_models, no_tune=no_tune,
+    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, variants=variants or None,
+                       reference_models=reference_models, no_tune=no_tune,
                        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
                        threads=threads, device=device)
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,

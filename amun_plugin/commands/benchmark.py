@@ -31,7 +31,8 @@ _RESULT_FILES = ("results.jsonl", "tuning.jsonl")
 @dataclass(frozen=True)
 class SuiteKnobs:
     """Command-line changes to a suite (None / False: the suite's own value): ``runs`` forget sets,
-    forget ``fractions``, training ``variants`` of the original models, method labels ``methods``, ``reference_models`` RMIA reference models,
+    forget ``fractions``, training ``variants`` of the original models, method labels ``methods``,
+    ``reference_models`` RMIA reference models,
     ``no_tune`` (each method's fixed options, no grid search), torch ``threads`` per job, ``device``."""
 
     runs: int | None = None
