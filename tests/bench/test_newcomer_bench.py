@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 from bench_helpers import TINY, tiny_suite
 
@@ -113,3 +114,29 @@ def test_missing_data_is_one_line_and_no_folder(tmp_path: Path, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err
     assert not (tmp_path / "amun-bench").exists()
+
+
+def test_the_gpu_preset_without_a_gpu_is_one_line_before_anything_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("amun_plugin.commands.benchmark.run_suite",
+                        lambda *a, **k: pytest.fail("the suite started without its device"))
+    folder = tmp_path / "out" / "gpu"
+    assert main(["bench", "table1", "--preset", "fmnist-gpu", "--runs", "1", "--output", str(folder)]) == 2
+    assert "device 'cuda' was asked for but CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_suite_starts_on_the_gpu(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    real = torch.nn.Module.to
+
+    def spy(self, *args, **kwargs):
+        seen.extend(str(a) for a in args if isinstance(a, (str, torch.device)))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", spy)
+    assert main(["bench", str(suite_file(tmp_path)), "--no-tune", "--device", "cuda", "--output", "out"]) == 0
+    assert any(device.startswith("cuda") for device in seen)
+    assert json.loads((tmp_path / "out" / "env.json").read_text())["invocations"][-1]["device"] == "cuda"
