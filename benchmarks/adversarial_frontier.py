@@ -51,6 +51,7 @@ from amun_plugin.attacks import (
 from amun_plugin.attacks.advlib_backends import AdvLibALMA, AdvLibDDN, AdvLibFAB, AdvLibFMN, advlib_available
 from amun_plugin.bench.original_check import NotMemorisingError, check_memorises, saturated_fraction
 from amun_plugin.bench.results import record_invocation
+from amun_plugin.bench.stats import ratio_to_best
 from amun_plugin.bench.suite_config import load_suite
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.io import atomic_write_json, atomic_write_text
@@ -164,8 +165,7 @@ def add_frontier_ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     dist = np.array([r["distances"] for r in rows], dtype=float)  # (methods, n)
     attacked = ~np.array(rows[0]["already_misclassified"], dtype=bool)
     best = dist.min(axis=0)
-    for row, d in zip(rows, dist):
-        ratio = d[attacked] / best[attacked]
+    for row, ratio in zip(rows, ratio_to_best(dist, attacked)):
         row["ratio_median"], row["ratio_median_lo"], row["ratio_median_hi"] = quantile_interval(ratio, 0.5)
         row["ratio_p90"], row["ratio_p90_lo"], row["ratio_p90_hi"] = quantile_interval(ratio, 0.9)
         row["best_share"] = float(np.mean(ratio <= 1.0 + 1e-6))

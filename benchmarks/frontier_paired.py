@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from amun_plugin.bench.stats import ratio_to_best
 from amun_plugin.io import atomic_write_json
 
 
@@ -44,8 +45,8 @@ def compare(folder: Path, a: str, b: str) -> dict[str, Any]:
         raise SystemExit(f"error: {missing} not in {folder / 'results.json'} (has {list(rows)})")
     dist = np.array([r["distances"] for r in results["results"]], dtype=float)
     attacked = ~np.array(rows[a]["already_misclassified"], dtype=bool)
-    best = dist.min(axis=0)[attacked]
-    ratio = {m: np.array(rows[m]["distances"], dtype=float)[attacked] / best for m in (a, b)}
+    ratios = dict(zip([r["label"] for r in results["results"]], ratio_to_best(dist, attacked)))
+    ratio = {m: ratios[m] for m in (a, b)}
     return {"a": a, "b": b, "folder": folder.name,
             "median": paired_quantile_difference(ratio[a], ratio[b], 0.5),
             "p90": paired_quantile_difference(ratio[a], ratio[b], 0.9)}

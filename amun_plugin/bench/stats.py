@@ -18,8 +18,8 @@ from scipy import stats
 from amun_plugin.bench.records import CellKind
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "runs_for_half_width",
-           "t_interval"]
+__all__ = ["CONFIDENCE", "Interval", "format_interval", "paired_difference", "pairing_key", "ratio_to_best",
+           "runs_for_half_width", "t_interval"]
 
 CONFIDENCE = 0.95
 R = TypeVar("R")
@@ -109,3 +109,17 @@ def runs_for_half_width(values: Sequence[float], target: float, max_runs: int = 
         if stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * s / np.sqrt(n) <= target:
             return n
     raise InvalidInputError(f"more than {max_runs} runs would be needed for a half-width of {target}")
+
+
+def ratio_to_best(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Each method's per-sample value over the smallest any method reached on that sample.
+
+    values (methods, n) (e.g. L2 distances of the adversarial examples found), keep (n,) bool:
+    the samples to compare (e.g. those the model classified correctly) -> (methods, keep.sum())."""
+    values = np.asarray(values, dtype=float)
+    keep = np.asarray(keep, dtype=bool)
+    if values.ndim != 2 or keep.shape != values.shape[1:]:
+        raise InvalidInputError(f"ratio_to_best needs values (methods, n) and keep (n,); got {values.shape}, "
+                                f"{keep.shape}")
+    kept = values[:, keep]
+    return kept / kept.min(axis=0)

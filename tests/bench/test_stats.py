@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from bench_helpers import record_line, tiny_suite
 
-from amun_plugin.bench.stats import format_interval, paired_difference, t_interval
+from amun_plugin.bench.stats import format_interval, paired_difference, ratio_to_best, t_interval
 from amun_plugin.bench.suite_tables import DELTA_COLUMN, original_summary, suite_tables, table_rows
 from amun_plugin.errors import InvalidInputError
 
@@ -91,3 +92,13 @@ def test_a_by_mode_table_says_when_no_affordable_number_of_runs_would_do() -> No
 
     assert _runs_needed([0.0, 100.0], most=50) == "> 50"
     assert _runs_needed([1.0]) == "—"
+
+
+def test_ratio_to_best_divides_by_the_per_sample_minimum_over_the_kept_samples() -> None:
+    values = np.array([[1.0, 4.0, 3.0, 9.0],
+                       [2.0, 2.0, 6.0, 1.0]])
+    keep = np.array([True, True, True, False])
+    ratios = ratio_to_best(values, keep)
+    assert ratios.tolist() == [[1.0, 2.0, 1.0], [2.0, 1.0, 2.0]]
+    with pytest.raises(InvalidInputError, match="methods, n"):
+        ratio_to_best(values, keep[:3])
