@@ -23,6 +23,7 @@ from amun_plugin.commands import (
     describe_component,
     forgetting_audit_command,
     plugins_listing,
+    report_command,
     run_demo,
     train_command,
     unlearn_command,
@@ -270,6 +271,14 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
                        threads=threads, device=device)
     bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
                   knobs=knobs, dry_run=dry_run, resume=resume)
+
+
+@cli.command()
+@click.argument("folder")
+def report(folder: str) -> None:
+    """Re-render a benchmark run folder's table.md and plots from its config.yaml and results.jsonl
+    (after an upgrade of the tables; nothing is computed, the records are not touched)."""
+    report_command(folder, echo=click.echo)
 
 
 _BUILTIN_COMMANDS = dict(cli.commands)

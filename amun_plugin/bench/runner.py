@@ -45,7 +45,7 @@ from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.progress import progress_bar
 
-__all__ = ["default_output", "original_seeds", "run_suite", "suite_splits", "write_report"]
+__all__ = ["default_output", "original_seeds", "render_folder", "run_suite", "suite_splits", "write_report"]
 
 Echo = Callable[[str], Any]
 _log = logging.getLogger(__name__)
@@ -336,6 +336,21 @@ def _place(record: dict[str, Any]) -> str:
     """A record's cell coordinates without its options: a rerun with other options takes its place."""
     coords = Cell.from_record(record).coords()
     return json.dumps({k: v for k, v in coords.items() if k not in ("id", "options", "resolved")}, sort_keys=True)
+
+
+def render_folder(folder: str | Path) -> str:
+    """Rewrite a run folder's ``table.md`` and plots from its ``config.yaml`` and ``results.jsonl``
+    with this version's tables; nothing is computed, nothing else is written. Returns the Markdown."""
+    folder = Path(folder)
+    missing = [name for name in ("config.yaml", "results.jsonl") if not (folder / name).is_file()]
+    if missing:
+        raise InvalidInputError(f"{folder} is not a benchmark run folder: no {' or '.join(missing)}")
+    config = make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
+    if config.kind is SuiteKind.TABLE:
+        config, records = _folder_view(folder, config, [])
+    else:
+        records = load_records(folder / "results.jsonl")
+    return write_report(config, records, folder)
 
 
 def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:

@@ -26,8 +26,9 @@ from amun_plugin.bench.suite_config import SuiteConfig, SuiteKind
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.markdown import markdown_table
 
-__all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "diverged_note", "format_ci", "mode_rows",
-           "original_summary", "reference_method", "suite_tables", "table_rows", "time_rows", "tuning_modes"]
+__all__ = ["DELTA_COLUMN", "REFERENCE_METHOD", "STATISTICS_NOTE", "diverged_note", "family_rows", "format_ci",
+           "mode_rows", "original_summary", "reference_method", "suite_tables", "table_rows", "time_rows",
+           "tuning_modes"]
 
 REFERENCE_METHOD = "AMUN"
 DELTA_COLUMN = f"Δ Avg Gap vs {REFERENCE_METHOD}"
@@ -36,7 +37,9 @@ STATISTICS_NOTE = (
     f"{DELTA_COLUMN}: the method's Avg Gap minus {REFERENCE_METHOD}'s (in a suite of AMUN variants only: its "
     "first row) on the same forget sets (pairs by original, "
     "forget and unlearn seed), mean ± 95% paired-t half-width, `*` where the interval excludes 0. "
-    "An Avg Gap is bold only when its paired difference to every other method excludes 0.")
+    "An Avg Gap is bold only when its paired difference to every other method excludes 0. "
+    "\"AMUN family vs the best baseline\": each AMUN row's paired difference to the baseline with the lowest "
+    "mean Avg Gap in the same table.")
 
 DEFAULT_TUNING_MODE = "oracle"
 TARGET_HALF_WIDTH = 0.5  # Avg Gap points: the interval the benchmark issue sizes the tables for
@@ -97,14 +100,8 @@ def table_rows(config: SuiteConfig, records: Records, table_index: int = 0,
     AMUN (:data:`DELTA_COLUMN`)."""
     table = config.evaluation.tables[table_index]
     columns = list(table.columns) + [table.mia]
-    wanted: list[_TableRecord] = [
-        r for r in parse_records(records) if r.variant == variant and r.fraction == fraction
-        and (isinstance(r, (RetrainRecord, OriginalRecord))  # shared by both settings and both tuning modes
-             or (isinstance(r, UnlearnRecord) and r.kind is CellKind.UNLEARN and r.setting == setting
-                 and r.mode == tuning_mode))]
-    by_method = _groups(wanted, lambda r: r.method)
-    order = ["Retrain", "Original"] + [m.label for m in config.methods]
-    present = [m for m in order if m in by_method]
+    by_method = _group_runs(config, records, variant, fraction, setting, tuning_mode)
+    present = list(by_method)
     competitors = {m: by_method[m] for m in present if m != "Retrain"}
     best = _significantly_best(competitors, table.title)
     reference_label = reference_method(present)
@@ -119,6 +116,45 @@ def table_rows(config: SuiteConfig, records: Records, table_index: int = 0,
         row[DELTA_COLUMN] = _delta(method, runs, reference, table.title, reference_label)
         row["time (s)"] = format_ci([r.seconds for r in runs], digits=1)
         rows.append(row)
+    return rows
+
+
+def _group_runs(config: SuiteConfig, records: Records, variant: str, fraction: float, setting: str,
+                tuning_mode: str) -> dict[str, list[_TableRecord]]:
+    """The runs of one (variant, fraction, setting, tuning mode) group by method, in table order
+    (Retrain, Original, then the suite's methods)."""
+    wanted: list[_TableRecord] = [
+        r for r in parse_records(records) if r.variant == variant and r.fraction == fraction
+        and (isinstance(r, (RetrainRecord, OriginalRecord))  # shared by both settings and both tuning modes
+             or (isinstance(r, UnlearnRecord) and r.kind is CellKind.UNLEARN and r.setting == setting
+                 and r.mode == tuning_mode))]
+    by_method = _groups(wanted, lambda r: r.method)
+    order = ["Retrain", "Original"] + [m.label for m in config.methods]
+    return {m: by_method[m] for m in order if m in by_method}
+
+
+def family_rows(config: SuiteConfig, records: Records, table_index: int = 0, variant: str = "standard",
+                fraction: float = 0.1, setting: str = Setting.WITH_RETAIN,
+                tuning_mode: str = DEFAULT_TUNING_MODE) -> list[dict]:
+    """One row per AMUN-family method (label starting with AMUN) of a group: its Avg Gap, the best
+    baseline's (lowest mean Avg Gap among the other methods but Retrain / Original) and the
+    paired difference method − best baseline on the same forget sets (``*``: 95% interval
+    excludes 0). Empty without both an AMUN-family method and a baseline."""
+    title = config.evaluation.tables[table_index].title
+    by_method = _group_runs(config, records, variant, fraction, setting, tuning_mode)
+    family = [m for m in by_method if m.startswith(REFERENCE_METHOD)]
+    baselines = {m: runs for m, runs in by_method.items()
+                 if m not in ("Retrain", "Original") and m not in family}
+    if not family or not baselines:
+        return []
+    best = min(baselines, key=lambda m: t_interval([r.gaps[title] for r in baselines[m]]).mean)
+    rows = []
+    for method in family:
+        diff = paired_difference(by_method[method], baselines[best], lambda r: float(r.gaps[title]))
+        rows.append({"method": method, "Avg Gap": format_ci([r.gaps[title] for r in by_method[method]]),
+                     "best baseline": best, "its Avg Gap": format_ci([r.gaps[title] for r in baselines[best]]),
+                     "Δ method − best baseline": format_interval(diff, signed=True, mark=True) if diff else "—",
+                     "pairs": diff.n if diff else 0})
     return rows
 
 
@@ -246,6 +282,10 @@ def _table_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
                         title += f", {variant.value} training" if variant.value != "standard" else ""
                         title += f", tuning: {mode.replace('_', '-')}" if len(modes) > 1 else ""
                         parts.append(f"{title}\n\n{markdown_table(rows, columns)}")
+                        family = family_rows(config, records, index, variant.value, fraction, setting, mode)
+                        if family:
+                            heading = title.replace(table.title, f"{table.title} AMUN family vs the best baseline", 1)
+                            parts.append(f"{heading}\n\n{markdown_table(family, list(family[0]))}")
                     modes_compared = mode_rows(config, records, index, variant.value, fraction, setting)
                     if modes_compared and len(modes) > 1:
                         title = (f"### {table.title} Avg Gap by tuning mode — forget {fraction:.0%}, "

@@ -9,11 +9,12 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 ``amun plugins``   :func:`.listing.plugins_listing`
 ``amun describe``  :func:`.listing.describe_component`
 ``amun bench``     :func:`.benchmark.bench_command`
+``amun report``    :func:`.benchmark.report_command`
 =================  ==========================================
 """
 
 from amun_plugin.commands.audits import audit_command
-from amun_plugin.commands.benchmark import SuiteKnobs, bench_command
+from amun_plugin.commands.benchmark import SuiteKnobs, bench_command, report_command
 from amun_plugin.commands.checkpoints import PlainModel, TrainSpec, train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
@@ -29,6 +30,7 @@ __all__ = [
     "describe_component",
     "forgetting_audit_command",
     "plugins_listing",
+    "report_command",
     "run_demo",
     "train_command",
     "unlearn_command",

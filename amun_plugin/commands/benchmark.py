@@ -17,14 +17,14 @@ from typing import Any, Callable, Sequence
 from amun_plugin.bench.plan import describe_plan
 from amun_plugin.bench.ray_executor import RayExecutor
 from amun_plugin.bench.results import check_resumable
-from amun_plugin.bench.runner import default_output, run_suite
+from amun_plugin.bench.runner import default_output, render_folder, run_suite
 from amun_plugin.bench.suite_config import SuiteConfig, load_suite
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor
 from amun_plugin.plugins import get_plugin_manager
 
-__all__ = ["SuiteKnobs", "bench_command", "apply_knobs"]
+__all__ = ["SuiteKnobs", "apply_knobs", "bench_command", "report_command"]
 
 _RESULT_FILES = ("results.jsonl", "tuning.jsonl")
 
@@ -114,3 +114,9 @@ def _first_missing(folder: Path) -> Path | None:
     while not missing.parent.exists() and missing.parent != missing:
         missing = missing.parent
     return missing
+
+
+def report_command(folder: str, *, echo: Callable[[str], Any]) -> None:
+    """Re-render ``folder``'s ``table.md`` and plots from its records (nothing is computed)."""
+    render_folder(folder)
+    echo(f"rendered {Path(folder) / 'table.md'} from {Path(folder) / 'results.jsonl'}")

@@ -140,3 +140,19 @@ def test_a_cuda_suite_starts_on_the_gpu(tmp_path: Path, monkeypatch) -> None:
     assert main(["bench", str(suite_file(tmp_path)), "--no-tune", "--device", "cuda", "--output", "out"]) == 0
     assert any(device.startswith("cuda") for device in seen)
     assert json.loads((tmp_path / "out" / "env.json").read_text())["invocations"][-1]["device"] == "cuda"
+
+
+def test_report_rerenders_a_folder_from_its_records_and_writes_nothing_else(tmp_path: Path, monkeypatch,
+                                                                            capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", str(suite_file(tmp_path)), "--no-tune", "--output", "run"]) == 0
+    folder = tmp_path / "run"
+    table = (folder / "table.md").read_text()
+    others = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix != ".png" and p.name != "table.md"}
+    (folder / "table.md").unlink()
+    monkeypatch.setattr("amun_plugin.bench.runner.Workspace", lambda *a, **k: pytest.fail("report computed"))
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "table.md").read_text() == table
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix != ".png" and p.name != "table.md"} == others
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a benchmark run folder" in capsys.readouterr().err

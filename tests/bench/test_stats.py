@@ -9,7 +9,7 @@ import pytest
 from bench_helpers import record_line, tiny_suite
 
 from amun_plugin.bench.stats import format_interval, paired_difference, ratio_to_best, t_interval
-from amun_plugin.bench.suite_tables import DELTA_COLUMN, original_summary, suite_tables, table_rows
+from amun_plugin.bench.suite_tables import DELTA_COLUMN, family_rows, original_summary, suite_tables, table_rows
 from amun_plugin.errors import InvalidInputError
 
 
@@ -102,3 +102,22 @@ def test_ratio_to_best_divides_by_the_per_sample_minimum_over_the_kept_samples()
     assert ratios.tolist() == [[1.0, 2.0, 1.0], [2.0, 1.0, 2.0]]
     with pytest.raises(InvalidInputError, match="methods, n"):
         ratio_to_best(values, keep[:3])
+
+
+def test_each_amun_family_row_is_paired_with_the_best_baseline() -> None:
+    methods = [{"name": "ft", "label": "FT"}, {"name": "rl", "label": "RL"}, {"name": "amun", "label": "AMUN"},
+               {"name": "amun", "label": "AMUN (adv only)", "options": {"variant": "adv_only"}}]
+    config = tiny_suite(methods=methods)
+    records = [_run("Retrain", f, 0.0) for f in range(3)] + [_run("Original", f, 9.0) for f in range(3)]
+    records += [_run("FT", f, g) for f, g in ((0, 4.0), (1, 5.0), (2, 6.0))]
+    records += [_run("RL", f, g) for f, g in ((0, 2.0), (1, 3.0), (2, 4.1))]  # best baseline: mean 3.03
+    records += [_run("AMUN", f, g) for f, g in ((0, 3.0), (1, 4.0), (2, 5.0))]  # RL + 1.0, + 1.0, + 0.9
+    records += [_run("AMUN (adv only)", f, g) for f, g in ((0, 2.5), (1, 2.0), (2, 5.0))]  # + 0.5, - 1.0, + 0.9
+    rows = {r["method"]: r for r in family_rows(config, records, fraction=0.05)}
+    assert list(rows) == ["AMUN", "AMUN (adv only)"]
+    assert {r["best baseline"] for r in rows.values()} == {"RL"} and rows["AMUN"]["pairs"] == 3
+    # differences 1.0, 1.0, 0.9: mean 0.9667, s = 0.0577, t_{0.975, 2} = 4.3027
+    assert rows["AMUN"]["Δ method − best baseline"] == "+0.97 ± 0.14 *"
+    assert not rows["AMUN (adv only)"]["Δ method − best baseline"].endswith("*")
+    assert "AMUN family vs the best baseline" in suite_tables(config, records)
+    assert family_rows(config, [r for r in records if r["method"] not in ("FT", "RL")], fraction=0.05) == []
