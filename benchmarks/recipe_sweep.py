@@ -63,6 +63,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     # ~2.8 (its input normalisation) * max_norm ** 6; at 1 it cannot fit its training set.
     **{f"cnn16-ls0.1-wd-lip{m:g}": _recipe("cnn", 16, 60, 0.02, 5e-4, 0.1, variant="lipschitz", max_norm=m)
        for m in (1.0, 1.5, 2.0, 3.0)},
+    # ... and as its TRADES original (5 L_inf PGD steps): eps 0.1 is the usual Fashion-MNIST radius,
+    # eps 8/255 with beta 6 the paper's CIFAR-10 setting, beta 1 a weaker robustness term.
+    **{f"cnn16-ls0.1-wd-trades{beta:g}-eps{eps:.3g}": _recipe("cnn", 16, 60, 0.02, 5e-4, 0.1, variant="trades",
+                                                              beta=beta, eps=eps, steps=5)
+       for beta, eps in ((6.0, 0.1), (6.0, 8 / 255), (1.0, 8 / 255))},
 }
 
 
