@@ -45,8 +45,7 @@ def compare(folder: Path, a: str, b: str) -> dict[str, Any]:
         raise SystemExit(f"error: {missing} not in {folder / 'results.json'} (has {list(rows)})")
     dist = np.array([r["distances"] for r in results["results"]], dtype=float)
     attacked = ~np.array(rows[a]["already_misclassified"], dtype=bool)
-    ratios = dict(zip([r["label"] for r in results["results"]], ratio_to_best(dist, attacked)))
-    ratio = {m: ratios[m] for m in (a, b)}
+    ratio = dict(zip([r["label"] for r in results["results"]], ratio_to_best(dist, attacked)))
     return {"a": a, "b": b, "folder": folder.name,
             "median": paired_quantile_difference(ratio[a], ratio[b], 0.5),
             "p90": paired_quantile_difference(ratio[a], ratio[b], 0.9)}

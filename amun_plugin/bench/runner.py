@@ -40,6 +40,7 @@ from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
 from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.config import load_yaml, make_config
+from amun_plugin.device import resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
@@ -248,8 +249,10 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     this module's logger, at INFO). Returns the run folder."""
     echo = echo or _log.info
     folder = Path(output) if output is not None else default_output(config)
-    folder.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
+    if isinstance(executor, LocalExecutor):  # (Ray workers check their own device)
+        resolve_device(config.device)  # e.g. a cuda suite without a GPU: one error before any folder or job
+    folder.mkdir(parents=True, exist_ok=True)
     write_config(folder, config.to_dict())
     invocation = record_invocation(folder, executor.name, config.device)
     run = _Run(config, folder, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo,

@@ -19,7 +19,6 @@ from amun_plugin.bench.ray_executor import RayExecutor
 from amun_plugin.bench.results import check_resumable
 from amun_plugin.bench.runner import default_output, render_folder, run_suite
 from amun_plugin.bench.suite_config import SuiteConfig, load_suite
-from amun_plugin.device import resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor
 from amun_plugin.plugins import get_plugin_manager
@@ -87,8 +86,6 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
         return None
     folder = Path(output) if output is not None else default_output(config)
     check_resumable(folder, resume)
-    if executor == "local":
-        resolve_device(config.device)  # `--preset fmnist-gpu` without a GPU: one line, before any folder exists
     chosen: Executor = LocalExecutor()
     if executor == "ray":
         ray_executor = RayExecutor(address=address)

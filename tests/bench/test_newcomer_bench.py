@@ -118,7 +118,7 @@ def test_missing_data_is_one_line_and_no_folder(tmp_path: Path, monkeypatch, cap
 
 def test_the_gpu_preset_without_a_gpu_is_one_line_before_anything_runs(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    monkeypatch.setattr("amun_plugin.commands.benchmark.run_suite",
+    monkeypatch.setattr("amun_plugin.bench.runner.Workspace",
                         lambda *a, **k: pytest.fail("the suite started without its device"))
     folder = tmp_path / "out" / "gpu"
     assert main(["bench", "table1", "--preset", "fmnist-gpu", "--runs", "1", "--output", str(folder)]) == 2
