@@ -7,7 +7,8 @@ far (requests 1..r), D_R = the rest of D, and D_T — the RMIA reference bank is
 population D ∪ D_T, so the audited sets must cover it exactly; the paper's Figure 2 quantity is
 FR AUC - FT AUC of the first table's MIA (higher = the forgotten samples look like test data).
 Methods that reuse D_A (``amun``) get it computed once on the original model for all requests
-up front (the paper's batched computation); ``amun_a`` recomputes it at each request.
+up front (the paper's batched computation); ``amun_a`` recomputes it at each request. A method
+with ``holdout: true`` is calibrated on the validation hold-out at every request (retrain-free).
 The Retrain chain retrains from scratch on each cumulative D_R (``retrain: each``), only for the
 last request (``last``) or never (``none``); Avg Gap is reported where a retrained model exists.
 """
@@ -15,6 +16,7 @@ last request (``last``) or never (``none``); Avg Gap is reported where a retrain
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -88,6 +90,7 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     original, _ = ws.original(cell.original_seed, cell.variant)
     session = ContinuousSession(original, ws.train, spec.name, options=dict(cell.options),
                                 use_retain=cell.with_retain, validation=ws.validation,
+                                holdout=ws.validation if spec.holdout else None,
                                 plugins=ws.plugins, device=ws.config.device, seed=cell.unlearn_seed,
                                 progress=ws.progress)
     start = time.perf_counter()
@@ -97,8 +100,14 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     rows = []
     for r, chunk in enumerate(chunks):
         begin = time.perf_counter()
-        session.request(chunk)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no holdout given.*")  # fixed options on purpose
+            session.request(chunk)
         seconds = time.perf_counter() - begin
-        rows.append({**_request_row(ws, cell, r + 1, session.model), "seconds": seconds})
-    return {**cell.coords(), "unlearner": spec.name, "requests": rows, "seconds_precompute": precompute,
+        row = {**_request_row(ws, cell, r + 1, session.model), "seconds": seconds}
+        if session.history and "calibrated_lr" in session.history[-1].stats:
+            row["calibrated_lr"] = float(session.history[-1].stats["calibrated_lr"])
+        rows.append(row)
+    return {**cell.coords(), "unlearner": spec.name, "holdout": spec.holdout, "requests": rows,
+            "seconds_precompute": precompute,
             "seconds": precompute + sum(row["seconds"] for row in rows)}

@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from amun_plugin.bench.forgetting_config import ForgettingSpec
 from amun_plugin.bench.records import ABLATION_SUBSTITUTES, ABLATION_UNIONS, Setting
@@ -135,7 +135,12 @@ class MethodSpec:
     """One unlearner of the suite: a registered name, a display label, fixed options, options
     that override them in one setting (``setting_options``: setting -> options, e.g. a lower lr
     without D_R), a tuning grid (option -> candidate values; empty = not tuned), the settings it
-    runs in (empty = every grid setting it supports) and where its adversarial set comes from."""
+    runs in (empty = every grid setting it supports) and where its adversarial set comes from.
+    ``holdout`` (continuous suites): every request runs with the validation hold-out as
+    ``holdout`` (AMUN's retrain-free calibration, per request); the tables choose it per tuning
+    mode instead, and ``forgetting_quality`` by ``forgetting.holdout_methods``."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("holdout",)
 
     name: str
     label: str = ""
@@ -144,6 +149,7 @@ class MethodSpec:
     settings: tuple[str, ...] = ()
     adversarial: AdversarialSource = AdversarialSource.NONE
     setting_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    holdout: bool = False
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -271,6 +277,13 @@ class SuiteConfig:
             raise InvalidInputError(f"suite {self.name!r}: duplicate method label(s) {duplicates}; give each a label")
         if self.kind is not SuiteKind.ABLATION and not self.methods:
             raise InvalidInputError(f"suite {self.name!r} lists no methods")
+        calibrated = [m.label for m in self.methods if m.holdout]
+        if calibrated and self.kind is not SuiteKind.CONTINUOUS:
+            raise InvalidInputError(f"suite {self.name!r}: holdout: true (method(s) {calibrated}) is for continuous "
+                                    "suites; tables pass the hold-out per tuning mode")
+        if calibrated and self.validation_size <= 0:
+            raise InvalidInputError(f"suite {self.name!r}: method(s) {calibrated} run with the validation hold-out, "
+                                    "but validation_size is 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (YAML / JSON) that ``make_config(SuiteConfig, ...)`` reads back."""

@@ -15,7 +15,9 @@ caches it by train index; :meth:`ContinuousSession.precompute_adversarial` compu
 for all future requests at once. Either way, a sample's D_A entry is computed once on the
 original model; the two paths differ only in how the samples are batched for the search.
 ``amun_a`` (:class:`AmunA`) declares ``reuses_adversarial = False`` and so recomputes D_A on the
-current model at every request (for a single request it is exactly AMUN).
+current model at every request. A session of one request gives the same model with either
+method; in a longer session even the first request differs when AMUN's D_A was precomputed for
+all requests at once (the search's random streams depend on how samples are batched).
 
 Lazy batching (App. G, suggested for the setting without D_R): with ``min_batch = k`` requests are queued until at
 least k samples are waiting, then unlearned together; :meth:`ContinuousSession.flush` runs
@@ -54,7 +56,8 @@ __all__ = ["AmunA", "ContinuousSession", "RequestRecord", "concat_adversarial"]
 
 class AmunA(Amun):
     """AMUN-A: AMUN whose adversarial set is recomputed on the current model at every request
-    of a continuous session (identical to AMUN for a single request)."""
+    of a continuous session (the same model as AMUN for a session of one request; see the module
+    docstring for why the first request of a longer session can differ)."""
 
     name = "amun_a"
     description = "AMUN-A: AMUN recomputing D_A on the current model at each continuous-unlearning request"

@@ -227,3 +227,22 @@ def test_tuning_json_keeps_the_choices_of_methods_an_invocation_did_not_run(tmp_
     entries = {e["method"]: e for e in json.loads(path.read_text())}
     assert entries["FT"]["options"] == {"lr": 0.04}  # kept from the earlier invocation
     assert entries["AMUN"]["options"] == {"lr": 0.01} and len(entries) == 2  # replaced, not duplicated
+
+
+def test_a_continuous_method_with_holdout_is_calibrated_at_every_request(tmp_path: Path) -> None:
+    from amun_plugin.bench.suite_config import SuiteKind
+
+    amun = {"name": "amun", "options": {"epochs": 1, "batch_size": 64, "search": {"max_doublings": 6}}}
+    methods = [{**amun, "label": "AMUN"}, {**amun, "label": "AMUN (calibrated)", "holdout": True}]
+    config = tiny_suite(kind=SuiteKind.CONTINUOUS.value, validation_size=60, methods=methods,
+                        continuous={"requests": 2, "fraction": 0.03, "retrain": "none"},
+                        grid={"forget_seeds": [0]})
+    run_suite(config, tmp_path / "out", cache_dir=tmp_path / "cache")
+    chains = {r["method"]: r for r in read(tmp_path / "out") if r["kind"] == "chain"}
+    assert chains["AMUN (calibrated)"]["holdout"] is True and chains["AMUN"]["holdout"] is False
+    assert all("calibrated_lr" in row for row in chains["AMUN (calibrated)"]["requests"])
+    assert not any("calibrated_lr" in row for row in chains["AMUN"]["requests"])
+    with pytest.raises(InvalidInputError, match="validation_size is 0"):
+        tiny_suite(kind=SuiteKind.CONTINUOUS.value, methods=methods)
+    with pytest.raises(InvalidInputError, match="for continuous suites"):
+        tiny_suite(validation_size=60, methods=methods)

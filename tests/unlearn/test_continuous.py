@@ -89,6 +89,16 @@ def test_lazy_batching_waits_for_k_samples(host, tiny_model, tiny_data) -> None:
     assert [r.index for r in session.history] == [0, 1]
 
 
+def test_a_session_of_one_request_gives_the_same_model_with_amun_and_amun_a(host, tiny_model, tiny_data) -> None:
+    models = []
+    for method in ("amun", "amun_a"):
+        session = ContinuousSession(tiny_model, tiny_data, method, options={"epochs": 1}, plugins=host, seed=3)
+        session.request([0, 1, 2, 3])
+        models.append(session.model)
+    assert _same(models[0].state_dict(), models[1])
+    assert not _same(tiny_model.state_dict(), models[0])
+
+
 def test_amun_a_runs_as_a_single_request_and_bad_input_is_refused(host, tiny_model, tiny_data) -> None:
     result = amun_plugin.unlearn(tiny_model, tiny_data.subset(range(6)), method="amun_a", plugins=host, epochs=1)
     assert result.method == "amun_a" and result.stats["adversarial"]["n"] == 6
