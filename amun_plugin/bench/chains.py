@@ -8,7 +8,8 @@ population D ∪ D_T, so the audited sets must cover it exactly; the paper's Fig
 FR AUC - FT AUC of the first table's MIA (higher = the forgotten samples look like test data).
 Methods that reuse D_A (``amun``) get it computed once on the original model for all requests
 up front (the paper's batched computation); ``amun_a`` recomputes it at each request. A method
-with ``holdout: true`` is calibrated on the validation hold-out at every request (retrain-free).
+with ``holdout: true`` is calibrated on the validation hold-out at every request (retrain-free),
+against the current model's accuracies or, with ``calibrate_against: original``, the original's.
 The Retrain chain retrains from scratch on each cumulative D_R (``retrain: each``), only for the
 last request (``last``) or never (``none``); Avg Gap is reported where a retrained model exists.
 """
@@ -91,6 +92,7 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     session = ContinuousSession(original, ws.train, spec.name, options=dict(cell.options),
                                 use_retain=cell.with_retain, validation=ws.validation,
                                 holdout=ws.validation if spec.holdout else None,
+                                calibrate_against=spec.calibrate_against,
                                 plugins=ws.plugins, device=ws.config.device, seed=cell.unlearn_seed,
                                 progress=ws.progress)
     start = time.perf_counter()
@@ -108,6 +110,7 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
         if session.history and "calibrated_lr" in session.history[-1].stats:
             row["calibrated_lr"] = float(session.history[-1].stats["calibrated_lr"])
         rows.append(row)
-    return {**cell.coords(), "unlearner": spec.name, "holdout": spec.holdout, "requests": rows,
+    return {**cell.coords(), "unlearner": spec.name, "holdout": spec.holdout,
+            "calibrate_against": spec.calibrate_against, "requests": rows,
             "seconds_precompute": precompute,
             "seconds": precompute + sum(row["seconds"] for row in rows)}

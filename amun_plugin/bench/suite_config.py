@@ -138,9 +138,11 @@ class MethodSpec:
     runs in (empty = every grid setting it supports) and where its adversarial set comes from.
     ``holdout`` (continuous suites): every request runs with the validation hold-out as
     ``holdout`` (AMUN's retrain-free calibration, per request); the tables choose it per tuning
-    mode instead, and ``forgetting_quality`` by ``forgetting.holdout_methods``."""
+    mode instead, and ``forgetting_quality`` by ``forgetting.holdout_methods``.
+    ``calibrate_against`` (with ``holdout``): "current" or "original", see
+    :class:`~amun_plugin.unlearn.continuous.ContinuousSession`."""
 
-    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("holdout",)
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("holdout", "calibrate_against")
 
     name: str
     label: str = ""
@@ -150,6 +152,7 @@ class MethodSpec:
     adversarial: AdversarialSource = AdversarialSource.NONE
     setting_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     holdout: bool = False
+    calibrate_against: str = "current"
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -160,6 +163,11 @@ class MethodSpec:
         bad = [s for s in (*self.settings, *self.setting_options) if s not in SETTINGS]
         if bad:
             raise InvalidInputError(f"method {self.label!r}: unknown setting(s) {bad}; use {', '.join(SETTINGS)}")
+        if self.calibrate_against not in ("current", "original"):
+            raise InvalidInputError(f"method {self.label!r}: calibrate_against must be current or original, "
+                                    f"got {self.calibrate_against!r}")
+        if self.calibrate_against == "original" and not self.holdout:
+            raise InvalidInputError(f"method {self.label!r}: calibrate_against: original needs holdout: true")
 
     def options_in(self, setting: str) -> dict[str, Any]:
         """The fixed options in ``setting``: ``options`` updated by ``setting_options[setting]``."""

@@ -150,7 +150,8 @@ class Amun(Unlearner):
         holdout = None
         if calibrate and request.holdout is not None:
             holdout = check_holdout(request.holdout, request.forget, request.retain)
-        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout)
+        stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout,
+                                  reference=request.reference)
         return {
             **hook_stats,
             "seconds_search": search_seconds if request.adversarial is None else 0.0,
@@ -184,10 +185,13 @@ def finetune_on_union(
     ctx: UnlearnContext,
     before_step: Callable[[nn.Module], None] | None = None,
     holdout: LabeledData | None = None,
+    *,
+    reference: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place on the variant's union; D_A is not augmented.
     ``before_step(model)`` runs between backward and each optimizer step (e.g. a SalUn mask).
-    With ``holdout`` (and ``config.calibration``), the fine-tuning is calibrated on it."""
+    With ``holdout`` (and ``config.calibration``), the fine-tuning is calibrated on it, against
+    ``reference``'s accuracies (default: ``model``'s before fine-tuning)."""
     if len(adversarial.y_true) != len(forget):
         raise InvalidInputError(
             f"the adversarial set has {len(adversarial.y_true)} samples but the forget set has {len(forget)}"
@@ -211,7 +215,8 @@ def finetune_on_union(
     if holdout is not None and config.calibration is not None:
         probes = (forget, holdout, retain_probe(retain, len(holdout), ctx.seed))
         out = calibrated_finetune(model, union, augment_mask, probes, config.train_config(), config.calibration,
-                                  device=ctx.device, seed=ctx.seed, before_step=before_step, progress=progress)
+                                  device=ctx.device, seed=ctx.seed, before_step=before_step, progress=progress,
+                                  reference=reference)
         chosen = out["calibration"]["chosen"]
         out.update({"calibrated_lr": chosen["lr"], "calibrated_step": chosen["step"],
                     "calibration_estimated_gap": chosen["estimated_gap"],

@@ -34,6 +34,9 @@ class ForgetRequest:
     calibration compares D_F with them (``unlearn/calibration.py``). All share input shape and classes.
     adversarial: a precomputed adversarial set of ``forget`` (AMUN reuses it across requests,
     or takes it from another model: the transferred variant); None = compute it.
+    reference: the model whose held-out and retain accuracies AMUN's calibration takes as its
+    targets and accuracy budget (a continuous session can pass its original model, so that the
+    budget holds for the whole session); None = the model being unlearned. Never modified.
     """
 
     forget: LabeledData
@@ -41,6 +44,7 @@ class ForgetRequest:
     validation: LabeledData | None = None
     adversarial: AdversarialSet | None = None
     holdout: LabeledData | None = None
+    reference: nn.Module | None = None
 
     def __post_init__(self) -> None:
         if self.adversarial is not None and len(self.adversarial.y_true) != len(self.forget):

@@ -308,6 +308,7 @@ def calibrated_finetune(
     seed: int,
     before_step: Callable[[nn.Module], None] | None = None,
     progress: bool | str = False,
+    reference: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place on ``union`` (x (N, ...) in [0, 1]) in two phases, checking
     the estimated gap on ``probes`` = (D_F, H, retain sample or None): the rising learning rate
@@ -319,9 +320,12 @@ def calibrated_finetune(
     (``hold_from_step``), the original model's estimated gap, the held-out accuracy's 95%
     half-width (``holdout_accuracy_half_width``, points; a warning when it exceeds half the
     accuracy budget, see :func:`holdout_resolution`) and the seconds spent (``seconds_checks``
-    of them on the checks)."""
+    of them on the checks). ``reference``: the model whose held-out / retain accuracies are the
+    targets and the budget's baseline ("original" in the statistics; default: ``model`` as given,
+    e.g. a continuous session passes its original model so that losses cannot add up)."""
     forget, holdout, retain_sample = probes
-    search = _Search(measure_proxy(model, forget, holdout, retain_sample, device=device), calibration)
+    baseline = model if reference is None else reference
+    search = _Search(measure_proxy(baseline, forget, holdout, retain_sample, device=device), calibration)
     half_width, needed = holdout_resolution(search.original.holdout_accuracy, len(holdout), calibration.accuracy_budget)
     if half_width > calibration.accuracy_budget / 2:
         warnings.warn(

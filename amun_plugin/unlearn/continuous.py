@@ -110,7 +110,11 @@ class ContinuousSession:
         use_retain: the setting with D_R (True) or without it (False).
         validation: held-out non-members for methods that need them (DAU).
         holdout: samples the model never trained on; AMUN / AMUN-A calibrate every request on
-            them (``amun_plugin.unlearn.calibration``), against the model of that request.
+            them (``amun_plugin.unlearn.calibration``).
+        calibrate_against: whose held-out / retain accuracies the calibration targets and
+            budgets against: "current" (the model of that request, so accuracy losses of
+            successive requests can add up) or "original" (the session's original model, so the
+            accuracy budget holds for the whole session). Needs ``holdout``.
         min_batch: lazy batching, unlearn only once at least this many samples are queued.
         plugins: the registries to find ``method`` and its attack in (the plugin host,
             ``amun_plugin.get_plugin_manager()``).
@@ -120,7 +124,8 @@ class ContinuousSession:
     def __init__(
         self, model: nn.Module, train: LabeledData, method: str = "amun", *,
         options: Mapping[str, Any] | None = None, use_retain: bool = True, validation: LabeledData | None = None,
-        holdout: LabeledData | None = None, min_batch: int = 1, plugins: Components,
+        holdout: LabeledData | None = None, calibrate_against: str = "current", min_batch: int = 1,
+        plugins: Components,
         device: str | torch.device = "cpu",
         seed: int = 0, progress: bool = False,
     ) -> None:
@@ -128,6 +133,10 @@ class ContinuousSession:
             raise InvalidInputError(f"train must be LabeledData, got {type(train).__name__}")
         if min_batch < 1:
             raise InvalidInputError(f"min_batch must be >= 1, got {min_batch}")
+        if calibrate_against not in ("current", "original"):
+            raise InvalidInputError(f"calibrate_against must be 'current' or 'original', got {calibrate_against!r}")
+        if calibrate_against == "original" and holdout is None:
+            raise InvalidInputError("calibrate_against='original' needs holdout= (the calibration's held-out samples)")
         self.plugins, self.train, self.method = plugins, train, method
         self.unlearner = plugins.unlearners.get(method)(options)
         self.use_retain, self.validation, self.min_batch = use_retain, validation, int(min_batch)
@@ -139,7 +148,9 @@ class ContinuousSession:
         self._pending = np.zeros(0, dtype=np.int64)
         self._dropped = 0
         self._reuse = isinstance(self.unlearner, Amun) and bool(type(self.unlearner).reuses_adversarial)
-        self._original = copy.deepcopy(model).to(self.device) if self._reuse else None
+        self.calibrate_against = calibrate_against
+        keep_original = self._reuse or calibrate_against == "original"
+        self._original = copy.deepcopy(model).to(self.device) if keep_original else None
         self._adversarial: dict[int, tuple[AdversarialSet, int]] = {}
 
     @property
@@ -176,8 +187,9 @@ class ContinuousSession:
         forgotten_after = np.union1d(self._forgotten, forget_idx)
         retain = self._retain(forgotten_after)
         adversarial, source = self._adversarial_for(forget_idx)
+        reference = self._original if self.calibrate_against == "original" else None
         request = ForgetRequest(self.train.subset(forget_idx, "forget"), retain, self.validation, adversarial,
-                                holdout=self.holdout)
+                                holdout=self.holdout, reference=reference)
         number = len(self.history)
         result = self.unlearner.run(
             self.model, request, plugins=self.plugins, device=self.device, seed=self.seed + number,

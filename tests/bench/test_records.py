@@ -29,7 +29,7 @@ SUITE_HASHES = {
     "continuous/cifar10-resnet18": "b855a748c944312f9e21",
     "continuous/fmnist-cnn": "9e45762087826ae15fe3",
     "continuous/fmnist-gpu": "7d7529496b821427cad0",
-    "continuous/fmnist-paper": "8511fb1336e393bb189f",  # + the two "(calibrated)" rows (session 9)
+    "continuous/fmnist-paper": "538f33c4a8f91e937fba",  # + four "(calibrated...)" rows (session 9)
     "forgetting_quality/cifar10-resnet18": "41f0e40396014e94b990",
     "forgetting_quality/digits-mlp": "6910dbf1ee912ae3e87c",
     "forgetting_quality/fmnist-cnn": "854673ae6e41879ec264",

@@ -246,3 +246,13 @@ def test_a_continuous_method_with_holdout_is_calibrated_at_every_request(tmp_pat
         tiny_suite(kind=SuiteKind.CONTINUOUS.value, methods=methods)
     with pytest.raises(InvalidInputError, match="for continuous suites"):
         tiny_suite(validation_size=60, methods=methods)
+
+
+def test_calibrate_against_needs_holdout_and_a_known_value() -> None:
+    from amun_plugin.bench.suite_config import MethodSpec
+
+    assert MethodSpec("amun", holdout=True, calibrate_against="original").calibrate_against == "original"
+    with pytest.raises(InvalidInputError, match="needs holdout: true"):
+        MethodSpec("amun", calibrate_against="original")
+    with pytest.raises(InvalidInputError, match="current or original"):
+        MethodSpec("amun", holdout=True, calibrate_against="session")

@@ -31,11 +31,11 @@ def test_it_runs_through_amuns_fine_tuning_with_the_mask_hook(host, tiny_model, 
     hooks = []
     original = amun_module.finetune_on_union
 
-    def spy(model, forget, retain, adversarial, config, ctx, before_step=None, holdout=None):
+    def spy(model, forget, retain, adversarial, config, ctx, before_step=None, holdout=None, **kwargs):
         hooks.append(before_step)
         if before_step is not None:  # AMUN+SalUn: the hook applies the weight decay, not the optimiser
             assert config.train_config().weight_decay == 0.0 and config.weight_decay == 5e-4
-        return original(model, forget, retain, adversarial, config, ctx, before_step, holdout)
+        return original(model, forget, retain, adversarial, config, ctx, before_step, holdout, **kwargs)
 
     monkeypatch.setattr(amun_module, "finetune_on_union", spy)
     amun_plugin.unlearn(tiny_model, tiny_data.subset(range(9)), None, method="amun_salun", plugins=host, epochs=1)

@@ -120,3 +120,37 @@ def test_a_session_calibrates_every_amun_request_on_its_holdout(host, tiny_model
     assert len(records) == 2
     assert all("calibrated_lr" in record.stats for record in records)
     assert all(record.stats["calibration"]["holdout_size"] == 30 for record in records)
+
+
+def test_calibrating_against_the_original_keeps_one_baseline_for_the_whole_session(host, tiny_model,
+                                                                                   tiny_data) -> None:
+    from amun_plugin.data.base import LabeledData
+    from amun_plugin.unlearn.calibration import measure_proxy
+
+    generator = torch.Generator().manual_seed(7)
+    holdout = LabeledData(torch.rand(30, 1, 4, 4, generator=generator),
+                          torch.randint(0, 3, (30,), generator=generator), 3, "holdout")
+    requests = [[0, 1, 2, 3], [4, 5, 6]]
+
+    def key(measure):  # what the baseline model's measure says about H, and D_F vs H
+        return measure["holdout_accuracy"], round(measure["forget_holdout_auc"], 6)
+
+    baselines = {}
+    for against in ("current", "original"):
+        session = ContinuousSession(tiny_model, tiny_data, "amun_a", holdout=holdout, plugins=host,
+                                    options={"epochs": 1, "lr": 0.5}, calibrate_against=against)
+        models = [session.model]
+        for request in requests:
+            session.request(request)
+            models.append(session.model)
+        baselines[against] = [key(r.stats["calibration"]["original"]["measure"]) for r in session.history]
+        givers = models[:2] if against == "current" else [tiny_model, tiny_model]  # each request's baseline model
+        expected = [key(measure_proxy(m, tiny_data.subset(r), holdout).as_dict())
+                    for m, r in zip(givers, requests, strict=True)]
+        assert baselines[against] == expected
+    assert baselines["current"][0] == baselines["original"][0]
+    assert baselines["current"][1] != baselines["original"][1]  # the first request moved the model
+    with pytest.raises(InvalidInputError, match="needs holdout"):
+        ContinuousSession(tiny_model, tiny_data, "amun", calibrate_against="original", plugins=host)
+    with pytest.raises(InvalidInputError, match="calibrate_against"):
+        ContinuousSession(tiny_model, tiny_data, "amun", holdout=holdout, calibrate_against="session", plugins=host)
