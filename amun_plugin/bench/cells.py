@@ -7,7 +7,6 @@ retrained model's metrics). The cell types are in ``records``; the jobs that run
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any, Mapping
 
 from amun_plugin.api import unlearn
@@ -21,6 +20,7 @@ from amun_plugin.config import config_to_dict
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import UnlearningDivergedError
+from amun_plugin.unlearn.amun import uncalibrated_on_purpose
 from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
 
 __all__ = ["adversarial_for", "original_record", "resolve_split", "resolved_hash", "retrain_record",
@@ -98,8 +98,7 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     with_retain = cell.with_retain
     start = time.perf_counter()
     search = float(adversarial.seconds) if adversarial is not None else 0.0
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*no holdout given.*")  # oracle mode runs fixed options on purpose
+    with uncalibrated_on_purpose():  # oracle mode runs fixed options on purpose
         try:
             result = unlearn(model, forget, retain if with_retain else None, method=spec.name,
                              validation=ws.validation, holdout=holdout, adversarial=adversarial,

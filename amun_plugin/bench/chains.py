@@ -17,7 +17,6 @@ last request (``last``) or never (``none``); Avg Gap is reported where a retrain
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from amun_plugin.bench.suite_config import gaps_by_table, method_spec
 from amun_plugin.bench.workspace import Workspace, split_key
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError
+from amun_plugin.unlearn.amun import uncalibrated_on_purpose
 from amun_plugin.unlearn.continuous import ContinuousSession
 
 __all__ = ["auc_keys", "chain_record", "cumulative_split", "request_chunks", "retrained_requests"]
@@ -102,13 +102,12 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     rows = []
     for r, chunk in enumerate(chunks):
         begin = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*no holdout given.*")  # fixed options on purpose
-            session.request(chunk)
+        with uncalibrated_on_purpose():  # a method without holdout: true runs fixed options on purpose
+            record = session.request(chunk)
         seconds = time.perf_counter() - begin
         row = {**_request_row(ws, cell, r + 1, session.model), "seconds": seconds}
-        if session.history and "calibrated_lr" in session.history[-1].stats:
-            row["calibrated_lr"] = float(session.history[-1].stats["calibrated_lr"])
+        if record is not None and "calibrated_lr" in record.stats:
+            row["calibrated_lr"] = float(record.stats["calibrated_lr"])
         rows.append(row)
     return {**cell.coords(), "unlearner": spec.name, "holdout": spec.holdout,
             "calibrate_against": spec.calibrate_against, "requests": rows,

@@ -29,6 +29,7 @@ from amun_plugin.config import config_to_dict, load_yaml, make_config
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.gap import DEFAULT_GAP_KEYS, avg_gap
 from amun_plugin.training import TrainConfig
+from amun_plugin.unlearn.continuous import CALIBRATION_BASELINES
 
 __all__ = [
     "AblationSpec",
@@ -163,7 +164,7 @@ class MethodSpec:
         bad = [s for s in (*self.settings, *self.setting_options) if s not in SETTINGS]
         if bad:
             raise InvalidInputError(f"method {self.label!r}: unknown setting(s) {bad}; use {', '.join(SETTINGS)}")
-        if self.calibrate_against not in ("current", "original"):
+        if self.calibrate_against not in CALIBRATION_BASELINES:
             raise InvalidInputError(f"method {self.label!r}: calibrate_against must be current or original, "
                                     f"got {self.calibrate_against!r}")
         if self.calibrate_against == "original" and not self.holdout:

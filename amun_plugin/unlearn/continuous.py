@@ -51,7 +51,10 @@ from amun_plugin.registry import Components
 from amun_plugin.unlearn.amun import Amun, build_adversarial_set
 from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext
 
-__all__ = ["AmunA", "ContinuousSession", "RequestRecord", "concat_adversarial"]
+__all__ = ["CALIBRATION_BASELINES", "AmunA", "ContinuousSession", "RequestRecord", "concat_adversarial"]
+
+CALIBRATION_BASELINES = ("current", "original")
+"""The values of ``calibrate_against``: whose accuracies a request's calibration is measured against."""
 
 
 class AmunA(Amun):
@@ -133,7 +136,7 @@ class ContinuousSession:
             raise InvalidInputError(f"train must be LabeledData, got {type(train).__name__}")
         if min_batch < 1:
             raise InvalidInputError(f"min_batch must be >= 1, got {min_batch}")
-        if calibrate_against not in ("current", "original"):
+        if calibrate_against not in CALIBRATION_BASELINES:
             raise InvalidInputError(f"calibrate_against must be 'current' or 'original', got {calibrate_against!r}")
         if calibrate_against == "original" and holdout is None:
             raise InvalidInputError("calibrate_against='original' needs holdout= (the calibration's held-out samples)")
