@@ -25,8 +25,10 @@ from amun_plugin.models.checkpoint import (
 )
 from amun_plugin.models.inference import infer_num_classes
 from amun_plugin.plugins import PluginHost, get_plugin_manager
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnResult
+from amun_plugin.unlearn.base import UnlearnResult
 from amun_plugin.unlearn.continuous import ContinuousSession
+from amun_plugin.unlearn.estimate import MembershipProbe
+from amun_plugin.unlearn.job import UnlearnJob
 
 __all__ = ["audit", "audit_many", "continuous_session", "infer_num_classes", "load_model", "save_model", "unlearn"]
 
@@ -40,6 +42,7 @@ def unlearn(
     validation: Any = None,
     holdout: Any = None,
     adversarial: Any = None,
+    membership: MembershipProbe | None = None,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
@@ -47,7 +50,8 @@ def unlearn(
     plugins: PluginHost | None = None,
     **options: Any,
 ) -> UnlearnResult:
-    """Unlearn ``forget`` from ``model`` with the registered method ``method``.
+    """Unlearn ``forget`` from ``model`` with the registered method ``method`` (an
+    :class:`~amun_plugin.unlearn.job.UnlearnJob`, as ``amun unlearn`` runs it).
 
     Args:
         model: a classifier returning logits (N, num_classes) for inputs in [0, 1]; not modified.
@@ -57,20 +61,25 @@ def unlearn(
         method: a registered unlearner name (``amun plugins`` lists them).
         validation: held-out non-members (methods that need them, e.g. DAU).
         holdout: held-out samples the model never trained on (a validation or test split, same
-            forms as ``forget``); AMUN, AMUN+SalUn and AMUN-A calibrate their fine-tuning on them
-            (``amun_plugin.unlearn.calibration``). Without it they run their fixed defaults.
+            forms as ``forget``), for a method whose capabilities say it calibrates (AMUN,
+            AMUN+SalUn, AMUN-A: ``amun_plugin.unlearn.calibration``); it then runs its calibrated
+            schedule, and options of its fixed schedule (AMUN: lr, epochs, step_size, gamma) are
+            refused. Without it they run their fixed schedule (AMUN warns with NoHoldoutWarning
+            unless a fixed-schedule option is given). A method that does not calibrate refuses it.
         adversarial: a precomputed ``AdversarialSet`` of ``forget`` for AMUN (reuse / transfer).
+        membership: the membership signal of the estimated gap on ``holdout`` (default: the
+            confidence); ``RmiaProbe(bank, population)`` uses RMIA with a reference bank built once.
         num_classes: defaults to the width of the model's output.
         device: "cpu", "cuda", "cuda:N" or "auto".  seed: all randomness.  progress: tqdm bars.
         plugins: a plugin host (default: a fresh ``get_plugin_manager()``).
-        **options: the method's config fields (e.g. ``epochs=5, lr=0.01``); unknown ones are errors.
+        **options: the method's config fields (e.g. ``epochs=5, lr=0.01``); unknown ones, and
+            ones the chosen schedule would not read, are errors.
 
     Returns:
         ``UnlearnResult`` with ``.model`` (a new model) and ``.stats``; it unpacks as
         ``model, stats = unlearn(...)``.
     """
     host = plugins or get_plugin_manager()
-    unlearner = host.unlearners.get(method)(options)
     inferred = num_classes is None
     if inferred:
         num_classes = infer_num_classes(model, forget)
@@ -78,14 +87,12 @@ def unlearn(
     def labeled(data: Any, name: str) -> Any:
         return None if data is None else labeled_for_model(data, num_classes, name, model_outputs=inferred)
 
-    request = ForgetRequest(
-        forget=labeled(forget, "forget"),
-        retain=labeled(retain, "retain"),
-        validation=labeled(validation, "validation"),
-        adversarial=adversarial,
-        holdout=labeled(holdout, "holdout"),
-    )
-    return unlearner.run(model, request, plugins=host, device=device, seed=seed, progress=progress)
+    job = UnlearnJob(method=method, forget=labeled(forget, "forget"), retain=labeled(retain, "retain"),
+                     options=options, holdout=labeled(holdout, "holdout"),
+                     validation=labeled(validation, "validation"), adversarial=adversarial, membership=membership,
+                     device=device,
+                     seed=seed, progress=progress)
+    return job.run(model, host)
 
 
 def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
@@ -118,19 +125,44 @@ def continuous_session(model: nn.Module, train: Any, method: str = "amun", *, pl
 def save_model(model: nn.Module, path: str | Path, *, architecture: str,
                architecture_options: Mapping[str, Any] | None = None, num_classes: int,
                input_shape: Sequence[int], dataset: str | None = None,
-               dataset_options: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+               dataset_options: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+               plugins: PluginHost | None = None) -> Path:
     """Save ``model`` as an amun_plugin checkpoint (``.safetensors`` with its metadata, a JSON
     sidecar beside it), written atomically; the file ``amun unlearn`` / ``amun audit`` read.
 
     ``architecture`` names a registered architecture (``amun describe mlp``, or one of a plugin)
     with ``architecture_options``, so :func:`load_model` can rebuild it; ``num_classes`` and
     ``input_shape`` (C, H, W) describe its input / output; ``dataset`` (a registered dataset name)
-    with ``dataset_options`` lets the CLI reload the training data. Returns the checkpoint's path."""
+    with ``dataset_options`` lets the CLI reload the training data. The model must be that
+    architecture (same tensor names and shapes), else nothing is written. Returns the checkpoint's path."""
     metadata = CheckpointMetadata(
         architecture=architecture, architecture_config=dict(architecture_options or {}), num_classes=int(num_classes),
         input_shape=tuple(int(s) for s in input_shape), dataset=dataset, dataset_config=dict(dataset_options or {}),
         extra=dict(extra or {}))
+    _check_architecture(model, metadata, plugins or get_plugin_manager())
     return save_checkpoint(path, model, metadata)
+
+
+def _check_architecture(model: nn.Module, metadata: CheckpointMetadata, host: PluginHost) -> None:
+    """Refuse to save ``model`` under an architecture it is not (``load_model`` would refuse the
+    file): the named architecture, built with the metadata's options, classes and input shape,
+    must have exactly the model's tensors (names and shapes)."""
+    built = host.make_architecture(metadata.architecture, metadata.architecture_config).build(
+        metadata.num_classes, metadata.input_shape)
+    expected = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    actual = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if expected == actual:
+        return
+    missing, unexpected = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
+    shapes = [f"{k} {actual[k]} (expected {expected[k]})" for k in sorted(set(expected) & set(actual))
+              if expected[k] != actual[k]]
+    problems = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+        [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []) + shapes[:3]
+    raise InvalidInputError(
+        f"the model is not architecture {metadata.architecture!r} with options {metadata.architecture_config}, "
+        f"{metadata.num_classes} classes and input shape {metadata.input_shape}: {'; '.join(problems)}. Name the "
+        "architecture and options it was built with (a registered one: amun plugins), or save it with "
+        "safetensors and load it into your own module")
 
 
 def load_model(path: str | Path, model: nn.Module | None = None, *, architecture: str | None = None,

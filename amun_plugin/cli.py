@@ -18,6 +18,7 @@ from amun_plugin.commands import (
     PlainModel,
     SuiteKnobs,
     TrainSpec,
+    UnlearnCommand,
     audit_command,
     bench_command,
     describe_component,
@@ -126,15 +127,15 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
 
 @cli.command(name="unlearn")
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
-@click.option("--method", default="amun", show_default=True)
+@click.option("--method", default="amun", show_default=True, help="a registered unlearner (amun plugins)")
 @click.option("--option", "options", multiple=True, help="the method's config key=value, repeatable")
 @split_options
 @click.option("--no-retain", is_flag=True, help="the setting without access to D_R")
 @click.option("--validation-size", type=int, default=0, show_default=True,
-              help="hold out this many test samples as non-member validation data (DAU needs it)")
+              help="test samples held out as non-member validation data, for methods that need it (DAU)")
 @click.option("--holdout-size", type=int, default=None,
-              help="hold out this many test samples (never trained on) to calibrate AMUN; default: 20%% of "
-                   "the test split for the AMUN family, 0 = none")
+              help="test samples held out for a method that calibrates on them (AMUN); default: 20 percent of "
+                   "the test split for such a method, none otherwise; 0 = none (AMUN then runs its fixed schedule)")
 @click.option("--holdout-file", type=click.Path(exists=True, dir_okay=False),
               help="held-out samples for the calibration instead: a .npz with arrays x (N, ...) in [0, 1] and y (N,)")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -146,21 +147,24 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
 @click.option("--model-option", "model_options", multiple=True, help="the --model architecture's key=value")
 @click.option("--dataset", default=None, help="a plain state dict's training dataset (with --dataset-option)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
-def unlearn_cmd(checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
+@click.option("--force", is_flag=True, help="replace an existing --out file (its file mode is kept)")
+@click.pass_obj
+def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
                 dataset_options: tuple[str, ...], architecture: str | None, model_options: tuple[str, ...],
-                dataset: str | None, out: str) -> None:
+                dataset: str | None, out: str, force: bool) -> None:
     """Unlearn a forget split of the checkpoint's training set; print metrics before and after.
 
     CHECKPOINT is an `amun train` checkpoint, or a plain state dict (safetensors) with --model and --dataset."""
-    unlearn_command(checkpoint=checkpoint, method=method, options=_pairs(options),
-                    split=_split_config(forget_fraction, forget_indices, forget_classes, split_seed),
-                    use_retain=not no_retain, seed=seed, device=device, out=out, echo=click.echo,
-                    validation_size=validation_size, holdout_size=holdout_size, holdout_file=holdout_file,
-                    dataset_options=_pairs(dataset_options),
-                    plain=PlainModel(architecture=architecture, architecture_options=_pairs(model_options),
-                                     dataset=dataset))
+    split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
+    command = UnlearnCommand(
+        checkpoint=checkpoint, out=out, split=split, method=method, options=_pairs(options),
+        use_retain=not no_retain, validation_size=validation_size,
+        holdout_size=holdout_size, holdout_file=holdout_file, dataset_options=_pairs(dataset_options),
+        plain=PlainModel(architecture=architecture, architecture_options=_pairs(model_options), dataset=dataset),
+        seed=seed, device=device, force=force)
+    unlearn_command(command, click.echo, host)
 
 
 @cli.command()
@@ -339,7 +343,8 @@ def error_line(exc: AmunError, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: AmunErrors become one clear line on stderr and exit code 2."""
+    """Entry point: AmunErrors become one clear line on stderr and exit code 2; Ctrl-C (also while
+    plugins load) one ``interrupted`` line and exit code 130."""
     configure_logging()
     try:
         host = _load_plugins(argv)
@@ -347,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     except AmunError as exc:
         click.echo(error_line(exc, sys.argv[1:] if argv is None else argv), err=True)
         return 2
-    except click.exceptions.Abort:
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()

@@ -16,7 +16,7 @@ from typing import Any, Mapping, TypeVar
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["NoConfig", "describe_options", "make_config", "config_to_dict", "load_yaml"]
+__all__ = ["NoConfig", "cache_key", "describe_options", "make_config", "config_to_dict", "load_yaml"]
 
 C = TypeVar("C")
 
@@ -59,16 +59,34 @@ def config_to_dict(config: Any, shallow: bool = False) -> dict[str, Any]:
     Fields named in the class's ``OMIT_WHEN_DEFAULT`` are left out while they hold their
     default, so adding such a field keeps the content hashes of existing configs unchanged.
     """
-    out: dict[str, Any] = {}
+    return _to_dict(config, shallow, key=False)
+
+
+def cache_key(config: Any) -> dict[str, Any]:
+    """What of a config can change a result, as plain data (a result's content hash, e.g. a bench
+    cell's ``resolved``, is taken of it): :func:`config_to_dict` without the fields named in the
+    class's ``NOT_IN_CACHE_KEY`` (ones that cannot change a result), nested configs alike. A field
+    added with a default that keeps the old behaviour goes in ``OMIT_WHEN_DEFAULT``: it enters the
+    key only once set, so no existing key moves."""
+    return _to_dict(config, False, key=True)
+
+
+def _to_dict(config: Any, shallow: bool, key: bool) -> dict[str, Any]:
     omit = getattr(config, "OMIT_WHEN_DEFAULT", ())
+    excluded = getattr(config, "NOT_IN_CACHE_KEY", ()) if key else ()
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.name in omit and value == f.default:
+        if f.name in excluded or (f.name in omit and value == _default(f)):
             continue
-        if not shallow:
-            value = _plain(value)
-        out[f.name] = value
+        out[f.name] = value if shallow else _plain(value, key)
     return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default (a default factory's value; ``MISSING`` when it has none)."""
+    factory = f.default_factory
+    return f.default if factory is dataclasses.MISSING else factory()
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -90,15 +108,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, key: bool = False) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return config_to_dict(value)
+        return _to_dict(value, False, key)
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, key) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, key) for k, v in value.items()}
     return value
 
 

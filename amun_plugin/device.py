@@ -26,6 +26,10 @@ def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
         raise InvalidInputError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'auto'") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError(f"device {device!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
+    count = torch.cuda.device_count() if resolved.type == "cuda" else 0
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= count:
+        raise InvalidInputError(f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
+                                f"cuda:0 to cuda:{count - 1}")
     return resolved
 
 

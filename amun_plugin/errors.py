@@ -13,6 +13,7 @@ __all__ = [
     "DatasetNotFoundError",
     "InvalidInputError",
     "MissingInputError",
+    "NoHoldoutWarning",
     "PluginError",
     "UnlearningDivergedError",
     "UnsupportedSettingError",
@@ -64,3 +65,8 @@ class DatasetNotFoundError(AmunError, FileNotFoundError):
 class UnlearningDivergedError(AmunError, ArithmeticError):
     """An unlearning run left non-finite weights (e.g. gradient ascent at too high a learning
     rate); the input model is untouched and nothing is returned."""
+
+
+class NoHoldoutWarning(UserWarning):
+    """A method that calibrates on held-out data runs its fixed schedule because no holdout was
+    given; on a strongly memorising model it may not forget. Filter by this category."""

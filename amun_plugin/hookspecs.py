@@ -9,11 +9,12 @@ Third-party packages expose it through the entry-point group ``amun_plugin``::
 Each ``register`` callback takes one class; it is validated on the spot (right base class,
 unique ``name``, declared capabilities) and a failure names the plugin.
 
-Each plugin's hooks are called once, when the plugin is registered. Names belong to whoever
-registered them first, the built-ins always first: a plugin reusing a taken name (any of the five
-kinds), or whose hook raises, is refused as a whole and reported by name; the other plugins and
-the built-ins keep working. ``amun_register_commands`` may add new sub-commands but not replace
-existing ones.
+Each plugin's hooks are called once (through pluggy's hook caller), when the plugin is registered.
+Names belong to whoever registered them first: the built-ins, then installed plugins in the order
+of their entry-point names (not the order the environment lists them in). A plugin reusing a taken
+name (any of the five kinds), or whose hook raises, is refused as a whole and reported with the
+plugin that keeps the name; the other plugins and the built-ins keep working.
+``amun_register_commands`` may add new sub-commands but not replace existing ones.
 """
 
 from __future__ import annotations

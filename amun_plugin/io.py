@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -15,8 +16,8 @@ __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json"]
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it, then rename it over
     ``path`` (``os.replace`` is atomic on POSIX and Windows). The temporary file is removed if
-    ``write`` fails. The file gets the mode of any newly created file (0666 minus the umask), not
-    the 0600 of the temporary file."""
+    ``write`` fails. A replaced file keeps its mode; a new one gets the mode of any newly created
+    file (0666 minus the umask), not the 0600 of the temporary file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -24,7 +25,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 (and a writer may recreate the file)
+        # mkstemp makes 0600 (and a writer may recreate the file): a replaced file keeps its own mode
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

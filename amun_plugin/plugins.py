@@ -66,15 +66,19 @@ class PluginLoadError:
 class PluginHost:
     """A pluggy ``PluginManager`` plus one validated registry per component kind.
 
-    Name policy (all five kinds): a name belongs to whoever registered it first, and the
-    built-ins always come first. A plugin that registers a name already taken, or whose register
-    hook raises, is *refused as a whole* (none of its components is kept) with a
-    :class:`PluginError` naming that plugin — the newcomer — and the component that keeps the name.
+    Name policy (all five kinds): a name belongs to whoever registered it first. The built-ins
+    always come first; installed plugins follow in the order of their entry-point names (then
+    distribution name and value), whatever order the environment lists them in, so of two plugins
+    registering one name the one whose entry-point name sorts first keeps it. A plugin that
+    registers a name already taken, or whose register hook raises, is *refused as a whole* (none of
+    its components is kept) with a :class:`PluginError` naming that plugin — the newcomer — and the
+    plugin and component that keep the name.
     ``register`` raises it; ``load_entry_points`` reports it once in ``load_errors`` (and as a
     warning) and carries on, unless the host is ``strict``.
 
-    Each plugin's hooks are called once, when it is registered, into staged copies of the
-    registries that replace the live ones only if every hook of that plugin succeeded.
+    Each plugin's hooks are called once, through pluggy's hook caller restricted to that plugin,
+    when it is registered, into staged copies of the registries that replace the live ones only if
+    every hook of that plugin succeeded.
     """
 
     unlearners: Registry[Unlearner]
@@ -122,17 +126,20 @@ class PluginHost:
         staged = {attribute: getattr(self, attribute).copy() for attribute, _ in _KINDS.values()}
         for hook_name, (attribute, _) in _KINDS.items():
             registry = staged[attribute]
-            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
-                if impl.plugin_name != plugin_name:
-                    continue
-                try:
-                    impl.function(register=lambda component, r=registry: r.add(component, plugin_name, package))
-                except PluginError:
-                    raise
-                except Exception as exc:  # a third-party hook may fail in any way; report it by name
-                    raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+            try:
+                self._hook_of(plugin_name, hook_name)(
+                    register=lambda component, r=registry: r.add(component, plugin_name, package))
+            except PluginError:
+                raise
+            except Exception as exc:  # a third-party hook may fail in any way; report it by name
+                raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {exc!r}") from exc
         for attribute, registry in staged.items():
             setattr(self, attribute, registry)
+
+    def _hook_of(self, plugin_name: str, hook_name: str) -> pluggy.HookCaller:
+        """pluggy's caller of ``hook_name`` restricted to the one plugin ``plugin_name``."""
+        others = [p for name, p in self.manager.list_name_plugin() if name != plugin_name and p is not None]
+        return self.manager.subset_hook_caller(hook_name, remove_plugins=others)
 
     def _report(self, plugin: str, exc: BaseException) -> None:
         error = exc if isinstance(exc, PluginError) else PluginError(f"plugin {plugin!r} failed: {exc!r}")
@@ -142,12 +149,13 @@ class PluginHost:
         warnings.warn(str(error), RuntimeWarning, stacklevel=3)
 
     def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
-        """Load every ``amun_plugin`` entry point; a broken one is reported by name, not fatal."""
+        """Load every ``amun_plugin`` entry point, sorted by name (see the name policy); a broken
+        one is reported by name, not fatal."""
         eps = installed_entry_points() if entry_points is None else entry_points
-        for ep in eps:
+        for ep in sorted(eps, key=lambda ep: (ep.name, _distribution_of(ep), ep.value)):
             if self.manager.has_plugin(ep.name):
                 continue
-            package = ep.dist.name if ep.dist is not None else ep.value.split(".")[0]
+            package = _distribution_of(ep)
             try:
                 module = ep.load()
             except Exception as exc:  # importing third-party code can raise anything
@@ -162,21 +170,20 @@ class PluginHost:
         """Let each plugin add sub-commands to the ``amun`` CLI (a click Group), in registration
         order. A plugin whose hook raises, or that replaces a command already there, is reported
         (named, with its error) and its additions are undone; the other commands keep working."""
-        impls = self.manager.hook.amun_register_commands.get_hookimpls()
-        for impl in sorted(impls, key=lambda i: self._order.index(i.plugin_name)):
+        for plugin_name in self._order:
             before = dict(cli.commands)
             try:
-                impl.function(cli=cli)
+                self._hook_of(plugin_name, "amun_register_commands")(cli=cli)
                 taken = sorted(n for n in before if cli.commands.get(n) is not before[n])
                 if taken:
-                    raise PluginError(f"plugin {impl.plugin_name!r} replaced the command(s) {', '.join(taken)}, "
+                    raise PluginError(f"plugin {plugin_name!r} replaced the command(s) {', '.join(taken)}, "
                                       "which are already registered")
             except Exception as exc:  # a third-party hook may fail in any way; report it by name
                 cli.commands.clear()
                 cli.commands.update(before)
                 error = exc if isinstance(exc, PluginError) else PluginError(
-                    f"plugin {impl.plugin_name!r} failed in amun_register_commands: {exc!r}")
-                self._report(impl.plugin_name, error)
+                    f"plugin {plugin_name!r} failed in amun_register_commands: {exc!r}")
+                self._report(plugin_name, error)
 
     def all_registrations(self) -> dict[str, list[Any]]:
         """Every registry's entries, by kind, for listing."""
@@ -232,6 +239,10 @@ def get_plugin_manager(autoload: bool | None = None, strict: bool = False) -> Pl
 def installed_entry_points() -> list[metadata.EntryPoint]:
     """The ``amun_plugin`` entry points of every installed distribution (tests replace this)."""
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _distribution_of(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ep.value.split(".")[0]
 
 
 def _package_of(plugin: Any) -> str:

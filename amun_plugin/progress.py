@@ -35,7 +35,8 @@ def announce(line: str) -> None:
 
 class _StageLines:
     """The tqdm subset used in this package (update, set_postfix, close), printing one line when
-    the stage starts and one when it closes (with the last postfix and the elapsed time)."""
+    the stage starts and one when it closes (with the last postfix and the elapsed time): "done",
+    or "interrupted" / "failed" when it closes because an exception (Ctrl-C) is ending it."""
 
     def __init__(self, desc: str, total: int, unit: str) -> None:
         self.desc, self.total, self.unit, self.n = desc, total, unit, 0
@@ -51,7 +52,9 @@ class _StageLines:
 
     def close(self) -> None:
         extra = f", {self.postfix}" if self.postfix else ""
-        announce(f"{self.desc}: done, {self.n}/{self.total} {self.unit}s in {time.perf_counter() - self.start:.1f} s"
+        error = sys.exc_info()[1]  # the exception unwinding through the caller's ``finally``, if any
+        how = "done" if error is None else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        announce(f"{self.desc}: {how}, {self.n}/{self.total} {self.unit}s in {time.perf_counter() - self.start:.1f} s"
                  f"{extra}")
 
 

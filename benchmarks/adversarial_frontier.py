@@ -38,8 +38,11 @@ import numpy as np
 import torch
 from scipy import stats
 
-from amun_plugin.artifacts import ArtifactCache, default_cache_dir
 from amun_plugin.attacks import (
+    AdvLibALMA,
+    AdvLibDDN,
+    AdvLibFAB,
+    AdvLibFMN,
     ArtPGDL2,
     NativeMinNormL2,
     NativePGDL2,
@@ -48,13 +51,20 @@ from amun_plugin.attacks import (
     TorchattacksPGDL2,
     nearest_adversarial,
 )
-from amun_plugin.attacks.advlib_backends import AdvLibALMA, AdvLibDDN, AdvLibFAB, AdvLibFMN, advlib_available
-from amun_plugin.bench.original_check import NotMemorisingError, check_memorises, saturated_fraction
-from amun_plugin.bench.results import record_invocation
-from amun_plugin.bench.stats import ratio_to_best
-from amun_plugin.bench.suite_config import load_suite
-from amun_plugin.bench.workspace import Workspace
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.bench import load_suite
+from amun_plugin.harness import (
+    ArtifactCache,
+    NotMemorisingError,
+    Workspace,
+    advlib_available,
+    atomic_write_json,
+    atomic_write_text,
+    check_memorises,
+    default_cache_dir,
+    ratio_to_best,
+    record_invocation,
+    saturated_fraction,
+)
 from amun_plugin.models import accuracy
 
 HERE = Path(__file__).resolve().parent

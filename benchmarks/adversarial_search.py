@@ -43,13 +43,10 @@ from amun_plugin.attacks import (
     TorchattacksPGDL2,
     nearest_adversarial,
 )
-from amun_plugin.bench.results import environment as bench_environment
-from amun_plugin.config import config_to_dict
-from amun_plugin.data.base import LabeledData
-from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.data import FashionMNISTConfig, FashionMNISTSource, LabeledData
+from amun_plugin.harness import atomic_write_json, atomic_write_text, bars_allowed, config_to_dict
+from amun_plugin.harness import environment as bench_environment
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint, save_checkpoint
-from amun_plugin.progress import bars_allowed
 from amun_plugin.training import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +69,7 @@ REFERENCE = "native_pgd_l2"  # the default reference of the ratios: the paper's 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-root", default=DEFAULT_ROOT, help="directory of the Fashion-MNIST IDX files")
+    p.add_argument("--data-root", default=FashionMNISTConfig().root, help="directory of the Fashion-MNIST IDX files")
     p.add_argument("--cache-dir", default=str(HERE / "cache" / "adversarial_search"), help="trained-model cache")
     p.add_argument("--out", default=None, help="results directory (default benchmarks/results/adversarial_search; "
                    "with --quick, <cache-dir>/quick_results, which git ignores)")

@@ -33,25 +33,27 @@ from typing import Any
 import torch
 
 import amun_plugin
-from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
+from amun_plugin import PluginHost, get_plugin_manager
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
-from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises, saturated_fraction
-from amun_plugin.bench.results import record_invocation, run_script
-from amun_plugin.config import config_to_dict
-from amun_plugin.data.base import LabeledData
-from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
-from amun_plugin.evaluate.base import AuditData
-from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models import (
-    CNN,
-    CheckpointMetadata,
-    accuracy,
-    build_model,
-    load_checkpoint,
+from amun_plugin.data import FashionMNISTConfig, FashionMNISTSource, LabeledData
+from amun_plugin.evaluate import AuditData
+from amun_plugin.harness import (
+    DEFAULT_MIN_TRAIN_ACCURACY,
+    ArtifactCache,
+    atomic_write_json,
+    atomic_write_text,
+    check_memorises,
+    config_to_dict,
+    content_hash,
+    default_cache_dir,
+    record_invocation,
+    run_script,
+    saturated_fraction,
+    weights_fingerprint,
 )
-from amun_plugin.plugins import PluginHost, get_plugin_manager
+from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint
 from amun_plugin.training import Schedule, TrainConfig, train_model
-from amun_plugin.unlearn.amun import AmunConfig
+from amun_plugin.unlearn import AmunConfig
 
 HERE = Path(__file__).resolve().parent
 KIND, KIND_PHASES = "amun_cost", "amun_cost-phases"  # artefact-cache kinds: models, finished phases
@@ -88,7 +90,7 @@ AMUN_RUNS = [("algorithm1", "paper"), ("algorithm1", "default"), ("default", "de
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    p.add_argument("--data-root", default=DEFAULT_ROOT, help="directory of the Fashion-MNIST IDX files")
+    p.add_argument("--data-root", default=FashionMNISTConfig().root, help="directory of the Fashion-MNIST IDX files")
     p.add_argument("--cache-dir", default=str(default_cache_dir()), help="the package's artefact cache")
     p.add_argument("--out", default=None, help="results directory (default benchmarks/results/amun_cost)")
     p.add_argument("--train-size", type=int, default=10_000)

@@ -1,6 +1,6 @@
 """Measurement behind ``tests/unlearn/test_amun_forgets_membership.py``: how far AMUN lowers the
 forget-vs-test confidence-attack AUC (``confidence_mia.FT_AUC``, percent) on the tests' memorising
-fixture (``tests/tiny_fixtures.make_memorising``: D_F = members 0..15, D_R = members 16..79,
+fixture (``amun_plugin.testing.make_memorising``: D_F = members 0..15, D_R = members 16..79,
 D_T = the 40 non-members), over unlearning seeds, in both settings (with / without D_R).
 
 Control: the same fine-tuning with the same adversarial inputs but D_F's *true* labels in place of
@@ -21,17 +21,12 @@ from pathlib import Path
 
 import torch
 
+import amun_plugin
+from amun_plugin.attacks import SearchConfig, nearest_adversarial
+from amun_plugin.harness import atomic_write_json, atomic_write_text, format_interval, record_invocation, t_interval
+from amun_plugin.testing import make_memorising
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from tiny_fixtures import make_memorising  # noqa: E402
-
-import amun_plugin  # noqa: E402
-from amun_plugin.attacks import SearchConfig, nearest_adversarial  # noqa: E402
-from amun_plugin.bench.results import record_invocation  # noqa: E402
-from amun_plugin.bench.stats import format_interval, t_interval  # noqa: E402
-from amun_plugin.io import atomic_write_json, atomic_write_text  # noqa: E402
-
 RECIPE = {"lr": 0.05, "epochs": 10, "step_size": 10, "batch_size": 16}  # the test's recipe
 
 

@@ -25,22 +25,30 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from amun_plugin.api import audit_many, unlearn
-from amun_plugin.artifacts import ArtifactCache, content_hash, default_cache_dir, weights_fingerprint
-from amun_plugin.bench.original_check import DEFAULT_MIN_TRAIN_ACCURACY, check_memorises
-from amun_plugin.bench.results import record_invocation, run_script
-from amun_plugin.config import config_to_dict
-from amun_plugin.data.base import LabeledData
-from amun_plugin.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTSource
-from amun_plugin.data.splits import SplitConfig, make_split
-from amun_plugin.evaluate.base import AuditData
-from amun_plugin.evaluate.labels import label_of, labelled_row
-from amun_plugin.evaluate.reference import build_reference_bank, concat_population, reference_train_seconds
-from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin import audit_many, unlearn
+from amun_plugin.data import FashionMNISTConfig, FashionMNISTSource, LabeledData, SplitConfig, make_split
+from amun_plugin.evaluate import AuditData, RMIAEvaluator
+from amun_plugin.harness import (
+    DEFAULT_MIN_TRAIN_ACCURACY,
+    ArtifactCache,
+    atomic_write_json,
+    atomic_write_text,
+    build_reference_bank,
+    check_memorises,
+    concat_population,
+    config_to_dict,
+    content_hash,
+    default_cache_dir,
+    label_of,
+    labelled_row,
+    record_invocation,
+    reference_train_seconds,
+    run_script,
+    weights_fingerprint,
+)
 from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint
 from amun_plugin.training import TrainConfig, train_model
-from amun_plugin.unlearn.amun import AmunConfig
+from amun_plugin.unlearn import AmunConfig
 
 HERE = Path(__file__).resolve().parent
 EVALUATORS = ("accuracy", "rmia", "mis", "art_blackbox", "art_rule_based")
@@ -52,7 +60,7 @@ COLUMNS = ("model", *map(label_of, METRICS), "Avg Gap", "seconds")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-root", default=DEFAULT_ROOT)
+    p.add_argument("--data-root", default=FashionMNISTConfig().root)
     p.add_argument("--cache-dir", default=str(default_cache_dir()),
                    help="the package's artefact cache (models under audit_fmnist/, the RMIA bank under banks/)")
     p.add_argument("--out", default=None, help="default benchmarks/results/audit_fmnist (quick: under the cache)")

@@ -26,14 +26,21 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import amun_plugin
-from amun_plugin.bench.results import record_invocation
-from amun_plugin.bench.stats import format_interval, t_interval
-from amun_plugin.data.splits import split_off
-from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models.inference import logit_scaled_confidence, predict_logits
-from amun_plugin.plugins import get_plugin_manager
+from amun_plugin import get_plugin_manager
+from amun_plugin.harness import (
+    atomic_write_json,
+    atomic_write_text,
+    estimated_gap,
+    format_interval,
+    logit_scaled_confidence,
+    measure_proxy,
+    record_invocation,
+    retain_probe,
+    split_off,
+    t_interval,
+)
+from amun_plugin.models import predict_logits
 from amun_plugin.training import TrainConfig, train_classifier
-from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
 
 RECIPE = TrainConfig(epochs=40, batch_size=32, lr=0.03, momentum=0.9, weight_decay=0.0, schedule="cosine")
 ROWS = [("AMUN (fixed defaults)", {}, False), ("AMUN (calibrated)", {}, True),

@@ -27,18 +27,29 @@ from typing import Any
 
 import torch
 
-from amun_plugin.api import unlearn
-from amun_plugin.artifacts import ArtifactCache, default_cache_dir
-from amun_plugin.bench.cells import adversarial_for, retrain_free_estimate, retrained_metrics
-from amun_plugin.bench.records import Cell, CellKind
-from amun_plugin.bench.results import record_invocation, run_script
-from amun_plugin.bench.stats import format_interval, t_interval
-from amun_plugin.bench.suite_config import gaps_by_table, load_suite, method_spec
-from amun_plugin.bench.tuning import grid_points
-from amun_plugin.bench.workspace import Workspace
-from amun_plugin.data.base import LabeledData
-from amun_plugin.data.overlap import shared_samples
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin import unlearn
+from amun_plugin.bench import load_suite
+from amun_plugin.data import LabeledData
+from amun_plugin.harness import (
+    ArtifactCache,
+    Cell,
+    CellKind,
+    Workspace,
+    adversarial_for,
+    atomic_write_json,
+    atomic_write_text,
+    default_cache_dir,
+    format_interval,
+    gaps_by_table,
+    grid_points,
+    method_spec,
+    record_invocation,
+    retrain_free_estimate,
+    retrained_metrics,
+    run_script,
+    shared_samples,
+    t_interval,
+)
 
 SUITE_OF = {"with_retain": "table1", "without_retain": "table2"}
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from amun_plugin.bench.stats import ratio_to_best
-from amun_plugin.io import atomic_write_json
+from amun_plugin.harness import atomic_write_json, ratio_to_best
 
 
 def paired_quantile_difference(ratio_a: np.ndarray, ratio_b: np.ndarray, q: float, resamples: int = 4000,

@@ -24,19 +24,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from amun_plugin.api import audit_many
-from amun_plugin.artifacts import content_hash, default_cache_dir
-from amun_plugin.bench.original_check import saturated_fraction
-from amun_plugin.bench.results import record_invocation, run_script
-from amun_plugin.config import config_to_dict
-from amun_plugin.errors import InvalidInputError
-from amun_plugin.evaluate.reference import build_reference_bank, concat_population
-from amun_plugin.evaluate.roc import roc_auc
-from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models.inference import accuracy, predict_logits
-from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig
-from amun_plugin.training.robust import train_original
+from amun_plugin import InvalidInputError, audit_many, get_plugin_manager
+from amun_plugin.harness import (
+    atomic_write_json,
+    atomic_write_text,
+    build_reference_bank,
+    concat_population,
+    config_to_dict,
+    content_hash,
+    default_cache_dir,
+    record_invocation,
+    roc_auc,
+    run_script,
+    saturated_fraction,
+)
+from amun_plugin.models import accuracy, predict_logits
+from amun_plugin.training import TrainConfig, train_original
 
 OUTPUT = Path("benchmarks/results/recipe_sweep")
 

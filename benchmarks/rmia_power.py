@@ -18,15 +18,19 @@ from typing import Any
 
 import torch
 
-from amun_plugin.artifacts import ArtifactCache, default_cache_dir
-from amun_plugin.bench.results import record_invocation
-from amun_plugin.bench.suite_config import ComponentSpec, load_suite
-from amun_plugin.bench.workspace import Workspace
-from amun_plugin.evaluate.base import AuditData
-from amun_plugin.evaluate.markdown import markdown_table
-from amun_plugin.evaluate.reference import reference_train_seconds
-from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.bench import load_suite
+from amun_plugin.evaluate import AuditData, RMIAEvaluator
+from amun_plugin.harness import (
+    ArtifactCache,
+    ComponentSpec,
+    Workspace,
+    atomic_write_json,
+    atomic_write_text,
+    default_cache_dir,
+    markdown_table,
+    record_invocation,
+    reference_train_seconds,
+)
 
 KEYS = ("FT_TPR@1%FPR", "FT_TPR@0.1%FPR", "RT_TPR@1%FPR", "RT_TPR@0.1%FPR")
 

@@ -1,7 +1,7 @@
 """Measurement behind ``tests/training/test_robust_train_original.py::test_trades_is_more_robust_than_
 standard_training_on_the_same_data_and_seed``: accuracy (percent) under a small L_inf PGD of a model
 trained with TRADES and of one trained with the standard recipe, same data and seed, on the tests'
-tiny fixture (``tests/tiny_fixtures.make_tiny_data``: 150 training samples of seed 0, 300 test
+tiny fixture (``amun_plugin.testing.make_tiny_data``: 150 training samples of seed 0, 300 test
 samples of seed 1; an MLP with one hidden layer of 32), over training seeds.
 
 PGD: torchattacks L_inf, eps 0.1, 10 steps of eps / 4, no random start (the test's attack).
@@ -20,18 +20,12 @@ from pathlib import Path
 import torch
 import torchattacks
 
+from amun_plugin.harness import atomic_write_json, atomic_write_text, format_interval, record_invocation, t_interval
+from amun_plugin.models import MLP
+from amun_plugin.testing import make_tiny_data
+from amun_plugin.training import TrainConfig, train_original
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from tiny_fixtures import make_tiny_data  # noqa: E402
-
-from amun_plugin.bench.results import record_invocation  # noqa: E402
-from amun_plugin.bench.stats import format_interval, t_interval  # noqa: E402
-from amun_plugin.io import atomic_write_json, atomic_write_text  # noqa: E402
-from amun_plugin.models.mlp import MLP  # noqa: E402
-from amun_plugin.training.loop import TrainConfig  # noqa: E402
-from amun_plugin.training.robust import train_original  # noqa: E402
-
 RECIPE = {"epochs": 15, "batch_size": 30, "lr": 0.1, "momentum": 0.9}  # the test's recipe
 TRADES = {"beta": 6.0, "eps": 0.1, "steps": 5}
 PGD_EPS = 0.1

@@ -20,8 +20,8 @@ LAYERS = [
     ("unlearn",),
     ("evaluate",),
     ("builtin", "plugins"),
-    ("api", "art", "__init__"),
-    ("bench",),
+    ("api", "art", "testing", "__init__"),
+    ("bench", "harness"),
     ("commands",),
     ("cli",),
 ]

@@ -38,9 +38,6 @@ from amun_plugin.attacks.losses import tempered
 
 __all__ = ["TorchattacksFFGSM", "TorchattacksFFGSMConfig", "TorchattacksPGDConfig", "TorchattacksPGDL2"]
 
-_REQUIRES = {"torchattacks": "torchattacks"}
-
-
 @dataclass(frozen=True)
 class TorchattacksPGDConfig:
     """Options of :class:`TorchattacksPGDL2` (see the module docstring).
@@ -127,55 +124,74 @@ def _run(attack_class: Any, model: nn.Module, x: Tensor, y: Tensor, max_logit_sp
     return adv.detach().reshape(x.shape).to(x.dtype)
 
 
-class TorchattacksPGDL2(AttackBackend):
+class _TorchattacksBackend(AttackBackend):
+    """The one body of both backends: one eps per call, every step run, torchattacks imported only
+    when an attack runs. A subclass names the torchattacks class (``attack``) and gives its options
+    for a radius (``_options``), the gradient evaluations per sample (``_grad_evals``) and,
+    if it draws random numbers, the RNG context of a call (``_rng``)."""
+
+    name: ClassVar[str]
+    attack: ClassVar[str]
+    stops_early = False
+    scalar_eps = True
+    supports_init = False
+    requires = {"torchattacks": "torchattacks"}
+
+    def _perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, x_init: Tensor | None
+    ) -> AttackOutput:
+        import torchattacks
+
+        radius = float(eps[0])
+        with self._rng(x.device, radius):
+            adv = _run(getattr(torchattacks, self.attack), model, x, y, self.config.max_logit_spread,
+                       **self._options(radius))
+        return AttackOutput(adv, torch.full((x.shape[0],), self._grad_evals(), dtype=torch.long))
+
+    def _options(self, radius: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _grad_evals(self) -> int:
+        raise NotImplementedError
+
+    def _rng(self, device: torch.device, radius: float) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+
+class TorchattacksPGDL2(_TorchattacksBackend):
     """torchattacks.PGDL2 without random start (the design card's default backend)."""
 
     name = "torchattacks_pgd_l2"
+    attack = "PGDL2"
     config_class: ClassVar[type] = TorchattacksPGDConfig
     description = "torchattacks PGDL2 (L2 PGD, no random start, all steps run)"
     norm = "l2"
-    stops_early = False
-    scalar_eps = True
-    supports_init = False
-    requires = _REQUIRES
 
-    def _perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, x_init: Tensor | None
-    ) -> AttackOutput:
-        import torchattacks
+    def _options(self, radius: float) -> dict[str, Any]:
+        return {"eps": radius, "alpha": radius * self.config.step_ratio, "steps": int(self.config.steps),
+                "random_start": False}
 
-        config: TorchattacksPGDConfig = self.config
-        radius = float(eps[0])
-        adv = _run(
-            torchattacks.PGDL2, model, x, y, config.max_logit_spread,
-            eps=radius, alpha=radius * config.step_ratio, steps=int(config.steps), random_start=False,
-        )
-        return AttackOutput(adv, torch.full((x.shape[0],), int(config.steps), dtype=torch.long))
+    def _grad_evals(self) -> int:
+        return int(self.config.steps)
 
 
-class TorchattacksFFGSM(AttackBackend):
+class TorchattacksFFGSM(_TorchattacksBackend):
     """torchattacks.FFGSM (L_inf), seeded: the paper's weak, one-gradient-per-round attack."""
 
     name = "torchattacks_ffgsm"
+    attack = "FFGSM"
     config_class: ClassVar[type] = TorchattacksFFGSMConfig
     description = "torchattacks FFGSM (L_inf random start + one sign step; App. E.5's weak attack)"
     norm = "linf"
-    stops_early = False
-    scalar_eps = True
-    supports_init = False
-    requires = _REQUIRES
 
-    def _perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, x_init: Tensor | None
-    ) -> AttackOutput:
-        import torchattacks
+    def _options(self, radius: float) -> dict[str, Any]:
+        return {"eps": radius, "alpha": radius * self.config.alpha_ratio}
 
-        config: TorchattacksFFGSMConfig = self.config
-        radius = float(eps[0])
-        with _seeded(x.device, _call_seed(int(config.seed), radius)):
-            adv = _run(torchattacks.FFGSM, model, x, y, config.max_logit_spread,
-                       eps=radius, alpha=radius * config.alpha_ratio)
-        return AttackOutput(adv, torch.ones(x.shape[0], dtype=torch.long))
+    def _grad_evals(self) -> int:
+        return 1
+
+    def _rng(self, device: torch.device, radius: float) -> contextlib.AbstractContextManager[Any]:
+        return _seeded(device, _call_seed(int(self.config.seed), radius))
 
 
 def _call_seed(seed: int, eps: float) -> int:

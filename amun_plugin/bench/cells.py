@@ -16,20 +16,30 @@ from amun_plugin.bench.original_check import saturated_fraction
 from amun_plugin.bench.records import Cell, SplitRef
 from amun_plugin.bench.suite_config import AdversarialSource, MethodSpec, gaps_by_table, method_spec
 from amun_plugin.bench.workspace import Workspace, split_key
-from amun_plugin.config import config_to_dict
+from amun_plugin.config import cache_key
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import UnlearningSplit
-from amun_plugin.errors import UnlearningDivergedError
+from amun_plugin.errors import InvalidInputError, UnlearningDivergedError
+from amun_plugin.evaluate.rmia_probe import RmiaProbe
 from amun_plugin.unlearn.amun import uncalibrated_on_purpose
-from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
+from amun_plugin.unlearn.calibration import CALIBRATION_REVISION, estimated_gap, measure_proxy, retain_probe
+from amun_plugin.unlearn.estimate import MembershipProbe
 
 __all__ = ["adversarial_for", "original_record", "resolve_split", "resolved_hash", "retrain_record",
            "retrained_metrics", "unlearn_record"]
 
 
-def resolved_hash(ws: Workspace, name: str, options: Mapping[str, Any]) -> str:
-    """Content hash of unlearner ``name``'s full config for ``options`` (defaults included)."""
-    return content_hash(config_to_dict(ws.plugins.unlearners.get(name)(dict(options)).config))
+def resolved_hash(ws: Workspace, name: str, options: Mapping[str, Any], calibrated: bool = False,
+                  membership: str = "confidence") -> str:
+    """Content hash of the cache key of unlearner ``name``'s full config for ``options`` (defaults
+    included; see :func:`~amun_plugin.config.cache_key`); a run that calibrates also hashes
+    ``CALIBRATION_REVISION`` (so a change of the calibrated schedule's behaviour moves only the
+    calibrated cells) and a membership signal other than the confidence."""
+    key = cache_key(ws.plugins.unlearners.get(name)(dict(options)).config)
+    if calibrated:
+        key = {**key, "calibration_revision": CALIBRATION_REVISION,
+               **({"membership": membership} if membership != "confidence" else {})}
+    return content_hash(key)
 
 
 def resolve_split(ws: Workspace, ref: SplitRef) -> UnlearningSplit:
@@ -94,16 +104,20 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     adversarial = adversarial_for(ws, spec, cell.variant, cell.original_seed, split)
     forget, retain = split.forget(ws.train), split.retain(ws.train)
     mode = cell.extra.get("tuning_mode", "oracle")
-    holdout = ws.validation if mode == "retrain_free" else None
+    unlearner = ws.plugins.unlearners.get(spec.name)(dict(cell.options))
+    calibrated = mode == "retrain_free" and unlearner.calibrates_with(holdout=True)
+    holdout = ws.validation if calibrated else None  # retrain-free: calibrating methods calibrate on it
+    membership = rmia_probe(ws) if calibrated and spec.membership == "rmia" else None
+    options = unlearner.schedule_options(cell.options, calibrated)  # the suite's fixed options stay coordinates
     with_retain = cell.with_retain
     start = time.perf_counter()
     search = float(adversarial.seconds) if adversarial is not None else 0.0
     with uncalibrated_on_purpose():  # oracle mode runs fixed options on purpose
         try:
             result = unlearn(model, forget, retain if with_retain else None, method=spec.name,
-                             validation=ws.validation, holdout=holdout, adversarial=adversarial,
+                             validation=ws.validation, holdout=holdout, adversarial=adversarial, membership=membership,
                              device=ws.config.device, seed=cell.unlearn_seed, plugins=ws.plugins,
-                             progress=ws.progress, **dict(cell.options))
+                             progress=ws.progress, **options)
         except UnlearningDivergedError as exc:  # a grid point too aggressive for this model: a record, not a crash
             return {**cell.coords(), "unlearner": spec.name, "tuning_mode": mode, "diverged": str(exc),
                     "metrics": {}, "gaps": {}, "seconds": time.perf_counter() - start + search,
@@ -117,16 +131,34 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     if ws.validation is not None:
         record["proxy"] = retrain_free_estimate(ws.validation, model, result.model, forget,
                                                 retain if with_retain else None, ws.config.device)
+        if ws.config.evaluation.reference.get("include_validation"):
+            record["proxy_rmia"] = retrain_free_estimate(ws.validation, model, result.model, forget,
+                                                         retain if with_retain else None, ws.config.device,
+                                                         rmia_probe(ws))
     return record
 
 
+def rmia_probe(ws: Workspace) -> RmiaProbe:
+    """The RMIA membership probe of the suite's reference bank (which must hold the validation
+    hold-out: ``evaluation.reference.include_validation``)."""
+    if not ws.config.evaluation.reference.get("include_validation"):
+        raise InvalidInputError("membership: rmia needs evaluation.reference.include_validation: true (the bank "
+                                "must hold the validation hold-out it scores)")
+    bank = ws.bank()
+    if bank is None:
+        raise InvalidInputError("membership: rmia needs the rmia evaluator (a reference bank)")
+    rmia = next((e for e in ws.config.evaluation.evaluators if e.name == "rmia"), None)
+    return RmiaProbe(bank, ws.bank_population, dict(rmia.options) if rmia is not None else None)
+
+
 def retrain_free_estimate(holdout: LabeledData, original: Any, unlearned: Any, forget: LabeledData,
-                          retain: LabeledData | None, device: str) -> dict[str, Any]:
+                          retain: LabeledData | None, device: str,
+                          membership: MembershipProbe | None = None) -> dict[str, Any]:
     """The estimated Avg Gap of ``unlearned`` on ``holdout`` (what the retrain-free tuning mode
-    minimises; no retrained model is read)."""
+    minimises; no retrained model is read), with ``membership`` as its membership signal."""
     probe = retain_probe(retain, len(holdout), 0)
-    before = measure_proxy(original, forget, holdout, probe, device=device)
-    after = measure_proxy(unlearned, forget, holdout, probe, device=device)
+    before = measure_proxy(original, forget, holdout, probe, device=device, membership=membership)
+    after = measure_proxy(unlearned, forget, holdout, probe, device=device, membership=membership)
     gap, terms = estimated_gap(after, before)
     return {"estimated_gap": gap, "terms": terms, "measure": after.as_dict()}
 

@@ -89,14 +89,16 @@ def chain_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
         return {**cell.coords(), "requests": rows, "seconds": 0.0}
     spec = method_spec(ws.config, cell.method)
     original, _ = ws.original(cell.original_seed, cell.variant)
-    session = ContinuousSession(original, ws.train, spec.name, options=dict(cell.options),
+    unlearner = ws.plugins.unlearners.get(spec.name)(dict(cell.options))
+    options = unlearner.schedule_options(cell.options, unlearner.calibrates_with(holdout=spec.holdout))
+    session = ContinuousSession(original, ws.train, spec.name, options=options,
                                 use_retain=cell.with_retain, validation=ws.validation,
                                 holdout=ws.validation if spec.holdout else None,
                                 calibrate_against=spec.calibrate_against,
                                 plugins=ws.plugins, device=ws.config.device, seed=cell.unlearn_seed,
                                 progress=ws.progress)
     start = time.perf_counter()
-    if getattr(session.unlearner, "reuses_adversarial", False):
+    if session.unlearner.capabilities.reuses_adversarial:
         session.precompute_adversarial(np.concatenate(chunks))
     precompute = time.perf_counter() - start
     rows = []

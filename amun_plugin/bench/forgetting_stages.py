@@ -55,7 +55,8 @@ def forgetting_cells(run: Any) -> list[Cell]:
             for setting in run.settings_of[method.label]:
                 options = method.options_in(setting)
                 cells.append(Cell(CellKind.FORGETTING, method.label, variant, seed, fraction, forget, setting,
-                                  options=options, resolved=run.resolve(method.name, options)))
+                                  options=options, resolved=run.resolve(
+                                      method.name, options, method.label in run.config.forgetting.holdout_methods)))
     return cells
 
 

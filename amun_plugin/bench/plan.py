@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from amun_plugin.bench.runner import original_seeds, suite_splits
+from amun_plugin.bench.runner import check_components, original_seeds, suite_splits
 from amun_plugin.bench.suite_config import AdversarialSource, SuiteConfig, SuiteKind
 from amun_plugin.bench.tuning import grid_points, supported_settings
+from amun_plugin.data.base import DatasetShape
+from amun_plugin.device import resolve_device
+from amun_plugin.errors import DatasetNotFoundError
 from amun_plugin.plugins import PluginHost
 from amun_plugin.training.estimate import format_seconds, seconds_per_sample
 
@@ -49,13 +52,15 @@ def _unlearn_passes(config: SuiteConfig, host: PluginHost, n_train: int) -> tupl
     tune_jobs = cell_jobs = 0
     tune_passes = cell_passes = 0.0
     for method in config.methods:
-        settings = len(supported_settings(config, method, host.unlearners.get(method.name).requires_retain))
+        requires_retain = host.unlearners.get(method.name).capabilities.requires_retain
+        settings = len(supported_settings(config, method, requires_retain))
         if tuned and method.grid:
             for point in grid_points(method):
                 count = settings * len(grid.fractions) * len(grid.variants)
                 tune_jobs += count
                 tune_passes += count * _epochs({**method.options, **point}) * n_train
-        count = splits * modes * settings * len(grid.unlearn_seeds)
+        method_modes = len(method.modes) if method.modes and config.kind is SuiteKind.TABLE else modes
+        count = splits * method_modes * settings * len(grid.unlearn_seeds)
         cell_jobs += count
         cell_passes += count * _epochs(method.options) * n_train
     if config.kind is SuiteKind.TABLE:
@@ -87,18 +92,36 @@ def plan_suite(config: SuiteConfig, host: PluginHost, n_train: int, n_test: int)
     return stages
 
 
+def _dataset_shape(config: SuiteConfig, host: PluginHost) -> tuple[DatasetShape, str | None]:
+    """The suite's dataset shape, and why its files are missing (None: loaded). A source that knows
+    its shape without its files (``expected_shape()``, e.g. CIFAR) plans without them."""
+    spec = config.dataset
+    try:
+        return host.load_dataset(spec.name, dict(spec.options)).shape, None
+    except DatasetNotFoundError as exc:
+        source = host.datasets.get(spec.name)(dict(spec.options))
+        if not hasattr(source, "expected_shape"):
+            raise
+        return source.expected_shape(), str(exc)
+
+
 def describe_plan(config: SuiteConfig, host: PluginHost) -> list[str]:
     """The lines ``amun bench --dry-run`` prints: one per stage, the total and how it was estimated.
-    Loads the suite's dataset (a missing dataset fails here, before any folder is made)."""
+    Checks the device and every component option first; loads the suite's dataset (missing data
+    is one line of the plan where the dataset knows its shape, else the error)."""
+    resolve_device(config.device)
+    check_components(config, host)
     spec = config.dataset
-    bundle = host.load_dataset(spec.name, dict(spec.options))
+    shape, missing = _dataset_shape(config, host)
     architecture = host.make_architecture(config.model.name, dict(config.model.options))
     recipe = config.training.recipe
-    per_sample = seconds_per_sample(architecture, tuple(bundle.input_shape), bundle.num_classes,
+    per_sample = seconds_per_sample(architecture, tuple(shape.input_shape), shape.num_classes,
                                     recipe.batch_size, device=config.device)
-    stages = plan_suite(config, host, len(bundle.train), len(bundle.test))
-    lines = [f"{config.name} ({config.preset}): {spec.name} {len(bundle.train)} train / {len(bundle.test)} test, "
+    stages = plan_suite(config, host, shape.train, shape.test)
+    lines = [f"{config.name} ({config.preset}): {spec.name} {shape.train} train / {shape.test} test, "
              f"model {config.model.name}, {recipe.epochs} epochs, device {config.device}, {config.threads} thread(s)"]
+    if missing is not None:
+        lines.append(f"  data missing (a run would stop here): {missing}")
     for stage in stages:
         lines.append(f"  {stage.name}: {stage.jobs} job(s), ~{format_seconds(stage.sample_passes * per_sample)}")
     total = sum(s.sample_passes for s in stages) * per_sample

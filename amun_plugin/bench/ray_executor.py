@@ -15,6 +15,7 @@ Ray is imported lazily; without it, :class:`BackendUnavailableError` says how to
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, Mapping, Sequence
 
 from amun_plugin.errors import BackendUnavailableError
@@ -37,6 +38,28 @@ def _call(job: Callable[[], Any]) -> Any:
     return job()
 
 
+PROBE_SECONDS = 5.0
+"""How long a plain ``host:port`` address may take to accept a TCP connection before it counts as down."""
+
+
+def _no_cluster(address: str | None, reason: str) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        f"no Ray cluster reachable at address {address!r} ({reason}); start one with `ray start --head` "
+        "or use --executor local")
+
+
+def _probe(address: str | None) -> None:
+    """Refuse a plain ``host:port`` address (a GCS server) that accepts no TCP connection: there
+    ``ray.init`` retries for many minutes instead of failing (``auto`` and ``ray://`` fail fast)."""
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not host or not port.isdigit() or "://" in (address or ""):
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        raise _no_cluster(address, f"nothing listens there: {exc.strerror or exc}") from None
+
+
 class RayExecutor(Executor):
     """Jobs as Ray tasks. ``address``: None starts a local instance unless Ray is already
     initialised; "auto" or "ray://host:port" joins a cluster. ``init_options`` go to ``ray.init``
@@ -56,13 +79,12 @@ class RayExecutor(Executor):
         if self.ray.is_initialized():
             return
         options = {"include_dashboard": False, "log_to_driver": False, **self.init_options}
+        _probe(self.address)
         try:
             self.ray.init(address=self.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendUnavailableError(
-                f"no Ray cluster reachable at address {self.address!r} ({first}); start one with `ray start --head` "
-                "or use --executor local") from None
+            raise _no_cluster(self.address, first) from None
         self._started = True
 
     def run(self, jobs: Sequence[Callable[[], Any]], resources: Resources = Resources(),

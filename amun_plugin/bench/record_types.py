@@ -1,21 +1,27 @@
 """Typed contents of the bench's records: one frozen dataclass per record kind, read from a line of
 ``results.jsonl`` / ``tuning.jsonl`` with :func:`parse_record` and written back with ``to_json()``.
 
-The on-disk format is the writers' (``cells``, ``chains``, ``ablation``, ``forgetting_suite``):
-``to_json(from_json(line)) == line`` holds for every record, old ones included. A key a record
-predates is absent on disk and ``None`` here (written back absent); keys no type names (the run
-stamps ``run_id`` / ``git_commit`` / ``git_dirty``, or a field a newer writer adds, at the top or
-inside a nested part) are kept in ``rest`` and written back as they were. Numbers are kept as read
-(an int stays an int). Per-metric dicts (``metrics``: audit key -> %, ``gaps``: table title -> Avg
-Gap) stay dicts: their keys come from the suite's config.
+The JSON is derived from the dataclass fields (:class:`_Json`): one key per field, named as the
+field; a nested part (:class:`OriginalSummary`, :class:`Proxy`, :class:`RequestRow`,
+:class:`ForgettingResult`) is read and written by its own fields, a tuple is a JSON list. A field
+without a default is required (a record lacking it is refused). A key a record lacks (one it
+predates, see ``migrations``) reads as the field's default and stays absent when written back
+(``absent``); keys no field names (the run stamps ``run_id`` / ``git_commit`` / ``git_dirty``, or a
+key a newer writer adds, at the top or inside a nested part) are kept in ``rest`` and written back
+as they were. A record is read through ``migrations.upgrade`` and written back at the schema version
+it was read at, so ``to_json(from_json(line)) == line`` holds for every record, old ones included.
+Numbers are kept as read (an int stays an int). Per-metric dicts (``metrics``: audit key -> %,
+``gaps``: table title -> Avg Gap) stay dicts: their keys come from the suite's config.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Union
+from typing import Any, Callable, Mapping, TypeVar, Union
 
+from amun_plugin.bench.migrations import SCHEMA_KEY, SCHEMA_VERSION, downgrade, record_version, upgrade
 from amun_plugin.bench.records import Cell, CellKind, Setting
 from amun_plugin.errors import InvalidInputError
 
@@ -23,116 +29,135 @@ __all__ = ["AblationRecord", "BenchRecord", "ChainRecord", "ForgettingRecord", "
            "OriginalRecord", "OriginalSummary", "Proxy", "RequestRow", "RetrainRecord", "UnlearnRecord",
            "parse_record", "parse_records"]
 
-_COORDS = tuple(f.name for f in dataclasses.fields(Cell))
-
-
-def _take(data: Mapping[str, Any], names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The values of ``names`` in ``data`` (``optional`` ones None where absent); a required key
-    that is missing is an :class:`InvalidInputError`."""
-    missing = [n for n in names if n not in data and n not in optional]
-    if missing:
-        raise InvalidInputError(f"a bench record lacks {', '.join(missing)}: {sorted(data)}")
-    return {n: data.get(n) for n in names}
-
-
-def _rest(data: Mapping[str, Any], names: Any) -> dict[str, Any]:
-    """The keys of ``data`` no type names (kept to be written back as they were)."""
-    return {k: v for k, v in data.items() if k not in names}
-
-
-def _put(values: Mapping[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``values`` without the optional keys that are None (absent on disk)."""
-    return {k: v for k, v in values.items() if not (k in optional and v is None)}
+_COORDS = frozenset(f.name for f in dataclasses.fields(Cell))
+_NOT_A_KEY = {"json": False}
+"""Field metadata: bookkeeping, not a JSON key of its own."""
+_J = TypeVar("_J", bound="_Json")
+_R = TypeVar("_R", bound="_Record")
 
 
 @dataclass(frozen=True)
-class OriginalSummary:
+class _Codec:
+    """How one field is read from and written to JSON."""
+
+    required: bool
+    read: Callable[[Any], Any]
+    write: Callable[[Any], Any]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _codec(hint: Any, required: bool) -> _Codec:
+    """The codec of a field typed ``hint``: a tuple of items, a nested part (or None), or plain JSON."""
+    if typing.get_origin(hint) is tuple:
+        item = _codec(typing.get_args(hint)[0], True)
+        return _Codec(required, lambda v: tuple(map(item.read, v)), lambda v: [item.write(x) for x in v])
+    part = next((t for t in typing.get_args(hint) or (hint,) if isinstance(t, type) and issubclass(t, _Json)), None)
+    if part is not None:
+        return _Codec(required, lambda v: None if v is None else part.from_json(v),
+                      lambda v: None if v is None else v.to_json())
+    return _Codec(required, _as_is, _as_is)
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+_CODECS: dict[type, dict[str, _Codec]] = {}
+
+
+def _codecs(cls: type) -> dict[str, _Codec]:
+    """The JSON keys of ``cls`` (its fields, bookkeeping aside) and their codecs, in field order."""
+    if cls not in _CODECS:
+        hints = typing.get_type_hints(cls)
+        _CODECS[cls] = {f.name: _codec(hints[f.name], _required(f))
+                        for f in dataclasses.fields(cls) if f.metadata.get("json", True)}
+    return _CODECS[cls]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Json:
+    """A JSON object whose keys are the dataclass's fields (see the module docstring)."""
+
+    absent: frozenset[str] = field(default=frozenset(), metadata=_NOT_A_KEY)
+    rest: Mapping[str, Any] = field(default_factory=dict, metadata=_NOT_A_KEY)
+
+    @classmethod
+    def from_json(cls: type[_J], data: Mapping[str, Any]) -> _J:
+        return cls(**cls._values(data))
+
+    @classmethod
+    def _values(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments for ``data``; a required key that is missing is an
+        :class:`InvalidInputError`."""
+        codecs = _codecs(cls)
+        missing = [name for name, codec in codecs.items() if codec.required and name not in data]
+        if missing:
+            raise InvalidInputError(f"a bench record lacks {', '.join(missing)}: {sorted(data)}")
+        return {**{name: codec.read(data[name]) for name, codec in codecs.items() if name in data},
+                "absent": frozenset(name for name in codecs if name not in data),
+                "rest": {k: v for k, v in data.items() if k not in codecs}}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON this was read from (or would be written as)."""
+        values = {name: codec.write(getattr(self, name)) for name, codec in _codecs(type(self)).items()}
+        return {**{k: v for k, v in values.items() if k not in self.absent}, **self.rest}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OriginalSummary(_Json):
     """The original model of a Retrain / Original record: train / test accuracy (%) and training
     time (s); an Original record written since the saturation check also has ``saturated_fraction``
-    (% of training samples with p_y == 1.0 in float32; None: absent) and ``rt_auc`` (RMIA RT AUC in %,
-    None without RMIA) — ``has_rt_auc`` says whether the record has that key (without it, a reader
+    (% of training samples with p_y == 1.0 in float32) and ``rt_auc`` (RMIA RT AUC in %, None
+    without RMIA) — :attr:`has_rt_auc` says whether the record has that key (without it, a reader
     takes the RT AUC from the audit's metrics)."""
 
     train_accuracy: float
     test_accuracy: float
     train_seconds: float
     saturated_fraction: float | None = None
-    has_rt_auc: bool = False
     rt_auc: float | None = None
-    rest: Mapping[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> OriginalSummary:
-        names = ("train_accuracy", "test_accuracy", "train_seconds", "saturated_fraction", "rt_auc")
-        base = _take(data, names[:3])
-        return cls(**base, saturated_fraction=data.get("saturated_fraction"), has_rt_auc="rt_auc" in data,
-                   rt_auc=data.get("rt_auc"), rest=_rest(data, names))
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
-                               "train_seconds": self.train_seconds}
-        if self.saturated_fraction is not None:
-            out["saturated_fraction"] = self.saturated_fraction
-        if self.has_rt_auc:
-            out["rt_auc"] = self.rt_auc
-        out.update(self.rest)
-        return out
+    @property
+    def has_rt_auc(self) -> bool:
+        return "rt_auc" not in self.absent
 
 
-@dataclass(frozen=True)
-class Proxy:
+@dataclass(frozen=True, kw_only=True)
+class Proxy(_Json):
     """The retrain-free estimate of an unlearning run: the estimated Avg Gap on the validation
     hold-out, its terms and the proxy measurement (``unlearn/calibration.py``)."""
 
     estimated_gap: float
     terms: Mapping[str, Any]
     measure: Mapping[str, Any]
-    rest: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Proxy:
-        names = ("estimated_gap", "terms", "measure")
-        return cls(**_take(data, names), rest=_rest(data, names))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"estimated_gap": self.estimated_gap, "terms": dict(self.terms), "measure": dict(self.measure),
-                **self.rest}
 
 
-@dataclass(frozen=True)
-class _Record:
-    """What every record has: its id and cell coordinates, the coordinates it predates
-    (``absent``: an old ablation record has no ``resolved``) and the keys no type names."""
+@dataclass(frozen=True, kw_only=True)
+class _Record(_Json):
+    """What every record has: its id, cell coordinates (a coordinate it predates is absent: an old
+    ablation record has no ``resolved``) and the schema version it was read at (``migrations``)."""
 
     id: str
-    cell: Cell
-    absent: tuple[str, ...] = ()
-    rest: Mapping[str, Any] = field(default_factory=dict)
-
-    FIELDS: ClassVar[tuple[str, ...]] = ()
-    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    cell: Cell = field(metadata=_NOT_A_KEY)
+    schema: int = field(default=SCHEMA_VERSION, metadata=_NOT_A_KEY)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Any:
+    def from_json(cls: type[_R], data: Mapping[str, Any]) -> _R:
         """The typed record of one JSON line (see the module docstring)."""
         if "id" not in data:
             raise InvalidInputError(f"a bench record has no id: {sorted(data)}")
-        known = {"id", *_COORDS, *cls.FIELDS}
-        values = cls._read(_take(data, cls.FIELDS, cls.OPTIONAL))
-        return cls(id=data["id"], cell=Cell.from_record(data), absent=tuple(n for n in _COORDS if n not in data),
-                   rest={k: v for k, v in data.items() if k not in known}, **values)
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return values  # a kind with nested types converts them here
-
-    def _write(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FIELDS}  # a kind with nested types writes them here
+        line = upgrade(data)
+        values = cls._values({k: v for k, v in line.items() if k not in _COORDS and k != SCHEMA_KEY})
+        values["absent"] |= _COORDS - set(line)
+        return cls(**values, cell=Cell.from_record(line), schema=record_version(data))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line this record was read from (or would be written as)."""
-        coords = {k: v for k, v in self.cell.coords().items() if k not in self.absent}
-        return {**coords, "id": self.id, **_put(self._write(), self.OPTIONAL), **self.rest}
+        coords = {k: v for k, v in self.cell.coords().items() if k in _COORDS and k not in self.absent}
+        return downgrade({**coords, **super().to_json()}, self.schema)
 
     @property
     def kind(self) -> CellKind:
@@ -160,42 +185,30 @@ class _Record:
         return bool(self.rest.get("git_dirty"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _AuditRecord(_Record):
     """A Retrain or Original row: the model's audit (``metrics``), its gaps per table to the
     retrained model, the row's time (s) and the original model's summary."""
 
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    gaps: Mapping[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    original: OriginalSummary | None = None
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return {**values, "original": OriginalSummary.from_json(values["original"])}
-
-    def _write(self) -> dict[str, Any]:
-        assert self.original is not None
-        return {**super()._write(), "original": self.original.to_json()}
+    metrics: Mapping[str, float]
+    gaps: Mapping[str, float]
+    seconds: float
+    original: OriginalSummary
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RetrainRecord(_AuditRecord):
     """The Retrain row: the retrained model's audit, Avg Gap 0, the retraining time (s) twice."""
 
-    retrain_seconds: float = 0.0
-
-    FIELDS = ("metrics", "gaps", "seconds", "retrain_seconds", "original")
+    retrain_seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OriginalRecord(_AuditRecord):
     """The Original row: the model before unlearning audited on the cell's split (0 s)."""
 
-    FIELDS = ("metrics", "gaps", "seconds", "original")
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnlearnRecord(_Record):
     """One unlearning run (kind ``unlearn``: a table cell, ``tune``: a tuning grid point): the
     audit, gaps per table, wall time incl. the D_A search (s), the search alone, the retraining
@@ -204,28 +217,16 @@ class UnlearnRecord(_Record):
     (non-finite weights) has ``diverged`` (the error), empty metrics and gaps, and no retraining
     time, statistics or proxy."""
 
-    unlearner: str = ""
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    gaps: Mapping[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    seconds_search: float = 0.0
+    unlearner: str
+    metrics: Mapping[str, float]
+    gaps: Mapping[str, float]
+    seconds: float
+    seconds_search: float
     retrain_seconds: float | None = None
     stats: Mapping[str, Any] | None = None
     tuning_mode: str | None = None
     proxy: Proxy | None = None
     diverged: str | None = None
-
-    FIELDS = ("unlearner", "metrics", "gaps", "seconds", "seconds_search", "retrain_seconds", "stats",
-              "tuning_mode", "proxy", "diverged")
-    OPTIONAL = ("retrain_seconds", "stats", "tuning_mode", "proxy", "diverged")
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        proxy = values["proxy"]
-        return {**values, "proxy": None if proxy is None else Proxy.from_json(proxy)}
-
-    def _write(self) -> dict[str, Any]:
-        return {**super()._write(), "proxy": None if self.proxy is None else self.proxy.to_json()}
 
     @property
     def mode(self) -> str:
@@ -233,8 +234,8 @@ class UnlearnRecord(_Record):
         return self.tuning_mode or "oracle"
 
 
-@dataclass(frozen=True)
-class RequestRow:
+@dataclass(frozen=True, kw_only=True)
+class RequestRow(_Json):
     """The audit after one request of a chain (1-based ``request``): ``metrics`` and
     ``fr_minus_ft`` (FR AUC − FT AUC of the first table's MIA) where a model was audited, ``gaps``
     and ``retrain_seconds`` where a retrained model exists, ``seconds`` the request's wall time
@@ -246,39 +247,17 @@ class RequestRow:
     gaps: Mapping[str, float] | None = None
     retrain_seconds: float | None = None
     seconds: float | None = None
-    rest: Mapping[str, Any] = field(default_factory=dict)
-
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "fr_minus_ft", "gaps", "retrain_seconds", "seconds")
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RequestRow:
-        names = ("request", *cls.OPTIONAL)
-        return cls(**_take(data, names, cls.OPTIONAL), rest=_rest(data, names))
-
-    def to_json(self) -> dict[str, Any]:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rest"}
-        return {**_put(values, self.OPTIONAL), **self.rest}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChainRecord(_Record):
     """A continuous-unlearning chain: one :class:`RequestRow` per request, the total wall time (s)
     and, for a method's chain, its unlearner and the D_A precomputation time (s)."""
 
-    requests: tuple[RequestRow, ...] = ()
-    seconds: float = 0.0
+    requests: tuple[RequestRow, ...]
+    seconds: float
     unlearner: str | None = None
     seconds_precompute: float | None = None
-
-    FIELDS = ("requests", "seconds", "unlearner", "seconds_precompute")
-    OPTIONAL = ("unlearner", "seconds_precompute")
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return {**values, "requests": tuple(RequestRow.from_json(q) for q in values["requests"])}
-
-    def _write(self) -> dict[str, Any]:
-        return {**super()._write(), "requests": [q.to_json() for q in self.requests]}
 
     @property
     def wall_seconds(self) -> float:
@@ -288,25 +267,16 @@ class ChainRecord(_Record):
         return float(self.seconds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblationRecord(_Record):
     """One ablation fine-tuning: test accuracy (%) per epoch (entry 0: before fine-tuning), the
     final forget / retain accuracy (%), the training time (s) and the union's size."""
 
-    test_accuracy: tuple[float, ...] = ()
-    forget_accuracy: float = 0.0
-    retain_accuracy: float = 0.0
-    seconds: float = 0.0
-    train_size: int = 0
-
-    FIELDS = ("test_accuracy", "forget_accuracy", "retain_accuracy", "seconds", "train_size")
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return {**values, "test_accuracy": tuple(values["test_accuracy"])}
-
-    def _write(self) -> dict[str, Any]:
-        return {**super()._write(), "test_accuracy": list(self.test_accuracy)}
+    test_accuracy: tuple[float, ...]
+    forget_accuracy: float
+    retain_accuracy: float
+    seconds: float
+    train_size: int
 
     @property
     def union(self) -> str:
@@ -318,8 +288,8 @@ class AblationRecord(_Record):
         return str(self.cell.extra["variant"])
 
 
-@dataclass(frozen=True)
-class ForgettingResult:
+@dataclass(frozen=True, kw_only=True)
+class ForgettingResult(_Json):
     """The forgetting-quality protocol's result (``evaluate/forgetting_protocol.py``): F, the final
     score and its RA / TA ratios, the per-example ε, the U-LiRA dict (values and ``*_ci``
     intervals), the number of runs N and the timing dicts of the unlearned and retrained sides."""
@@ -334,43 +304,21 @@ class ForgettingResult:
     ulira: Mapping[str, Any]
     unlearned: Mapping[str, Any]
     retrained: Mapping[str, Any]
-    rest: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ForgettingResult:
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "rest")
-        values = _take(data, names)
-        return cls(**{**values, "epsilon": tuple(values["epsilon"])}, rest=_rest(data, names))
-
-    def to_json(self) -> dict[str, Any]:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rest"}
-        return {**values, "epsilon": list(self.epsilon), **self.rest}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ForgettingRecord(_Record):
     """One forgetting-quality cell: the protocol's metrics and result, the mean wall time of an
     unlearning run (s), the D_A search (s, once per cell) and the mean retraining time (s)."""
 
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    forgetting: ForgettingResult | None = None
-    seconds: float = 0.0
-    seconds_search: float = 0.0
-    retrain_seconds: float = 0.0
-
-    FIELDS = ("metrics", "forgetting", "seconds", "seconds_search", "retrain_seconds")
-
-    @classmethod
-    def _read(cls, values: dict[str, Any]) -> dict[str, Any]:
-        return {**values, "forgetting": ForgettingResult.from_json(values["forgetting"])}
-
-    def _write(self) -> dict[str, Any]:
-        assert self.forgetting is not None
-        return {**super()._write(), "forgetting": self.forgetting.to_json()}
+    metrics: Mapping[str, float]
+    forgetting: ForgettingResult
+    seconds: float
+    seconds_search: float
+    retrain_seconds: float
 
     @property
     def result(self) -> ForgettingResult:
-        assert self.forgetting is not None
         return self.forgetting
 
 
@@ -391,7 +339,7 @@ def parse_record(data: Mapping[str, Any] | BenchRecord) -> BenchRecord:
         kind = CellKind(data["kind"])
     except (KeyError, ValueError):
         raise InvalidInputError(f"a bench record has no known kind: {data.get('kind')!r}") from None
-    return _TYPES[kind].from_json(data)  # type: ignore[no-any-return]
+    return _TYPES[kind].from_json(data)  # type: ignore[return-value]
 
 
 def parse_records(records: Any) -> list[BenchRecord]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from amun_plugin.artifacts import content_hash
+from amun_plugin.bench.migrations import SCHEMA_KEY, SCHEMA_VERSION, record_version
 from amun_plugin.errors import InvalidInputError
 
 __all__ = ["ABLATION_SUBSTITUTES", "ABLATION_UNIONS", "CONTROLS", "Cell", "CellKind", "ORIGINAL", "OTHER_SEED",
@@ -79,9 +80,10 @@ class SplitRef:
 @dataclass(frozen=True)
 class Cell:
     """Coordinates of one result; ``options`` are the method's options, ``extra`` any other
-    coordinate (ablation variant and union, tuning mode), ``resolved`` the hash of the method's full
-    config (its defaults included), so a changed default yields new cells instead of stale reuse.
-    Its id is the content hash of all fields (enums hash as their values)."""
+    coordinate (ablation variant and union, tuning mode), ``resolved`` the hash of the cache key of
+    the method's full config (its defaults included, see :func:`~amun_plugin.config.cache_key`), so
+    a changed default yields new cells instead of stale reuse. Its id is the content hash of all
+    fields (enums hash as their values)."""
 
     kind: CellKind
     method: str = "Retrain"
@@ -111,8 +113,10 @@ class Cell:
         return self.setting is Setting.WITH_RETAIN
 
     def coords(self) -> dict[str, Any]:
-        """The JSON fields every record starts with: its id and coordinates."""
-        return {"id": self.id, **{k: _plain(v) for k, v in dataclasses.asdict(self).items()}}
+        """The JSON fields every record starts with: its schema version (``migrations``; not part
+        of the id), id and coordinates."""
+        return {SCHEMA_KEY: SCHEMA_VERSION, "id": self.id,
+                **{k: _plain(v) for k, v in dataclasses.asdict(self).items()}}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Cell:
@@ -127,14 +131,19 @@ def _plain(value: Any) -> Any:
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """The records of a ``results.jsonl`` / ``tuning.jsonl``, each checked against its cell: a line
-    whose id is not the content hash of its coordinates (an edited line) is refused. A record
-    written before a coordinate existed (an old ablation record has no ``resolved``) is read as is."""
+    whose id is not the content hash of its coordinates (an edited line), or of a schema version this
+    code does not know, is refused. A record written before a coordinate existed (an old ablation
+    record has no ``resolved``) is read as is."""
     names = {f.name for f in dataclasses.fields(Cell)}
     records = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         record = json.loads(line)
+        try:
+            record_version(record)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path}:{number}: {exc}") from None
         if names <= set(record) and Cell.from_record(record).id != record["id"]:
             raise InvalidInputError(f"{path}:{number}: the record's id does not match its coordinates")
         records.append(record)

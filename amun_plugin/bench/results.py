@@ -1,29 +1,36 @@
 """A run folder: ``config.yaml``, ``env.json``, ``results.jsonl`` (append-only, one record per
-finished cell), ``tuning.jsonl`` / ``tuning.json``, ``table.md`` and PNG plots."""
+finished cell), ``tuning.jsonl`` / ``tuning.json``, ``table.md`` and PNG plots. A run writes only
+into a new or empty folder or one of its own (:func:`check_run_folder`), and holds the folder's
+lock while it runs (:func:`run_lock`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
 from amun_plugin.bench.suite_config import SuiteConfig
-from amun_plugin.config import make_config
+from amun_plugin.config import load_yaml, make_config
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.io import atomic_write_json, atomic_write_text
 
-__all__ = ["ResultLog", "Invocation", "check_resumable", "current_commit", "environment", "record_invocation",
-           "run_script", "write_config"]
+__all__ = ["LOCK_FILE", "ResultLog", "Invocation", "check_resumable", "check_run_folder", "current_commit",
+           "environment", "record_invocation", "run_lock", "run_script", "write_config"]
+
+LOCK_FILE = ".amun-lock"
+"""Held (``flock``) by the run writing the folder; it says who that is, and goes when the run ends."""
 
 
 class ResultLog:
@@ -104,7 +111,8 @@ def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
     """Write ``config.yaml``; a folder already holding another suite config is refused (results of
     different configs never mix in one results.jsonl). Only the number of runs, the fractions and
     the set of methods may change (``--methods`` runs a subset): a method present in both must be
-    configured identically, and ``config.yaml`` keeps every method the folder has seen."""
+    configured identically, and ``config.yaml`` keeps every method the folder has seen, in the order
+    it first saw them (the tables' order does not depend on which subset ran last)."""
     import yaml
 
     config = json.loads(json.dumps(config_dict, default=_json_default))
@@ -118,7 +126,7 @@ def write_config(folder: Path, config_dict: Mapping[str, Any]) -> None:
             raise InvalidInputError(
                 f"{folder} holds results of a different suite configuration ({what}); "
                 "use another --output folder, or delete this one to start afresh")
-        config["methods"] = [*config.get("methods", []), *(m for label, m in old.items() if label not in new)]
+        config["methods"] = [*old.values(), *(m for label, m in new.items() if label not in old)]
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=True))
 
 
@@ -174,6 +182,67 @@ def environment(executor: str, device: str) -> dict[str, Any]:
 def current_commit() -> str | None:
     """The git commit of the code that runs (None outside a git checkout, e.g. an installed wheel)."""
     return _command(["git", "rev-parse", "HEAD"])
+
+
+def check_run_folder(folder: str | Path) -> None:
+    """Refuse a run folder that is neither new, nor empty, nor a run folder (one whose
+    ``config.yaml`` is a suite config): a run never writes into a folder of someone's own files."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder} is a file, not a folder; give a new folder with --output")
+    if any(p.name != LOCK_FILE for p in folder.iterdir()) and not _is_run_folder(folder):
+        raise InvalidInputError(
+            f"{folder} is not empty and holds no benchmark results (no suite config.yaml); a run never writes "
+            "into such a folder: give a new or empty --output folder")
+
+
+def _is_run_folder(folder: Path) -> bool:
+    try:
+        make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
+    except (AmunError, OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+@contextmanager
+def run_lock(folder: str | Path) -> Iterator[None]:
+    """Hold ``folder``'s :data:`LOCK_FILE` while the block runs; a second run on the folder is
+    refused in one line naming the holder. The lock is the OS's (``flock``): a killed run does not
+    leave the folder locked. Without ``fcntl`` (Windows) the folder is not locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(folder) / LOCK_FILE
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise InvalidInputError(f"{folder} is in use by another run ({holder}); wait for it to end, "
+                                    "or give another --output folder") from None
+        try:
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                break  # (else the holder removed the file as this run opened it: open the new one)
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
+        handle.truncate(0)
+        command = " ".join(sys.argv)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {command}\n")
+        handle.flush()
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
 
 
 def check_resumable(folder: str | Path, resume: bool) -> None:

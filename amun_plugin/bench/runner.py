@@ -33,20 +33,30 @@ from amun_plugin.bench.jobs import AdversarialJob, CellJob, Job, ModelJob
 from amun_plugin.bench.original_check import check_memorises
 from amun_plugin.bench.record_types import parse_records
 from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef, load_records
-from amun_plugin.bench.results import Invocation, ResultLog, record_invocation, write_config
-from amun_plugin.bench.suite_config import AdversarialSource, MethodSpec, SuiteConfig, SuiteKind
+from amun_plugin.bench.results import (
+    Invocation,
+    ResultLog,
+    check_run_folder,
+    record_invocation,
+    run_lock,
+    write_config,
+)
+from amun_plugin.bench.suite_config import SETTINGS, AdversarialSource, MethodSpec, SuiteConfig, SuiteKind
 from amun_plugin.bench.suite_plots import suite_plots
 from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
-from amun_plugin.bench.tuning import choose, resolved_options, supported_settings, tuning_cells
+from amun_plugin.bench.tuning import choose, grid_points, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
 from amun_plugin.config import load_yaml, make_config
 from amun_plugin.device import resolve_device
-from amun_plugin.errors import InvalidInputError
+from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.progress import progress_bar
+from amun_plugin.registry import Components
 
-__all__ = ["default_output", "original_seeds", "render_folder", "run_suite", "suite_splits", "write_report"]
+__all__ = ["check_components", "default_output", "original_seeds", "render_folder", "run_suite", "suite_splits",
+           "write_report"]
 
 Echo = Callable[[str], Any]
 _log = logging.getLogger(__name__)
@@ -74,7 +84,7 @@ class _Run:
         gpus = 1.0 if config.device.startswith("cuda") else 0.0
         self.resources = Resources(cpus=float(max(1, config.threads)), gpus=gpus)
         self.settings_of = {m.label: supported_settings(config, m, self.ws.plugins.unlearners.get(m.name)
-                                                        .requires_retain) for m in config.methods}
+                                                        .capabilities.requires_retain) for m in config.methods}
 
     def jobs(self, jobs: Sequence[Job], desc: str, on_result: Callable[[int, Any], None] | None = None) -> list:
         """Run ``jobs`` on the executor with a progress bar (a terminal) or a line when the stage
@@ -108,15 +118,14 @@ class _Run:
         self.jobs(jobs, desc, on_result=lambda _i, record: log.append(self.invocation.stamp(record)))
         return [log.records[c.id] for c in unique]
 
-    def resolve(self, name: str, options: Any) -> str:
-        return resolved_hash(self.ws, name, options)
+    def resolve(self, name: str, options: Any, calibrated: bool = False, membership: str = "confidence") -> str:
+        return resolved_hash(self.ws, name, options, calibrated, membership)
 
     def calibrates(self, method: MethodSpec, setting: str) -> bool:
-        """Whether ``method`` calibrates itself on held-out data in ``setting``: the AMUN family,
-        unless its options switch the calibration off (``calibration: null``), which makes it
-        grid-selected by the retrain-free rule like every baseline."""
-        calibrates = getattr(self.ws.plugins.unlearners.get(method.name), "calibrates", False)
-        return bool(calibrates) and method.options_in(setting).get("calibration", {}) is not None
+        """Whether ``method`` calibrates itself on held-out data in ``setting`` (its declared
+        capability, unless its options switch the calibration off, e.g. AMUN's ``calibration: null``,
+        which makes it grid-selected by the retrain-free rule like every baseline)."""
+        return self.ws.plugins.unlearners.get(method.name)(method.options_in(setting)).calibrates_with(holdout=True)
 
     def job(self, kind: type[Job], **fields: Any) -> Job:
         return kind(self.config, self.cache_dir, self.inner, **fields)
@@ -144,6 +153,29 @@ def original_seeds(config: SuiteConfig) -> list[tuple[str, int]]:
 
 def _original_jobs(run: _Run) -> list[Job]:
     return _missing(run.ws, [run.job(ModelJob, seed=s, variant=v) for v, s in original_seeds(run.config)])
+
+
+def check_components(config: SuiteConfig, plugins: Components) -> None:
+    """Build every component ``config`` names with every option set it will pass (each method in
+    each setting and grid point, its attack backend, the ablation's method, the evaluators, the
+    dataset and model configs), so a misspelt option is one error before any job or folder."""
+    def build(registry: Any, name: str, options: Any, what: str) -> Any:
+        try:
+            return registry.get(name)(dict(options))
+        except AmunError as exc:
+            raise InvalidInputError(f"suite {config.name!r}, {what}: {exc}") from None
+
+    specs = [*config.methods, *([ablation_method(config)] if config.kind is SuiteKind.ABLATION else [])]
+    for method, options in [(m, {**m.options_in(s), **p}) for m in specs for s in SETTINGS for p in grid_points(m)]:
+        unlearner = build(plugins.unlearners, method.name, options, f"method {method.label!r}")
+        attack = getattr(unlearner.config, "attack", None)
+        if isinstance(attack, str):
+            build(plugins.attacks, attack, getattr(unlearner.config, "attack_options", {}),
+                  f"method {method.label!r}, attack {attack!r}")
+    for evaluator in config.evaluation.evaluators:
+        build(plugins.evaluators, evaluator.name, evaluator.options, f"evaluator {evaluator.name!r}")
+    build(plugins.datasets, config.dataset.name, config.dataset.options, f"dataset {config.dataset.name!r}")
+    build(plugins.models, config.model.name, config.model.options, f"model {config.model.name!r}")
 
 
 def check_originals(ws: Workspace) -> None:
@@ -231,11 +263,14 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
     for mode in modes:
         extra = {} if mode == "oracle" else {"tuning_mode": mode}
         for method in config.methods:
+            if method.modes and kind is CellKind.UNLEARN and mode not in method.modes:
+                continue
             for setting in run.settings_of[method.label]:
                 calibrated = mode == "retrain_free" and run.calibrates(method, setting)
                 options = (method.options_in(setting) if calibrated
                            else resolved_options(config, method, choices.get(mode, {}), variant, fraction, setting))
-                resolved = run.resolve(method.name, options)
+                calibrated = calibrated or (kind is CellKind.CHAIN and method.holdout)
+                resolved = run.resolve(method.name, options, calibrated, method.membership)
                 cells += [Cell(kind, method.label, variant, seed, fraction, forget, Setting(setting), u, options,
                                extra, resolved) for u in config.grid.unlearn_seeds]
     return cells
@@ -252,11 +287,18 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     executor = executor or LocalExecutor()
     if isinstance(executor, LocalExecutor):  # (Ray workers check their own device)
         resolve_device(config.device)  # e.g. a cuda suite without a GPU: one error before any folder or job
+    check_components(config, get_plugin_manager())
+    check_run_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    with run_lock(folder):
+        return _run_in(folder, config, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo)
+
+
+def _run_in(folder: Path, config: SuiteConfig, executor: Executor, cache_dir: Path, progress: bool, echo: Echo) -> Path:
+    """:func:`run_suite` in a checked, locked ``folder``."""
     write_config(folder, config.to_dict())
     invocation = record_invocation(folder, executor.name, config.device)
-    run = _Run(config, folder, executor, Path(cache_dir) if cache_dir else default_cache_dir(), progress, echo,
-               invocation)
+    run = _Run(config, folder, executor, cache_dir, progress, echo, invocation)
     _check_artefacts(folder, {"cache_version": CACHE_VERSION,
                               "init_fingerprint": run.ws.init_fingerprint(config.grid.original_seeds[0])})
     run.jobs(_original_jobs(run), "original models")
@@ -356,9 +398,27 @@ def render_folder(folder: str | Path) -> str:
     return write_report(config, records, folder)
 
 
+def _in_suite_order(config: SuiteConfig, records: Sequence[dict]) -> list[dict]:
+    """``records`` by their cell's place: fraction, variant, original and forget seed, tuning mode,
+    then Retrain, Original and the methods in the suite's order, setting, unlearn seed (id last)."""
+    labels = {label: i for i, label in enumerate(["Retrain", "Original", *(m.label for m in config.methods)])}
+
+    def place(record: dict) -> tuple:
+        setting = record.get("setting")
+        return (float(record.get("fraction") or 0.0), str(record.get("variant", "")),
+                int(record.get("original_seed") or 0), int(record.get("forget_seed") or 0),
+                str((record.get("extra") or {}).get("tuning_mode", "")), labels.get(record.get("method"), len(labels)),
+                str(record.get("method", "")), SETTINGS.index(setting) if setting in SETTINGS else len(SETTINGS),
+                int(record.get("unlearn_seed") or 0), str(record.get("id", "")))
+
+    return sorted(records, key=place)
+
+
 def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:
-    """Write ``table.md`` and the plots from ``records``; returns the Markdown."""
-    typed = parse_records(records)
+    """Write ``table.md`` and the plots from ``records``, taken in the suite's order (not the order
+    runs appended them in: a folder renders to the same bytes during a run and from ``amun
+    report``, whatever invocations or executor made it); returns the Markdown."""
+    typed = parse_records(_in_suite_order(config, records))
     plots = suite_plots(config, typed, folder)
     body = suite_tables(config, typed)
     images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)

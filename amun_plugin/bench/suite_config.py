@@ -18,6 +18,7 @@ merged key by key, everything else replaced). Unknown keys anywhere are errors.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -58,6 +59,22 @@ SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 """The suites and presets shipped as package data (``benchmarks/suites`` links here)."""
 SETTINGS = tuple(s.value for s in Setting)
 _FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""A suite or preset name: it names the run folder, so never a path (no ``/``, ``..`` or leading dot)."""
+
+
+def _check_plain_name(value: str, what: str) -> None:
+    if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
+        raise InvalidInputError(f"{what} {value!r} must be a plain name (letters, digits, '_', '.', '-'; "
+                                "not a path): it names the run folder")
+
+
+def _check_lists(spec: Any, owner: str) -> None:
+    """Refuse a scalar where the suite file needs a list (``forget_seeds: "zero"``)."""
+    for item in dataclasses.fields(spec):
+        value = getattr(spec, item.name)
+        if str(item.type).startswith("tuple[") and not isinstance(value, tuple):
+            raise InvalidInputError(f"{owner}.{item.name} must be a list, got {value!r}")
 
 
 class SuiteKind(str, Enum):
@@ -121,6 +138,7 @@ class GridSpec:
     settings: tuple[str, ...] = SETTINGS
 
     def __post_init__(self) -> None:
+        _check_lists(self, "grid")
         for key in ("variants", "original_seeds", "fractions", "forget_seeds", "unlearn_seeds", "settings"):
             if not getattr(self, key):
                 raise InvalidInputError(f"grid.{key} must not be empty")
@@ -141,9 +159,17 @@ class MethodSpec:
     ``holdout`` (AMUN's retrain-free calibration, per request); the tables choose it per tuning
     mode instead, and ``forgetting_quality`` by ``forgetting.holdout_methods``.
     ``calibrate_against`` (with ``holdout``): "current" or "original", see
-    :class:`~amun_plugin.unlearn.continuous.ContinuousSession`."""
+    :class:`~amun_plugin.unlearn.continuous.ContinuousSession`.
+    A run that calibrates does not receive the options only the fixed schedule reads
+    (``Unlearner.schedule_options``; AMUN: lr, epochs, step_size, gamma): they stay the cell's
+    coordinates (the oracle rows of a table read them) but are not passed to the calibrated run.
+    ``modes`` (tables): the tuning modes the method runs in (empty = every mode of the suite; e.g.
+    ``auto`` judges on held-out data, so it runs only in ``retrain_free``).
+    ``membership``: the membership signal of the retrain-free estimate a calibrating method uses,
+    "confidence" (the default call's) or "rmia" (the suite's reference bank, which must then hold
+    the validation hold-out: ``evaluation.reference.include_validation: true``)."""
 
-    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("holdout", "calibrate_against")
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("holdout", "calibrate_against", "modes", "membership")
 
     name: str
     label: str = ""
@@ -154,10 +180,13 @@ class MethodSpec:
     setting_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     holdout: bool = False
     calibrate_against: str = "current"
+    modes: tuple[str, ...] = ()
+    membership: str = "confidence"
 
     def __post_init__(self) -> None:
         if not self.label:
             object.__setattr__(self, "label", self.name)
+        _check_lists(self, f"method {self.label!r}")
         for key, values in self.grid.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise InvalidInputError(f"method {self.label!r}: grid.{key} must be a non-empty list of values")
@@ -169,6 +198,12 @@ class MethodSpec:
                                     f"got {self.calibrate_against!r}")
         if self.calibrate_against == "original" and not self.holdout:
             raise InvalidInputError(f"method {self.label!r}: calibrate_against: original needs holdout: true")
+        if self.membership not in ("confidence", "rmia"):
+            raise InvalidInputError(f"method {self.label!r}: membership must be confidence or rmia, "
+                                    f"got {self.membership!r}")
+        if set(self.modes) - set(TUNING_MODES):
+            raise InvalidInputError(f"method {self.label!r}: modes must be among {', '.join(TUNING_MODES)}, "
+                                    f"got {list(self.modes)}")
 
     def options_in(self, setting: str) -> dict[str, Any]:
         """The fixed options in ``setting``: ``options`` updated by ``setting_options[setting]``."""
@@ -195,6 +230,7 @@ class EvaluationSpec:
     reference: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_lists(self, "evaluation")
         if not self.evaluators or not self.tables:
             raise InvalidInputError("evaluation needs at least one evaluator and one table")
 
@@ -216,6 +252,7 @@ class TuningSpec:
     modes: tuple[str, ...] = ("oracle",)
 
     def __post_init__(self) -> None:
+        _check_lists(self, "tuning")
         bad = [m for m in self.modes if m not in TUNING_MODES]
         if bad or not self.modes:
             raise InvalidInputError(f"tuning.modes must be a non-empty list of {', '.join(TUNING_MODES)}; got {bad}")
@@ -246,6 +283,9 @@ class AblationSpec:
     unions: tuple[str, ...] = ABLATION_UNIONS
     method: str = "amun"
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_lists(self, "ablation")
 
 
 @dataclass(frozen=True)
@@ -278,6 +318,10 @@ class SuiteConfig:
     min_train_accuracy: float = 98.0
 
     def __post_init__(self) -> None:
+        _check_plain_name(self.name, "suite name")
+        if self.preset:
+            _check_plain_name(self.preset, "preset")
+        _check_lists(self, "suite")
         if not 0.0 <= self.min_train_accuracy <= 100.0:
             raise InvalidInputError(f"min_train_accuracy must lie in [0, 100] (%), got {self.min_train_accuracy}")
         labels = [m.label for m in self.methods]

@@ -44,7 +44,7 @@ def supported_settings(config: SuiteConfig, method: MethodSpec, requires_retain:
 def tuning_cells(config: SuiteConfig, settings_of: Mapping[str, Sequence[str]],
                  resolve: Callable[[str, Mapping[str, Any]], str]) -> list[Cell]:
     """One cell per grid point of every tuned method, setting, fraction and training variant;
-    ``resolve(name, options)`` hashes the method's full config (see :class:`Cell`)."""
+    ``resolve(name, options)`` hashes the cache key of the method's full config (see :class:`Cell`)."""
     if not config.tuning.enabled:
         return []
     cells = []

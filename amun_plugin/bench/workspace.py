@@ -22,6 +22,7 @@ from amun_plugin.evaluate.reference import ReferenceBank, build_reference_bank, 
 from amun_plugin.executors import Executor, Resources
 from amun_plugin.models.inference import accuracy, build_model
 from amun_plugin.plugins import PluginHost, get_plugin_manager
+from amun_plugin.progress import bars_allowed
 from amun_plugin.training import checkpoint_metadata
 from amun_plugin.training.robust import train_original
 
@@ -160,7 +161,8 @@ class Workspace:
         def create() -> AdversarialSet:
             backend = self.plugins.attacks.get(config.attack)(dict(config.attack_options))
             return nearest_adversarial(model.to(self.config.device), split.forget(self.train), backend,
-                                       config.search, device=self.config.device, progress=self.progress)
+                                       config.search, device=self.config.device,
+                                       progress=bool(bars_allowed(self.progress)))  # it draws tqdm bars itself
 
         return self.cache.adversarial("adversarial", self.adversarial_key(model_key, split, method), create)
 
@@ -173,6 +175,16 @@ class Workspace:
         return {**self._base_spec("standard"), "validation_size": self.config.validation_size, "bank": options,
                 "init": self.init_fingerprint(int(options["seed"]))}
 
+    @property
+    def bank_population(self) -> LabeledData:
+        """The reference bank's population: D ∪ D_T, and the validation hold-out too when the
+        suite's ``evaluation.reference.include_validation`` is set (so that the RMIA membership
+        probe of the retrain-free estimate can score the hold-out)."""
+        parts = [self.train, self.test]
+        if self.config.evaluation.reference.get("include_validation") and self.validation is not None:
+            parts.append(self.validation)
+        return concat_population(*parts)
+
     def bank(self, executor: Executor | None = None, resources: Resources = Resources()) -> ReferenceBank | None:
         """The RMIA reference bank of the population D ∪ D_T (None when "rmia" is not evaluated);
         trained once per content hash, its models as ``executor`` jobs."""
@@ -181,7 +193,7 @@ class Workspace:
             return None
         if self._opened_bank is None:
             folder = self.cache.root / "banks" / content_hash(spec)
-            population = concat_population(self.train, self.test)
+            population = self.bank_population
             self._opened_bank = build_reference_bank(
                 folder, population, self.architecture, self.config.training.recipe,
                 num_models=int(spec["bank"]["num_models"]), seed=int(spec["bank"]["seed"]), executor=executor,

@@ -15,7 +15,7 @@ what the user reads (the CLI, :mod:`amun_plugin.cli`, only parses options and pr
 
 from amun_plugin.commands.audits import audit_command
 from amun_plugin.commands.benchmark import SuiteKnobs, bench_command, report_command
-from amun_plugin.commands.checkpoints import PlainModel, TrainSpec, train_command, unlearn_command
+from amun_plugin.commands.checkpoints import PlainModel, TrainSpec, UnlearnCommand, train_command, unlearn_command
 from amun_plugin.commands.demo import DemoConfig, run_demo
 from amun_plugin.commands.forgetting import forgetting_audit_command
 from amun_plugin.commands.listing import describe_component, plugins_listing
@@ -25,6 +25,7 @@ __all__ = [
     "PlainModel",
     "SuiteKnobs",
     "TrainSpec",
+    "UnlearnCommand",
     "audit_command",
     "bench_command",
     "describe_component",

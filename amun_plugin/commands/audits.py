@@ -4,9 +4,12 @@ open or build the reference bank, audit every checkpoint and write one report fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from amun_plugin.config import make_config
+from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import SplitConfig, UnlearningSplit, make_split
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import DEFAULT_AUDIT_EVALUATORS, audit_many
@@ -17,7 +20,7 @@ from amun_plugin.models.checkpoint import CheckpointMetadata
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig
 
-__all__ = ["SUMMARY_METRICS", "audit_command", "checked_split", "recorded_split"]
+__all__ = ["SUMMARY_METRICS", "audit_command", "audited_test", "checked_split", "recorded_split"]
 
 SUMMARY_METRICS = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "rmia.FT_AUC", "rmia.RT_AUC",
                    "confidence_mia.FT_AUC", "mis.MIS", "art_blackbox.FT_AUC")
@@ -29,7 +32,11 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
                   bank_dir: str | None, reference_models: int | None, seed: int, device: str, out: str,
                   echo: Callable[[str], Any], plots: bool = True,
                   dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside.
+    """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside
+    (audited as rows "retrained" / "original": the values the Avg Gap compares against).
+
+    The test split is the one ``amun unlearn`` audited: samples it held out (the calibration's
+    holdout, the validation set; recorded in the checkpoints) are left out (:func:`audited_test`).
 
     The data is the checkpoint's dataset; the forget split is ``split`` or, when None, the split
     the checkpoints record (:func:`checked_split`: a mismatch with any recorded split is refused).
@@ -53,10 +60,17 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     if retrained is not None and references["retrained"] is not None:
         recorded[f"{Path(retrained).name} (retrained)"] = references["retrained"][1]
     chosen = checked_split(bundle.train, split, recorded)
+    test, excluded = audited_test(bundle.test, recorded.values())
+    if excluded:
+        echo(f"auditing {len(test)} test samples: {excluded} held out by `amun unlearn` (calibration / validation "
+             "data) are left out, as its own table did")
     bank = _bank(host, bank_dir, reference_models, bundle, references["original"] or (None, first_meta), seed, device)
     names = list(evaluators) or list(DEFAULT_AUDIT_EVALUATORS) + (["rmia"] if bank is not None else [])
-    results = audit_many({name: model for name, (model, _) in loaded.items()}, chosen.retain(bundle.train),
-                         chosen.forget(bundle.train), bundle.test, names,
+    models = {name: model for name, (model, _) in loaded.items()}
+    for role, reference in references.items():  # the rows the Avg Gap compares against, shown beside
+        if reference is not None:
+            models.setdefault(f"{role}", reference[0])
+    results = audit_many(models, chosen.retain(bundle.train), chosen.forget(bundle.train), test, names,
                          retrained=references["retrained"][0] if references["retrained"] else None,
                          original=references["original"][0] if references["original"] else None,
                          out_dir=out, reference_bank=bank, evaluator_options=evaluator_options, device=device,
@@ -66,6 +80,21 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     echo(markdown_table(rows, ["model", *map(label_of, shown), "avg_gap"]))
     echo(f"reports written under {out}/ ({', '.join(results)})")
     return results
+
+
+def audited_test(test: LabeledData, sources: Iterable[CheckpointMetadata]) -> tuple[LabeledData, int]:
+    """(``test`` without every sample an ``amun unlearn`` of ``sources`` held out of it, how many
+    were left out): a model is never scored on the data it was calibrated or validated on."""
+    held: set[int] = set()
+    for metadata in sources:
+        for indices in ((metadata.extra.get("unlearned") or {}).get("held_out_test_indices") or {}).values():
+            held.update(int(i) for i in indices)
+    if not held:
+        return test, 0
+    if max(held) >= len(test):
+        raise InvalidInputError(f"a checkpoint records held-out test index {max(held)}, but the test split has "
+                                f"{len(test)} samples: audit with the dataset options it was made with")
+    return test.subset(np.setdiff1d(np.arange(len(test)), np.fromiter(held, dtype=np.int64)), name="test"), len(held)
 
 
 def _recorded(metadata: CheckpointMetadata) -> dict[str, Any] | None:

@@ -3,8 +3,9 @@ make it small, pick the executor, run it (:func:`~amun_plugin.bench.runner.run_s
 its table; or, with ``dry_run``, print what it would run and a rough time.
 
 The run folder defaults to ``./amun-bench/<suite>-<preset>`` (never the committed
-``benchmarks/results``); a folder holding results of another commit is refused unless ``resume``.
-A run that fails before its first result (no Ray cluster, missing data) leaves no folder behind.
+``benchmarks/results``); a folder that is not new, empty or a run folder is refused, and so is one
+holding results of another commit unless ``resume``. A run that fails before its first result (no
+Ray cluster, missing data) leaves no folder behind; one stopped by Ctrl-C says how to resume.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from amun_plugin.bench.plan import describe_plan
 from amun_plugin.bench.ray_executor import RayExecutor
-from amun_plugin.bench.results import check_resumable
+from amun_plugin.bench.results import check_resumable, check_run_folder
 from amun_plugin.bench.runner import default_output, render_folder, run_suite
 from amun_plugin.bench.suite_config import SuiteConfig, load_suite
 from amun_plugin.errors import InvalidInputError
@@ -85,6 +86,7 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
             echo(line)
         return None
     folder = Path(output) if output is not None else default_output(config)
+    check_run_folder(folder)
     check_resumable(folder, resume)
     chosen: Executor = LocalExecutor()
     if executor == "ray":
@@ -95,9 +97,13 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
     created = _first_missing(folder)
     try:
         run_suite(config, folder, executor=chosen, echo=echo)
-    except BaseException:
-        if created is not None and not any((folder / name).exists() for name in _RESULT_FILES):
+    except BaseException as exc:
+        kept = created is None or any((folder / name).exists() for name in _RESULT_FILES)
+        if not kept:
             shutil.rmtree(created, ignore_errors=True)  # nothing computed: leave no folder behind
+        if isinstance(exc, KeyboardInterrupt):
+            where = f"finished cells are kept in {folder}/, " if kept else ""
+            echo(f"interrupted: {where}trained models in the cache; rerun the same command to resume")
         raise
     echo((folder / "table.md").read_text(encoding="utf-8"))
     return folder
@@ -114,6 +120,20 @@ def _first_missing(folder: Path) -> Path | None:
 
 
 def report_command(folder: str, *, echo: Callable[[str], Any]) -> None:
-    """Re-render ``folder``'s ``table.md`` and plots from its records (nothing is computed)."""
-    render_folder(folder)
-    echo(f"rendered {Path(folder) / 'table.md'} from {Path(folder) / 'results.jsonl'}")
+    """Re-render ``folder``'s ``table.md`` and plots from its records (nothing is computed) and
+    say which of them changed: an unchanged folder renders to the same bytes."""
+    path = Path(folder)
+    before = _rendered(path)
+    render_folder(path)
+    after = _rendered(path)
+    changed = sorted(name for name in after if before.get(name) != after[name])
+    source = path / "results.jsonl"
+    if changed:
+        echo(f"rewrote {', '.join(changed)} in {path} from {source} ({len(after) - len(changed)} file(s) unchanged)")
+    else:
+        echo(f"{path}: table.md and plots unchanged (re-rendered from {source})")
+
+
+def _rendered(folder: Path) -> dict[str, bytes]:
+    """The bytes of ``folder``'s table and plots."""
+    return {p.name: p.read_bytes() for p in [folder / "table.md", *sorted(folder.glob("*.png"))] if p.is_file()}

@@ -10,12 +10,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from torch import nn
 
-from amun_plugin.api import load_model, unlearn
+from amun_plugin.api import load_model
 from amun_plugin.bench.original_check import CHANCE_MARGIN, DEFAULT_MIN_TRAIN_ACCURACY, NotMemorisingError
 from amun_plugin.bench.suite_config import load_preset
 from amun_plugin.config import make_config
-from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
-from amun_plugin.data.splits import SplitConfig, make_split, split_off
+from amun_plugin.data.base import DatasetBundle, as_labeled_data
+from amun_plugin.data.splits import SplitConfig, make_split
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import audit_many
 from amun_plugin.evaluate.labels import label_of, labelled_row
@@ -25,9 +25,11 @@ from amun_plugin.models.inference import accuracy
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.training import TrainConfig, checkpoint_metadata, train_classifier
 from amun_plugin.training.estimate import seconds_per_sample, training_estimate
-from amun_plugin.unlearn.amun import Amun
+from amun_plugin.unlearn.base import Unlearner
+from amun_plugin.unlearn.job import HeldOut, UnlearnJob, hold_out
 
-__all__ = ["FORGET_SET_OPTIONS", "PlainModel", "TrainSpec", "UNLEARN_EVALUATORS", "train_command", "unlearn_command"]
+__all__ = ["FORGET_SET_OPTIONS", "PlainModel", "TrainSpec", "UNLEARN_EVALUATORS", "UnlearnCommand", "train_command",
+           "unlearn_command"]
 
 FORGET_SET_OPTIONS = "--forget-fraction F, --forget-indices I,J,... (or a file of them) or --forget-classes C,..."
 """The options that name a forget set; one of them is required (there is no silent default)."""
@@ -109,49 +111,83 @@ def _check_learnt(train_acc: float, test_acc: float, num_classes: int, echo: Ech
              "train longer (--recipe-option epochs=N) or use a preset (--preset fmnist-cnn)")
 
 
-def unlearn_command(*, checkpoint: str, method: str, options: Mapping[str, Any], split: SplitConfig | None,
-                    use_retain: bool, seed: int, device: str, out: str, echo: Echo,
-                    validation_size: int = 0, holdout_size: int | None = None,
-                    holdout_file: str | None = None, dataset_options: Mapping[str, Any] | None = None,
-                    plain: PlainModel | None = None) -> Path:
+@dataclass(frozen=True)
+class UnlearnCommand:
+    """What ``amun unlearn`` was asked (click builds it): the checkpoint and its data (``plain``
+    for a plain state dict, ``dataset_options``), the forget ``split``, the method with its
+    ``options``, the setting (``use_retain``), how much of the test split is held out
+    (``validation_size``; ``holdout_size`` None: :func:`~amun_plugin.unlearn.job.default_holdout_size`;
+    or ``holdout_file``, a .npz of x, y), where the result goes (``out``, ``force`` to replace a
+    file) and how it runs."""
+
+    checkpoint: str
+    out: str
+    split: SplitConfig | None
+    method: str = "amun"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    use_retain: bool = True
+    validation_size: int = 0
+    holdout_size: int | None = None
+    holdout_file: str | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    plain: PlainModel | None = None
+    seed: int = 0
+    device: str = "cpu"
+    force: bool = False
+
+
+def unlearn_command(command: UnlearnCommand, echo: Echo, host: PluginHost | None = None) -> Path:
     """Unlearn a split of the checkpoint's training data; save the new model; print a table.
 
-    A method whose config is a training recipe (``retrain``) defaults to the checkpoint's own
-    recipe. ``validation_size`` > 0 holds out that many class-stratified test samples as the
-    validation set (non-members) for methods that need one (DAU); they leave the audited test set.
-    Held-out data for AMUN's calibration comes from ``holdout_file`` (.npz: x, y) or is
-    ``holdout_size`` class-stratified test samples (default: 20% of the test split for the AMUN
-    family, none otherwise); held-out test samples leave the audited test set too. A plain state
-    dict (a safetensors file without amun_plugin metadata) needs ``plain``: its architecture and dataset.
+    The job is an :class:`~amun_plugin.unlearn.job.UnlearnJob`, as the API runs it. A method whose
+    config is a training recipe (``retrain``) defaults to the checkpoint's own recipe. The validation
+    set and the calibration's holdout are carved from the test split (:func:`hold_out`); the
+    checkpoint records their test indices, and the before / after table (like ``amun audit`` later)
+    scores only the rest of the test split. A plain state dict (a safetensors file without
+    amun_plugin metadata) needs ``plain``: its architecture and dataset.
     """
-    if Path(out).resolve() == Path(checkpoint).resolve():
-        raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
-    host = get_plugin_manager()
-    host.unlearners.get(method)(options).validate(host)  # method, options, attack backend: before any work
-    model, metadata, bundle = _load(host, checkpoint, device, dataset_options, plain)
-    if split is None:
+    c = command
+    _check_out(c.checkpoint, c.out, c.force)
+    host = host or get_plugin_manager()
+    unlearner = host.unlearners.get(c.method)(c.options)  # method and options: before any work
+    unlearner.validate(host)  # the attack backend too
+    model, metadata, bundle = _load(host, c.checkpoint, c.device, c.dataset_options, c.plain)
+    if c.split is None:
         raise InvalidInputError(f"name the forget set: give {FORGET_SET_OPTIONS}")
-    chosen = make_split(bundle.train, split)
+    chosen = make_split(bundle.train, c.split)
     forget, retain = chosen.forget(bundle.train), chosen.retain(bundle.train)
-    test, validation = _hold_out_validation(bundle.test, validation_size, seed)
-    test, holdout = _held_out_for_calibration(host, method, test, holdout_size, holdout_file, bundle.num_classes, seed)
-    result = unlearn(model, forget, retain if use_retain else None, method=method, plugins=host,
-                     validation=validation, holdout=holdout, device=device, seed=seed, progress=True,
-                     **_recipe_defaults(host, method, metadata), **options)
-    if "calibrated_lr" in result.stats and holdout is not None:
-        echo(f"calibrated on {len(holdout)} held-out samples: lr {result.stats['calibrated_lr']:.4g} at step "
+    held = _held_out(c, unlearner, bundle)
+    job = UnlearnJob(method=c.method, forget=forget, retain=retain if c.use_retain else None,
+                     options={**_recipe_defaults(host, c.method, metadata), **c.options}, holdout=held.holdout,
+                     validation=held.validation, device=c.device, seed=c.seed, progress=True)
+    result = job.run(model, host)
+    if "calibrated_lr" in result.stats and job.holdout is not None:
+        echo(f"calibrated on {len(job.holdout)} held-out samples: lr {result.stats['calibrated_lr']:.4g} at step "
              f"{result.stats['calibrated_step']}, estimated gap {result.stats['calibration_estimated_gap']:.2f}")
-    results = audit_many({"before": model, "after": result.model}, retain, forget, test, UNLEARN_EVALUATORS,
-                         plugins=host, device=device, seed=seed)
+    results = audit_many({"before": model, "after": result.model}, retain, forget, held.audited, UNLEARN_EVALUATORS,
+                         plugins=host, device=c.device, seed=c.seed)
     shown = ("accuracy.UA", "accuracy.RA", "accuracy.TA", "confidence_mia.FT_AUC")
     rows = [labelled_row(name, r["metrics"], keys=shown) for name, r in results.items()]
     echo(markdown_table(rows, ["model", *map(label_of, shown)]))
-    extra = {**metadata.extra, "unlearned": {"method": method, "config": result.config,
-                                             "split": chosen.to_dict(), "with_retain": use_retain,
+    echo(f"audited on {len(held.audited)} test samples" + (
+        f" ({', '.join(f'{len(v)} held out as {k}' for k, v in held.indices.items())}; `amun audit` leaves them "
+        "out too)" if held.indices else ""))
+    extra = {**metadata.extra, "unlearned": {"method": c.method, "config": result.config,
+                                             "split": chosen.to_dict(), "with_retain": c.use_retain,
+                                             "held_out_test_indices": dict(held.indices),
                                              "seconds": result.stats["seconds_total"]}}
-    path = save_checkpoint(out, result.model, dataclasses.replace(metadata, extra=extra))
-    echo(f"{method}: {result.stats['seconds_total']:.1f} s; saved {path}")
+    path = save_checkpoint(c.out, result.model, dataclasses.replace(metadata, extra=extra))
+    echo(f"{c.method}: {result.stats['seconds_total']:.1f} s; saved {path}")
     return path
+
+
+def _check_out(checkpoint: str, out: str, force: bool) -> None:
+    """The input checkpoint is never overwritten; another existing file only with ``force``."""
+    target = Path(out) if Path(out).suffix else Path(out).with_suffix(".safetensors")
+    if target.resolve() == Path(checkpoint).resolve() or Path(out).resolve() == Path(checkpoint).resolve():
+        raise InvalidInputError("--out must differ from the input checkpoint: the original is never overwritten")
+    if target.exists() and not force:
+        raise InvalidInputError(f"{target} exists; pass --force to replace it (its file mode is kept)")
 
 
 @dataclass(frozen=True)
@@ -202,32 +238,20 @@ def _recipe_defaults(host: PluginHost, method: str, metadata: CheckpointMetadata
     return {k: v for k, v in metadata.recipe.items() if k in names}
 
 
-def _hold_out_validation(test: LabeledData, size: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
-    if size <= 0:
-        return test, None
-    if size >= len(test):
-        raise InvalidInputError(f"--validation-size {size} must be smaller than the test set ({len(test)})")
-    return split_off(test, size, seed, "validation")
-
-
-def _held_out_for_calibration(host: PluginHost, method: str, test: LabeledData, size: int | None, path: str | None,
-                              num_classes: int, seed: int) -> tuple[LabeledData, LabeledData | None]:
-    """(audited test set, held-out data for AMUN's calibration or None); see unlearn_command."""
-    if path is not None:
-        if size:
-            raise InvalidInputError("give either --holdout-file or --holdout-size, not both")
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                x, y = arrays["x"], arrays["y"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise InvalidInputError(f"--holdout-file {path}: expected a .npz with arrays x and y ({exc})") from exc
-        return test, as_labeled_data((x, y), num_classes, name="holdout")
-    if size is None:
-        size = len(test) // 5 if issubclass(host.unlearners.get(method), Amun) else 0
-    if size < 0:
-        raise InvalidInputError(f"--holdout-size must be >= 0, got {size}")
-    if size == 0:
-        return test, None
-    if size >= len(test):
-        raise InvalidInputError(f"--holdout-size {size} must be smaller than the test set left ({len(test)})")
-    return split_off(test, size, seed, "holdout")
+def _held_out(command: UnlearnCommand, unlearner: Unlearner, bundle: DatasetBundle) -> HeldOut:
+    """The test split shared between the job and the audit (:func:`hold_out`), or, with
+    ``holdout_file``, the file's samples as the holdout and the test split less the validation set."""
+    c = command
+    if c.holdout_file is None:
+        return hold_out(bundle.test, unlearner, holdout_size=c.holdout_size, validation_size=c.validation_size,
+                        seed=c.seed)
+    if c.holdout_size:
+        raise InvalidInputError("give either --holdout-file or --holdout-size, not both")
+    try:
+        with np.load(c.holdout_file, allow_pickle=False) as arrays:
+            x, y = arrays["x"], arrays["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInputError(f"--holdout-file {c.holdout_file}: expected a .npz with arrays x and y "
+                                f"({exc})") from exc
+    held = hold_out(bundle.test, unlearner, holdout_size=0, validation_size=c.validation_size, seed=c.seed)
+    return dataclasses.replace(held, holdout=as_labeled_data((x, y), bundle.num_classes, name="holdout"))

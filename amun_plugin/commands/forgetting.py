@@ -4,8 +4,8 @@ Each checkpoint is an *original* model (``amun train``): the ``forgetting_qualit
 ``--method`` N = ``--runs`` times on its forget split and retrains N models on D_R with the
 checkpoint's own architecture and recipe (cached in ``$AMUN_BENCH_CACHE`` or
 ``~/.cache/amun_plugin/bench``, so a second method or a rerun reuses them). One folder per
-checkpoint: ``forgetting_quality.json`` (metrics and per-example ε), ``report.md`` and
-``epsilon_histogram.png``.
+checkpoint: ``forgetting_quality.json`` (metrics, per-example ε and the per-model confidences
+F is computed from), ``report.md`` and ``epsilon_histogram.png``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def forgetting_audit_command(*, checkpoints: Sequence[str], split: SplitConfig |
                              out: str, echo: Callable[[str], Any], plots: bool = True,
                              cache_dir: str | None = None,
                              dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Run the protocol from every original checkpoint; returns {stem: {"metrics", "epsilon"}}."""
+    """Run the protocol from every original checkpoint; returns {stem: {"metrics", "epsilon", "confidence"}}
+    ("confidence": {"unlearned": (N, n), "retrained": (N, n)} nested lists)."""
     if not checkpoints:
         raise InvalidInputError("name at least one original checkpoint")
     host = get_plugin_manager()
@@ -55,20 +56,21 @@ def forgetting_audit_command(*, checkpoints: Sequence[str], split: SplitConfig |
         result = evaluator.evaluate(model, data, device=device, seed=seed)
         stem = Path(path).stem
         epsilon = [float(e) for e in result.scores["forget"]]
-        results[stem] = {"metrics": result.metrics, "epsilon": epsilon}
-        _write(Path(out) / stem, stem, method, result.metrics, epsilon, runs, plots)
+        confidence = {side: result.scores[f"confidence_{side}"].tolist() for side in ("unlearned", "retrained")}
+        results[stem] = {"metrics": result.metrics, "epsilon": epsilon, "confidence": confidence}
+        _write(Path(out) / stem, stem, method, results[stem], runs, plots)
     rows = [{"model": name, **r["metrics"]} for name, r in results.items()]
     echo(markdown_table(rows, list(FORGETTING_COLUMNS), digits=3))
     echo(f"reports written under {out}/ ({', '.join(results)})")
     return results
 
 
-def _write(folder: Path, name: str, method: str, metrics: Mapping[str, float], epsilon: list[float], runs: int,
-           plots: bool) -> None:
+def _write(folder: Path, name: str, method: str, result: Mapping[str, Any], runs: int, plots: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    metrics, epsilon = result["metrics"], result["epsilon"]
     atomic_write_text(folder / "forgetting_quality.json",
-                      json.dumps({"model": name, "method": method, "metrics": dict(metrics), "epsilon": epsilon},
-                                 indent=1))
+                      json.dumps({"model": name, "method": method, "metrics": dict(metrics), "epsilon": epsilon,
+                                  "confidence": result["confidence"]}, indent=1))
     rows = [{"metric": k, "value": f"{v:.4g}"} for k, v in metrics.items()]
     text = (f"# Forgetting quality of `{method}` from `{name}`\n\nN = {runs} unlearning runs vs N retrained "
             "models; F in [0, 1] (1 = indistinguishable from retraining); U-LiRA in %, intervals 95% bootstrap "

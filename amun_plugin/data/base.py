@@ -11,7 +11,7 @@ from torch import Tensor
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["LabeledData", "DatasetBundle", "as_labeled_data"]
+__all__ = ["LabeledData", "DatasetBundle", "DatasetShape", "as_labeled_data"]
 
 _PIXEL_TOLERANCE = 1e-6
 
@@ -74,6 +74,17 @@ class LabeledData:
         )
 
 
+@dataclass(frozen=True)
+class DatasetShape:
+    """What a dataset holds, as far as a plan needs it: train and test sizes, one sample's shape
+    and the number of classes (a source that knows it without its files offers ``expected_shape()``)."""
+
+    train: int
+    test: int
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+
 @dataclass(frozen=True, eq=False)
 class DatasetBundle:
     """A dataset's train and test parts with its class names."""
@@ -96,6 +107,10 @@ class DatasetBundle:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.train.input_shape
+
+    @property
+    def shape(self) -> DatasetShape:
+        return DatasetShape(len(self.train), len(self.test), self.input_shape, self.num_classes)
 
 
 def as_labeled_data(data: Any, num_classes: int | None = None, name: str = "data") -> LabeledData:
@@ -120,16 +135,33 @@ def as_labeled_data(data: Any, num_classes: int | None = None, name: str = "data
         raise InvalidInputError(
             f"{name}: expected LabeledData, an (x, y) pair or a torch Dataset, got {type(data).__name__}"
         )
-    x_t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-    y_t = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y)
+    x_t = torch.as_tensor(_numeric(x, f"{name}: x", "numbers (pixels in [0, 1])"))
+    y_t = torch.as_tensor(_numeric(y, f"{name}: labels", "integer class ids (or one-hot rows)"))
     if x_t.dtype in (torch.float64, torch.float16, torch.bfloat16):
         x_t = x_t.float()
     if y_t.ndim == 2 and y_t.shape[1] > 1:  # one-hot labels (ART convention)
+        if num_classes is not None and y_t.shape[1] > num_classes:
+            raise InvalidInputError(f"{name}: one-hot labels have {y_t.shape[1]} columns, {_MORE_THAN} "
+                                    f"{num_classes} classes")
         num_classes = num_classes or int(y_t.shape[1])
         y_t = y_t.argmax(dim=1)
     if num_classes is None:
         num_classes = int(y_t.max().item()) + 1 if y_t.numel() else 0
     return LabeledData(x_t, y_t, num_classes, name)
+
+
+_MORE_THAN = "more than the"
+
+
+def _numeric(values: Any, what: str, expected: str) -> Any:
+    """``values`` as a tensor or numeric numpy array; strings or objects are one clear error."""
+    if isinstance(values, Tensor):
+        return values
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        sample = repr(array.ravel()[:1].tolist()[0]) if array.size else "none"
+        raise InvalidInputError(f"{what} must be {expected}, got {array.dtype} values (e.g. {sample})")
+    return array
 
 
 def labeled_for_model(data: Any, num_classes: int | None, name: str, model_outputs: bool = True) -> LabeledData:
@@ -138,7 +170,8 @@ def labeled_for_model(data: Any, num_classes: int | None, name: str, model_outpu
     try:
         return as_labeled_data(data, num_classes, name)
     except InvalidInputError as exc:
-        if not (model_outputs and num_classes is not None and "labels must lie in" in str(exc)):
+        if not (model_outputs and num_classes is not None
+                and ("labels must lie in" in str(exc) or _MORE_THAN in str(exc))):
             raise
         raise InvalidInputError(
             f"{exc}: the model has {num_classes} outputs (one logit per class), fewer than the labels need; "

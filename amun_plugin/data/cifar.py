@@ -1,14 +1,16 @@
 """CIFAR-10 and CIFAR-100 (Krizhevsky, 2009) from their python-format batch files.
 
-``download=True`` asks torchvision to fetch and md5-verify the archive into ``root``; the batch
-files are then read here with a restricted unpickler that only rebuilds numpy arrays, dicts,
-lists, strings and numbers (never ``pickle.load`` on user files). CIFAR-100 uses the 100 fine labels.
+``download=True`` asks torchvision to fetch and md5-verify the archive into ``root`` (a failed
+download removes what it wrote); the batch files are then read here with a restricted unpickler
+that only rebuilds numpy arrays, dicts, lists, strings and numbers (never ``pickle.load`` on user
+files). CIFAR-100 uses the 100 fine labels.
 """
 
 from __future__ import annotations
 
 import numbers
 import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -16,7 +18,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from amun_plugin.data.base import DatasetBundle, LabeledData
+from amun_plugin.data.base import DatasetBundle, DatasetShape, LabeledData
 from amun_plugin.data.source import DatasetSource
 from amun_plugin.data.splits import stratified_indices
 from amun_plugin.errors import BackendUnavailableError, DatasetNotFoundError, InvalidInputError
@@ -143,6 +145,11 @@ class _CifarSource(DatasetSource):
         test = self._read_part([base / self.test_file], "test", cfg.test_size, cfg.seed)
         return DatasetBundle(self.name, train, test, classes)
 
+    def expected_shape(self) -> DatasetShape:
+        """Sizes, image shape and classes without reading the files (a dry run before a download)."""
+        cfg: CifarConfig = self.config
+        return DatasetShape(cfg.train_size or 50000, cfg.test_size or 10000, (3, 32, 32), self.num_classes)
+
     def _missing(self, base: Path) -> list[str]:
         names = (*self.train_files, self.test_file, self.meta_file)
         return [n for n in names if not (base / n).is_file()]
@@ -151,8 +158,9 @@ class _CifarSource(DatasetSource):
         files = ", ".join((*self.train_files, self.test_file, self.meta_file))
         return (
             f"{self.name}: {', '.join(missing)} not found in {base}. Expected the python-format "
-            f"dataset at <root>/{self.folder}/ with {files}. Set download=True to fetch it through "
-            "torchvision (md5-verified), or set `root` to the directory that contains "
+            f"dataset at <root>/{self.folder}/ with {files}. Set the dataset option download=true to fetch it "
+            "through torchvision (md5-verified): `--dataset-option download=true` on the command line, "
+            "`download: true` under a suite's dataset options; or set `root` to the directory that contains "
             f"{self.folder}/."
         )
 
@@ -164,9 +172,18 @@ class _CifarSource(DatasetSource):
                 f"download=True needs torchvision ({exc}); `pip install torchvision` or fetch the files yourself"
             ) from exc
         dataset_class = getattr(torchvision.datasets, self.torchvision_name)
+        created = [p for p in (root, *root.parents) if not p.exists()]  # innermost first
+        before = set(root.iterdir()) if root.is_dir() else set()
         try:  # one call fetches, md5-checks and extracts the archive that holds train and test
             dataset_class(root=str(root), train=True, download=True)
-        except (OSError, RuntimeError) as exc:
+        except BaseException as exc:  # also Ctrl-C: leave no empty folder or partial archive behind
+            for path in [created[-1]] if created else sorted(set(root.iterdir()) - before):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            if not isinstance(exc, (OSError, RuntimeError)):
+                raise
             raise DatasetNotFoundError(
                 f"{self.name}: downloading into {root} failed ({exc}); check the network, or put "
                 f"{self.folder}/ under `root` yourself"

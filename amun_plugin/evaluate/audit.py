@@ -24,6 +24,7 @@ from amun_plugin.data.base import LabeledData, labeled_for_model
 from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData, Evaluator
+from amun_plugin.evaluate.gap import avg_gap, gap_keys
 from amun_plugin.evaluate.reference import ReferenceBank
 from amun_plugin.evaluate.report import ModelAudit, write_report
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
@@ -97,7 +98,8 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
         audited = evaluated(label, model)
         ref = None if retrained is None or retrained is model else evaluated("retrained", retrained)
         before = None if original is None or original is model else evaluated("original", original)
-        result: dict[str, Any] = {"model": label, "metrics": audited.metrics, "seconds": audited.seconds}
+        result: dict[str, Any] = {"model": label, "metrics": audited.metrics, "seconds": audited.seconds,
+                                  "avg_gap": _avg_gap(audited, ref, mia_metric)}
         if out_dir is not None:
             folder = Path(out_dir) / label if nested else Path(out_dir)
             result.update(write_report(folder, audited, retrained=ref, original=before, mia_metric=mia_metric,
@@ -144,6 +146,12 @@ def _named_evaluator(host: Components, name: str, config: dict[str, Any],
     if isinstance(bank, ReferenceBank):
         return cls(config, bank=bank)
     return cls({**config, "bank_dir": str(bank)})
+
+
+def _avg_gap(audited: ModelAudit, retrained: ModelAudit | None, mia_metric: str | None) -> float | None:
+    """Avg Gap to the retrained model; None without one, or without the accuracy and an MIA metric."""
+    keys = gap_keys(audited.metrics, mia_metric) if retrained is not None else None
+    return avg_gap(audited.metrics, retrained.metrics, keys) if retrained is not None and keys else None
 
 
 def _audit_data(retain: Any, forget: Any, test: Any, num_classes: int | None, model: nn.Module) -> AuditData:

@@ -18,7 +18,13 @@ there); ``amun_plugin.audit`` hands them over.
 
 Metrics: F and final_score in [0, 1] (higher = closer to retraining), RA_ratio, TA_ratio, runs,
 max_resolvable_epsilon, ULiRA_TPR@1%FPR / ULiRA_TPR@0.1%FPR / ULiRA_AUC (percent) with _lo / _hi
-(95% bootstrap over models). Scores: "forget" -> the per-example ε (n,).
+(95% bootstrap over models). Scores: "forget" -> the per-example ε (n,); "confidence_unlearned"
+(N, n) and "confidence_retrained" (N, n) -> the per-model logit-scaled confidences on D_F that F
+and U-LiRA are computed from (model x example, seeds in order), to recompute F with other code.
+
+The ``retrain`` method is judged as any other: with no ``method_options`` it gets ``recipe`` (so
+both sides draw from one distribution; its seed s reproduces the reference model of seed s, hence
+the default ``retrain_seed`` 1000, disjoint from the unlearning seeds 0 .. runs − 1).
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ class ForgettingQualityConfig:
         use_retain: give the unlearner D_R (False: the setting without the retain set). (Default: True)
         runs: N, the unlearned and the retrained models each (>= 3; the competition used 512). (Default: 8)
             The per-example epsilon buckets end at ceil(ln(N - 1)).
-        retrain_seed: seed of the first retrained model (then retrain_seed + 1, ...). (Default: 1)
+        retrain_seed: seed of the first retrained model (then retrain_seed + 1, ...); the unlearner's
+            seeds are 0 .. runs - 1. (Default: 1000)
         cache_dir: artefact cache of the retrained models and the runs; None = the bench cache. (Default: None)
             The bench cache is ``$AMUN_BENCH_CACHE`` or ``~/.cache/amun_plugin/bench``.
         bootstrap: bootstrap resamples (over models) of the U-LiRA 95% intervals. (Default: 200)
@@ -72,7 +79,7 @@ class ForgettingQualityConfig:
     method_options: Mapping[str, Any] = field(default_factory=dict)
     use_retain: bool = True
     runs: int = 8
-    retrain_seed: int = 1
+    retrain_seed: int = 1000
     cache_dir: str | None = None
     bootstrap: int = 200
 
@@ -82,6 +89,9 @@ class ForgettingQualityConfig:
         if not self.architecture:
             raise InvalidInputError("forgetting_quality needs the architecture of the retrained models "
                                     "(e.g. {'architecture': 'mlp', 'recipe': {...}})")
+        if self.method == "retrain" and self.retrain_seed < self.runs:
+            raise InvalidInputError(f"forgetting_quality: with method 'retrain', retrain_seed must be >= runs "
+                                    f"({self.runs}): its seed s would reproduce the reference model of seed s")
 
 
 def protocol_metrics(result: Mapping[str, Any]) -> dict[str, float]:
@@ -123,7 +133,7 @@ class ForgettingQualityEvaluator(Evaluator):
         cache = ArtifactCache(config.cache_dir or default_cache_dir())
         retrain_run, retrain_spec = _retrainer(host, cache, config, data, device)
         retain = data.retain if config.use_retain else None
-        options = dict(config.method_options)
+        options = _method_options(config)
         shared: dict[str, Any] = {}
 
         def unlearn_run(s: int) -> tuple[nn.Module, float]:
@@ -141,7 +151,17 @@ class ForgettingQualityEvaluator(Evaluator):
                               retrain_seeds=range(config.retrain_seed, config.retrain_seed + config.runs),
                               cache=cache, unlearn_spec=unlearn_spec, retrain_spec=retrain_spec, device=device,
                               bootstrap=config.bootstrap)
-        return EvaluationResult(protocol_metrics(result), {"forget": np.asarray(result["epsilon"])})
+        confidence = result["confidence"]
+        return EvaluationResult(protocol_metrics(result), {
+            "forget": np.asarray(result["epsilon"]), "confidence_unlearned": np.asarray(confidence["unlearned"]),
+            "confidence_retrained": np.asarray(confidence["retrained"])})
+
+
+def _method_options(config: ForgettingQualityConfig) -> dict[str, Any]:
+    """The unlearner's options; ``retrain`` without options gets the reference side's recipe."""
+    if config.method == "retrain" and not config.method_options:
+        return dict(config.recipe)
+    return dict(config.method_options)
 
 
 def _retrainer(host: Components, cache: ArtifactCache, config: ForgettingQualityConfig, data: AuditData,
@@ -173,7 +193,7 @@ def _retrainer(host: Components, cache: ArtifactCache, config: ForgettingQuality
 def _shared_adversarial(host: Components, config: ForgettingQualityConfig, model: nn.Module, data: AuditData,
                         device: Any) -> Any:
     """D_A of the forget set on the original model when the method has attack settings, else None."""
-    unlearner = host.unlearners.get(config.method)(dict(config.method_options)).config
+    unlearner = host.unlearners.get(config.method)(_method_options(config)).config
     if not all(hasattr(unlearner, name) for name in ("attack", "attack_options", "search")):
         return None
     backend = host.attacks.get(unlearner.attack)(dict(unlearner.attack_options))

@@ -6,7 +6,8 @@ s = log p_y − log Σ_{j≠y} p_j = z_y − logsumexp_{j≠y} z_j of every forg
 the logits with logsumexp, exact where p_y rounds to 1), its retain accuracy (RA) and test
 accuracy (TA). :func:`score_runs` turns the two groups into the NeurIPS 2023 forgetting score
 (:mod:`amun_plugin.evaluate.forgetting_quality`) and the per-example likelihood-ratio test
-(:mod:`amun_plugin.evaluate.ulira`). :func:`run_protocol` drives the runs; with an
+(:mod:`amun_plugin.evaluate.ulira`), and returns the per-model confidences with them.
+:func:`run_protocol` drives the runs; with an
 :class:`~amun_plugin.artifacts.ArtifactCache` every run's output is a JSON artefact named by
 the content hash of what it depends on, so an interrupted protocol resumes run by run and the
 retrained side is shared by every method audited against the same D_R.
@@ -115,23 +116,26 @@ def score_runs(unlearned: Sequence[RunOutput], retrained: Sequence[RunOutput], *
                seed: int = 0) -> dict[str, Any]:
     """F, the final score and the U-LiRA test from N_u unlearned and N_r retrained runs (>= 3 each).
 
-    Returns a JSON-ready mapping: "F", "final_score", "RA_ratio", "TA_ratio", "runs" (N = the
-    smaller count), "max_resolvable_epsilon" (ceil(ln(N − 1))), "epsilon" (n,),
-    "ulira" ({"TPR@1%FPR", "TPR@0.1%FPR", "AUC", their "_ci", "trials"}), mean RA / TA / seconds of
-    each side.
+    Returns a JSON-ready mapping: "F", "final_score", "RA_ratio", "TA_ratio", "runs" (N = N_u, the
+    unlearned models, which set the buckets as in the challenge), "max_resolvable_epsilon"
+    (ceil(ln(N − 1))), "epsilon" (n,), "ulira" ({"TPR@1%FPR", "TPR@0.1%FPR", "AUC", their "_ci",
+    "trials"}), mean RA / TA / seconds of each side, and "confidence": {"unlearned": (N_u, n),
+    "retrained": (N_r, n)} nested lists, the per-model scores F is computed from (model x forget
+    example, in the order of the seeds), so anyone can recompute F with their own code.
     """
     u = np.stack([o.confidence for o in unlearned])
     r = np.stack([o.confidence for o in retrained])
     f, eps = forgetting_score(u, r)
     ra_u, ra_r = [o.retain_accuracy for o in unlearned], [o.retain_accuracy for o in retrained]
     ta_u, ta_r = [o.test_accuracy for o in unlearned], [o.test_accuracy for o in retrained]
-    n = min(len(unlearned), len(retrained))
+    n = len(unlearned)
     return {
         "F": f, "final_score": final_score(f, ra_u, ra_r, ta_u, ta_r),
         "RA_ratio": float(np.mean(ra_u) / np.mean(ra_r)), "TA_ratio": float(np.mean(ta_u) / np.mean(ta_r)),
         "runs": n, "max_resolvable_epsilon": max_resolvable_epsilon(n), "epsilon": [float(e) for e in eps],
         "ulira": ulira_test(u, r, bootstrap=bootstrap, seed=seed),
         "unlearned": _side(unlearned), "retrained": _side(retrained),
+        "confidence": {"unlearned": u.tolist(), "retrained": r.tolist()},
     }
 
 

@@ -1,32 +1,44 @@
 """The NeurIPS 2023 Machine Unlearning Challenge's forgetting score F (pure maths, numpy).
 
-Definition (Triantafillou et al., 2024; ``shared/REFERENCE.md``, "NeurIPS 2023 forgetting
-score"): for every forget example i, U_i holds its logit-scaled confidence under N unlearned
-models (the unlearner run with N seeds from one original model) and R_i under N models retrained
-on D_R (N seeds). An (ε, δ)-style estimate ε_i says how well the best threshold rule tells the
-two samples apart; ε_i is bucketed into points and F is the mean of the points.
+Definition (Triantafillou et al., 2024; the challenge's ``metric.py``, google-deepmind/
+unlearning_evaluation): for every forget example i, U_i holds its logit-scaled confidence under
+N_u unlearned models (the unlearner run with N_u seeds from one original model) and R_i under N_r
+models retrained on D_R. An (ε, δ)-style estimate ε_i says how well the best threshold rule tells
+the two samples apart; ε_i is bucketed into points and F is the mean of the points.
 
 Estimator of ε_i (:func:`example_epsilon`), δ = 1e-5:
-  * the "positive" sample is the one with the larger median;
-  * degenerate range: if (range of the narrower) / (range of the wider) < 0.01, ε_i = 50 (a
-    sample of N identical values, e.g. a deterministic unlearner, is fully distinguishable). When
-    both ranges are 0: ε_i = 0 if the two constants are equal, else 50;
-  * single thresholds t: a linspace over [min, max] of both samples, 100 thresholds per unit of
-    confidence (at least 2); predict "positive" when s >= t;
-  * double thresholds: the interval [l, r] predicts the peakier sample (smaller standard
-    deviation) inside it; with width = range of the peaky sample, r runs over a linspace from
-    min_peaky + width - 2 to max_peaky + 2 (100 values per unit) and, for each r, l over
-    (r - width) ± 2 (400 values);
-  * per rule, FPR and FNR over the N models: FPR = FNR = 0 gives ε = ∞; exactly one of them 0
-    discards the rule; otherwise ε_t = max(0, log(1 - δ - FPR) - log FNR, log(1 - δ - FNR) - log FPR)
-    (a log of a non-positive number counts as -∞);
-  * ε_i = max over the kept rules (0 when every rule is discarded), clipped to [0, 50].
+  * the "positive" sample is the one with the larger median (ties: the unlearned one);
+  * degenerate range: if (smaller range) / (larger range) < 0.01, ε_i = 50 (a sample of N
+    identical values, e.g. a deterministic unlearner, is fully distinguishable);
+  * single thresholds t: ``linspace(lo, hi, ceil(100 (hi - lo)))`` over the pooled [lo, hi]
+    (none when the count is 0, only lo when it is 1); predict "positive" when s >= t;
+  * double thresholds: the interval [l, r] predicts the "peaky" sample, the positive one if its
+    range is strictly smaller, else the negative one; width = the smaller range; r runs over
+    ``linspace(a, b, ceil(100 (b - a)))`` with a = min_peaky + width - 2, b = max_peaky + 2 and,
+    for each r, l over ``linspace(r - width - 2, r - width + 2, 400)`` (a linspace per r: one
+    ulp of a left threshold decides whether a score on it is inside);
+  * per rule, FPR and FNR over the models: FPR = FNR = 0 gives ε = ∞; exactly one of them 0
+    discards the rule; otherwise ε_t = max(0, nanmax(log(1 - δ - FPR) - log FNR,
+    log(1 - δ - FNR) - log FPR)), the log of a negative number being NaN, so FPR = FNR = 1
+    (both terms NaN) discards the rule too;
+  * ε_i = max over the kept rules, clipped to [0, 50].
+
+Where the challenge gives no number, ours is stated and tested:
+  * both samples one equal constant: ε_i = 0 (every rule has TPR = FPR, i.e. no advantage; the
+    challenge discards every rule and stops on an assertion); two different constants: ε_i = 50
+    (a threshold between them separates them; the challenge agrees whenever its grid, 0.01
+    apart, falls between them, and stops otherwise);
+  * every rule discarded (samples too tight for the 0.01 grid): :class:`InvalidInputError`, as
+    the challenge's assertion; a number here would be invented.
+The challenge computes rates and ε in float32 and its single thresholds with ``torch.linspace``
+in float32; ours is float64 throughout (the definition), which can differ only where a score lies
+within a float32 rounding of a threshold or ε within ~1e-6 of a bucket edge.
 
 How N caps ε: a rate over N models is a multiple of 1/N, so the largest finite ε a rule can give
 is log((1 - δ - 1/N) / (1/N)) ≈ ln(N - 1); anything more separable reads as ε = ∞ -> 50. The
-points therefore stop at ``ceil(ln(N - 1))`` (:func:`max_resolvable_epsilon`): 7 for the
-competition's N = 512, 5 for N = 64, 3 for N = 16. Bucket k (from 0) is [0.5 k, 0.5 (k + 1))
-and scores 2^-k; ε >= ceil(ln(N - 1)) scores 0. A smaller N cannot resolve ε above ln(N - 1).
+points therefore stop at ``ceil(ln(N - 1))`` (:func:`max_resolvable_epsilon`) with N = N_u, the
+number of unlearned models, as in the challenge: 7 for its N = 512, 5 for N = 64, 3 for N = 16.
+Bucket k (from 0) is [0.5 k, 0.5 (k + 1)) and scores 2^-k; ε >= ceil(ln(N - 1)) scores 0.
 """
 
 from __future__ import annotations
@@ -39,28 +51,28 @@ import numpy as np
 from amun_plugin.errors import InvalidInputError
 
 __all__ = ["DELTA", "EPSILON_CAP", "example_epsilon", "epsilons", "epsilon_points", "forgetting_score",
-           "final_score", "max_resolvable_epsilon", "rule_epsilon"]
+           "final_score", "left_thresholds", "max_resolvable_epsilon", "rule_epsilon"]
 
 DELTA = 1e-5
 EPSILON_CAP = 50.0
 BUCKET_WIDTH = 0.5
 THRESHOLDS_PER_UNIT = 100
-LEFT_VALUES = 400
+LEFT_BUFFER = 2.0
 DEGENERATE_RATIO = 0.01
 
 
 def rule_epsilon(fpr: np.ndarray, fnr: np.ndarray, delta: float = DELTA) -> np.ndarray:
     """ε of decision rules from their error rates; fpr, fnr: (T,) fractions in [0, 1] -> (T,).
 
-    inf where both rates are 0, NaN (= discarded) where exactly one is 0, else
-    max(0, log(1 - δ - FPR) - log FNR, log(1 - δ - FNR) - log FPR).
+    inf where both rates are 0, NaN (= discarded) where exactly one is 0 or both are 1, else
+    max(0, nanmax(log(1 - δ - FPR) - log FNR, log(1 - δ - FNR) - log FPR)).
     """
     fpr = np.asarray(fpr, dtype=np.float64)
     fnr = np.asarray(fnr, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(1 - delta - fpr > 0, np.log(np.maximum(1 - delta - fpr, 1e-300)), -np.inf) - np.log(fnr)
-        b = np.where(1 - delta - fnr > 0, np.log(np.maximum(1 - delta - fnr, 1e-300)), -np.inf) - np.log(fpr)
-        eps = np.maximum(0.0, np.maximum(a, b))
+        a = np.log(1 - delta - fpr) - np.log(fnr)
+        b = np.log(1 - delta - fnr) - np.log(fpr)
+        eps = np.maximum(np.fmax(a, b), 0.0)  # fmax skips one NaN; maximum keeps a NaN
     both = (fpr == 0) & (fnr == 0)
     one = (fpr == 0) ^ (fnr == 0)
     return np.where(both, np.inf, np.where(one, np.nan, eps))
@@ -84,42 +96,59 @@ def _rates_inside(peaky: np.ndarray, other: np.ndarray, left: np.ndarray,
     return inside(other), 1.0 - inside(peaky)
 
 
+def _grid(start: float, stop: float) -> np.ndarray:
+    """``linspace(start, stop, ceil(100 (stop - start)))``: no point when the count is 0."""
+    return np.linspace(start, stop, int(math.ceil((stop - start) * THRESHOLDS_PER_UNIT)))
+
+
+def left_thresholds(rights: np.ndarray, width: float) -> np.ndarray:
+    """(R, 400): row j = ``linspace(r_j - width - 2, r_j - width + 2, 400)``, each row as numpy's
+    scalar linspace computes it."""
+    count = int(math.ceil(2 * LEFT_BUFFER * THRESHOLDS_PER_UNIT))
+    rights = np.asarray(rights, dtype=np.float64)
+    return np.linspace(rights - width - LEFT_BUFFER, rights - width + LEFT_BUFFER, count, axis=1)
+
+
 def _single_threshold(pos: np.ndarray, neg: np.ndarray, delta: float) -> np.ndarray:
-    lo, hi = min(pos[0], neg[0]), max(pos[-1], neg[-1])
-    count = max(2, int(math.ceil(THRESHOLDS_PER_UNIT * (hi - lo))))
-    return rule_epsilon(*_rates_above(pos, neg, np.linspace(lo, hi, count)), delta)
+    thresholds = _grid(min(pos[0], neg[0]), max(pos[-1], neg[-1]))
+    return rule_epsilon(*_rates_above(pos, neg, thresholds), delta)
 
 
-def _double_threshold(u: np.ndarray, r: np.ndarray, delta: float) -> np.ndarray:
-    peaky, other = (u, r) if np.std(u) <= np.std(r) else (r, u)
-    width = float(peaky[-1] - peaky[0])
-    start, stop = peaky[0] + width - 2.0, peaky[-1] + 2.0
-    rights = np.linspace(start, stop, max(2, int(math.ceil(THRESHOLDS_PER_UNIT * (stop - start)))))
-    offsets = np.linspace(-2.0, 2.0, LEFT_VALUES)
-    lefts = rights[:, None] - width + offsets[None, :]  # (R, 400)
-    rights = np.broadcast_to(rights[:, None], lefts.shape)
-    return rule_epsilon(*_rates_inside(peaky, other, lefts.ravel(), rights.ravel()), delta)
+def _double_threshold(pos: np.ndarray, neg: np.ndarray, delta: float) -> np.ndarray:
+    pos_range, neg_range = pos[-1] - pos[0], neg[-1] - neg[0]
+    peaky, other = (pos, neg) if pos_range < neg_range else (neg, pos)
+    width = min(pos_range, neg_range)
+    rights = _grid(peaky[0] + width - LEFT_BUFFER, peaky[-1] + LEFT_BUFFER)
+    lefts = left_thresholds(rights, width)
+    rights_2d = np.broadcast_to(rights[:, None], lefts.shape)
+    return rule_epsilon(*_rates_inside(peaky, other, lefts.ravel(), rights_2d.ravel()), delta)
+
+
+def _checked(sample: np.ndarray) -> np.ndarray:
+    values = np.sort(np.asarray(sample, dtype=np.float64).ravel())
+    if values.size < 2:
+        raise InvalidInputError(f"need >= 2 models per side, got {values.size}")
+    if not np.isfinite(values).all():
+        raise InvalidInputError("confidences must be finite")
+    return values
 
 
 def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA) -> float:
     """ε of one forget example from its confidences under the unlearned (N_u,) and retrained
     (N_r,) models (finite floats; N_u, N_r >= 2), in [0, 50] (see the module docstring)."""
-    u = np.sort(np.asarray(unlearned, dtype=np.float64).ravel())
-    r = np.sort(np.asarray(retrained, dtype=np.float64).ravel())
-    if u.size < 2 or r.size < 2:
-        raise InvalidInputError(f"need >= 2 models per side, got {u.size} unlearned and {r.size} retrained")
-    if not (np.isfinite(u).all() and np.isfinite(r).all()):
-        raise InvalidInputError("confidences must be finite")
-    ranges = sorted((u[-1] - u[0], r[-1] - r[0]))
-    if ranges[1] == 0:
+    u, r = _checked(unlearned), _checked(retrained)
+    smallest, largest = sorted((u[-1] - u[0], r[-1] - r[0]))
+    if largest == 0:
         return 0.0 if u[0] == r[0] else EPSILON_CAP
-    if ranges[0] / ranges[1] < DEGENERATE_RATIO:
+    if smallest / largest < DEGENERATE_RATIO:
         return EPSILON_CAP
     pos, neg = (u, r) if np.median(u) >= np.median(r) else (r, u)
-    rules = np.concatenate([_single_threshold(pos, neg, delta), _double_threshold(u, r, delta)])
+    rules = np.concatenate([_double_threshold(pos, neg, delta), _single_threshold(pos, neg, delta)])
     kept = rules[~np.isnan(rules)]
-    best = float(kept.max()) if kept.size else 0.0
-    return float(np.clip(best, 0.0, EPSILON_CAP))
+    if kept.size == 0:
+        raise InvalidInputError("every threshold rule was discarded (both samples are too tight for the "
+                                "0.01 threshold grid); the challenge's metric stops here too")
+    return float(np.clip(kept.max(), 0.0, EPSILON_CAP))
 
 
 def epsilons(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA) -> np.ndarray:
@@ -131,11 +160,18 @@ def epsilons(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA)
     if u.ndim != 2 or r.ndim != 2 or u.shape[1] != r.shape[1]:
         raise InvalidInputError(f"confidences must be (models, examples) with equal examples, got {u.shape}, "
                                 f"{r.shape}")
-    return np.array([example_epsilon(u[:, i], r[:, i], delta) for i in range(u.shape[1])])
+    out = np.empty(u.shape[1])
+    for i in range(u.shape[1]):
+        try:
+            out[i] = example_epsilon(u[:, i], r[:, i], delta)
+        except InvalidInputError as error:
+            raise InvalidInputError(f"forget example {i}: {error}") from None
+    return out
 
 
 def max_resolvable_epsilon(num_models: int) -> int:
-    """ceil(ln(N - 1)): where the buckets end for N models per side (N >= 3)."""
+    """ceil(ln(N - 1)): where the buckets end for N models per side (N >= 3; at N = 2 no bucket
+    is left and every F would be 0)."""
     if num_models < 3:
         raise InvalidInputError(f"the forgetting score needs N >= 3 models per side, got {num_models}")
     return int(math.ceil(math.log(num_models - 1)))
@@ -154,10 +190,9 @@ def epsilon_points(eps: np.ndarray, num_models: int) -> np.ndarray:
 
 def forgetting_score(unlearned: np.ndarray, retrained: np.ndarray) -> tuple[float, np.ndarray]:
     """F = mean points over the forget set, and the per-example ε (n,); confidences as in
-    :func:`epsilons`. N (for the buckets) is the smaller of the two model counts."""
+    :func:`epsilons`. N (for the buckets) is N_u, the number of unlearned models, as in the challenge."""
     eps = epsilons(unlearned, retrained)
-    n_models = min(np.shape(unlearned)[0], np.shape(retrained)[0])
-    return float(epsilon_points(eps, n_models).mean()), eps
+    return float(epsilon_points(eps, np.shape(unlearned)[0]).mean()), eps
 
 
 def final_score(f: float, unlearned_ra: Sequence[float], retrained_ra: Sequence[float],

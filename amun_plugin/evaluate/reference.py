@@ -178,6 +178,17 @@ class ReferenceBank:
         logits = np.stack([_read_logits(folder, k, membership.shape[1]) for k in range(membership.shape[0])])
         return cls(folder, manifest, membership, digests, labels, logits)
 
+    def rows_of(self, data: LabeledData) -> np.ndarray:
+        """The bank row of every sample of ``data`` (N,) int64; samples outside the bank's
+        population are refused (:class:`PopulationMismatchError`)."""
+        digests = sample_digests(data)
+        missing = sum(row.tobytes() not in self._row_of for row in digests)
+        if missing:
+            raise PopulationMismatchError(
+                f"{missing} of the {len(data)} {data.name} samples are not in the reference bank's population "
+                f"({self.directory}): the bank must be built on a population holding them (e.g. train ∪ test)")
+        return np.array([self._row_of[row.tobytes()] for row in digests], dtype=np.int64)
+
     def check_population(self, population: LabeledData) -> np.ndarray:
         """The bank row of every point of ``population`` (N,) int64, after checking that
         ``population`` is exactly the bank's population (same points, any order)."""

@@ -142,28 +142,43 @@ class RMIAEvaluator(Evaluator):
             self._bank = ReferenceBank.open(Path(self.config.bank_dir))
         return self._bank
 
-    def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device, seed: int) -> EvaluationResult:
+    def _evaluate(self, model: nn.Module, data: AuditData, device: torch.device,
+                  seed: int) -> EvaluationResult:
         config: RMIAConfig = self.config
         bank = self.bank
         population = concat_population(data.retain, data.forget, data.test)
         rows = bank.check_population(population)
-        y = population.y.cpu().numpy()
-        target = config.signal(predict_logits(model, population.x, device=device).numpy(), y)
-        references = config.signal(bank.logits[:, rows], y)
         metrics: dict[str, float] = {}
-        if config.mode is RMIAMode.ONLINE:
-            pr_x = online_reference(references, config.trim)
-        else:
+        a = None
+        if config.mode is RMIAMode.OFFLINE:
             a = tune_offline_a(bank, config) if config.tune_a else config.offline_a
             metrics["offline_a"] = float(a)
-            pr_x = offline_reference(references, ~bank.membership[:, rows], a, config.trim)
-        ratio = likelihood_ratio(target, pr_x, config.floor)
-        scores = rmia_scores(ratio, ratio, config.gamma)
+        reference = reference_likelihood(bank, config, rows, population.y.cpu().numpy(), a)
+        scores = rmia_population_scores(config, predict_logits(model, population.x, device=device).numpy(),
+                                        population.y.cpu().numpy(), reference)
         sizes = np.cumsum([len(data.retain), len(data.forget)])
         parts = dict(zip(("retain", "forget", "test"), np.split(scores, sizes)))
         metrics.update(_auc_metrics(parts, seed, config.subsample_seeds))
         metrics.update(membership_tpr_metrics(parts))
         return EvaluationResult(metrics, parts)
+
+
+def reference_likelihood(bank: ReferenceBank, config: RMIAConfig, rows: np.ndarray, y: np.ndarray,
+                         offline_a: float | None = None) -> np.ndarray:
+    """Pr(x) of the bank rows ``rows`` (labels ``y``): the reference models' mean signal (online), or
+    the OUT models' with the ``offline_a`` correction (offline)."""
+    references = config.signal(bank.logits[:, rows], y)
+    if config.mode is RMIAMode.ONLINE:
+        return online_reference(references, config.trim)
+    assert offline_a is not None
+    return offline_reference(references, ~bank.membership[:, rows], offline_a, config.trim)
+
+
+def rmia_population_scores(config: RMIAConfig, target_logits: np.ndarray, y: np.ndarray,
+                           reference: np.ndarray) -> np.ndarray:
+    """RMIA scores of every point against all the others as the population z (in [0, 1])."""
+    ratio = likelihood_ratio(config.signal(target_logits, y), reference, config.floor)
+    return rmia_scores(ratio, ratio, config.gamma)
 
 
 def _auc_metrics(parts: dict[str, np.ndarray], seed: int, rounds: int) -> dict[str, float]:

@@ -80,6 +80,12 @@ class CNNNet(nn.Module):
         """x: (N, C, H, W) -> logits (N, num_classes)."""
         return self.head(self.features(x))
 
+    def reset_parameters(self) -> None:
+        """Re-apply this network's own init step (He init, the head left as reset), as at the end of
+        ``__init__``; ``unlearn.retrain.reinitialize`` calls it after resetting every submodule, the
+        order of ``__init__``, so a reset draws from the distribution ``build`` draws from."""
+        init_relu_network(self, head=self.head)
+
 
 class CNN(ModelArchitecture):
     """Two conv blocks and a fully connected layer; any channel count, images of 8x8 and up."""

@@ -62,6 +62,12 @@ class MLPNet(nn.Module):
         """x: (N, *input_shape) -> logits (N, num_classes)."""
         return self.head(self.features(x))
 
+    def reset_parameters(self) -> None:
+        """Re-apply this network's own init step (He init, the head left as reset), as at the end of
+        ``__init__``; ``unlearn.retrain.reinitialize`` calls it after resetting every submodule, the
+        order of ``__init__``, so a reset draws from the distribution ``build`` draws from."""
+        init_relu_network(self, head=self.head)
+
 
 class MLP(ModelArchitecture):
     """Fully connected network; works for any input shape (it flattens)."""

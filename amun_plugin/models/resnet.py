@@ -120,6 +120,12 @@ class ResNetNet(nn.Module):
         """x: (N, C, H, W) -> logits (N, num_classes)."""
         return self.head(self.features(x))
 
+    def reset_parameters(self) -> None:
+        """Re-apply this network's own init step (He init, the head left as reset), as at the end of
+        ``__init__``; ``unlearn.retrain.reinitialize`` calls it after resetting every submodule, the
+        order of ``__init__``, so a reset draws from the distribution ``build`` draws from."""
+        init_relu_network(self, head=self.head)
+
 
 def _check_classes(num_classes: int) -> int:
     if int(num_classes) < 2:

@@ -9,9 +9,11 @@ per-sample loss (RL relabels, GA negates) and a hook between backward and step (
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +35,7 @@ __all__ = [
     "augment_batch",
     "make_optimizer",
     "make_scheduler",
+    "observing_steps",
     "predict_logits",
     "train_model",
 ]
@@ -212,6 +215,21 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor
     return chunks
 
 
+_STEP_OBSERVER: ContextVar[Callable[[nn.Module], None] | None] = ContextVar("amun_step_observer", default=None)
+
+
+@contextmanager
+def observing_steps(observer: Callable[[nn.Module], None]) -> Iterator[None]:
+    """Call ``observer(model)`` after every optimizer step of every :func:`train_model` run inside
+    the block, whatever the run's own callbacks (e.g. to race unlearners: all of a method's training
+    loops report without it knowing); an exception it raises ends the run and leaves the block."""
+    token = _STEP_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _STEP_OBSERVER.reset(token)
+
+
 def train_model(
     model: nn.Module,
     data: LabeledData,
@@ -310,6 +328,9 @@ class _EpochRunner:
                 self.before_step(self.model)
             self.optimizer.step()
             stats.steps += 1
+            observer = _STEP_OBSERVER.get()
+            if observer is not None:
+                observer(self.model)
             loss_sum += loss.detach() * y.shape[0]
             correct += (logits.detach().argmax(dim=1) == y).sum()
             seen += y.shape[0]

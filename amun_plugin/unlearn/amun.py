@@ -18,13 +18,17 @@ in ``benchmarks/results/amun_cost``) at the same unlearning quality:
       UA / TA / membership AUC moved by at most 0.4 point.
 ``PAPER_SETTINGS`` holds the paper's choices: ``unlearn(model, forget, **PAPER_SETTINGS)``.
 
-With held-out data (``holdout=``: samples the model never trained on) the fine-tuning is
-**calibrated** without any retrained model (:mod:`amun_plugin.unlearn.calibration`): the lr
-rises from 0.01 to 0.1 over two epochs, then restarts from the best state at that state's lr,
-held for two epochs; the estimated Avg Gap (D_F against held-out data) is checked every quarter
-epoch and the best state of both phases is kept; ``lr``, ``epochs``, ``step_size`` and ``gamma``
-are then replaced by the calibration's choice (in ``stats["calibration"]``). Without held-out data the
-fixed defaults run, with a warning that they may not forget on a strongly memorising model.
+The fine-tuning runs one of two **schedules**, chosen by the inputs:
+    - *calibrated* (``holdout=`` given, ``calibration`` not None): calibrated without any retrained
+      model (:mod:`amun_plugin.unlearn.calibration`): the lr rises from 0.01 to 0.1 over two epochs,
+      then restarts from the best state at that state's lr, held for two epochs; the estimated Avg
+      Gap (D_F against held-out data) is checked every quarter epoch and the best state of both
+      phases is kept (``stats["calibration"]``). ``FIXED_SCHEDULE``'s options are then refused.
+    - *fixed* (no holdout, or ``calibration=None`` without a holdout): ``lr``, ``epochs``,
+      ``step_size``, ``gamma``. Without an explicit choice (one of those options, or
+      ``calibration=None``) a :class:`~amun_plugin.errors.NoHoldoutWarning` says it may not
+      forget on a strongly memorising model. Calibration options without a holdout are refused.
+``stats["finetune_schedule"]`` says which ran.
 """
 
 from __future__ import annotations
@@ -34,20 +38,22 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial
 from amun_plugin.data.base import LabeledData
-from amun_plugin.errors import InvalidInputError
+from amun_plugin.errors import InvalidInputError, NoHoldoutWarning
+from amun_plugin.models.inference import predict_logits
 from amun_plugin.training import Augment, Schedule, TrainConfig, train_model
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
-from amun_plugin.unlearn.calibration import CalibrationConfig, calibrated_finetune, check_holdout, retain_probe
+from amun_plugin.unlearn.base import Capabilities, ForgetRequest, UnlearnContext, Unlearner
+from amun_plugin.unlearn.calibration import CalibrationConfig, Probes, calibrated_finetune
+from amun_plugin.unlearn.estimate import MembershipProbe, check_holdout, retain_probe
 
-__all__ = ["PAPER_SETTINGS", "Amun", "AmunConfig", "AmunVariant", "build_adversarial_set", "finetune_on_union",
-           "uncalibrated_on_purpose"]
+__all__ = ["FIXED_SCHEDULE", "PAPER_SETTINGS", "Amun", "AmunConfig", "AmunVariant", "build_adversarial_set",
+           "finetune_on_union", "uncalibrated_on_purpose"]
 
 PAPER_SETTINGS: Mapping[str, Any] = {
     "epochs": 10,
@@ -63,9 +69,22 @@ eps_init 0.04, eps doubling from the current iterate) and 10 epochs of fine-tuni
 tests/attacks/test_algorithm1.py checks the search against a direct port of Algorithm 1."""
 
 
+FIXED_SCHEDULE = ("epochs", "lr", "step_size", "gamma")
+"""The options only AMUN's fixed schedule reads; the calibrated schedule (with a holdout) chooses
+its own learning rate and length, so passing one of them with a holdout is an error."""
+FIXED_CHOICES = frozenset({*FIXED_SCHEDULE, "calibration"})
+"""Options whose explicit value chooses the fixed schedule on purpose (no "no holdout" warning)."""
+
+
 class AmunVariant(str, Enum):
+    """What AMUN fine-tunes on besides D_R: "full" D_F ∪ D_A (the paper), "adv_only" D_A,
+    "partial" D_A and D_F without the share of D_F a model that never saw it would misclassify
+    (estimated from the held-out error rate; the samples nearest the boundary), so that accuracy
+    on D_F can fall to the level of unseen data while the rest of D_F keeps its labels."""
+
     FULL = "full"
     ADV_ONLY = "adv_only"
+    PARTIAL = "partial"
 
 
 @dataclass(frozen=True)
@@ -124,38 +143,61 @@ class Amun(Unlearner):
     name = "amun"
     config_class = AmunConfig
     description = "AMUN: fine-tune on the nearest adversarial examples of D_F with their wrong labels"
-    reuses_adversarial: ClassVar[bool] = True
-    """A continuous-unlearning session hands this method D_A computed once on the original model."""
-    calibrates: ClassVar[bool] = True
-    """Given held-out data, the method calibrates itself on it (the suites' retrain-free mode
-    then runs it calibrated instead of selecting a grid point)."""
+    capabilities = Capabilities(calibrates=True, reuses_adversarial=True, fixed_schedule=FIXED_SCHEDULE)
+    """Calibrates on a holdout (then ``FIXED_SCHEDULE`` options are refused), and takes a precomputed
+    D_A (a continuous session computes it once on the original model)."""
 
-    def check_request(self, request: ForgetRequest) -> None:
-        super().check_request(request)
-        if request.holdout is not None:
-            check_holdout(request.holdout, request.forget, request.retain)
+    def calibrates_with(self, holdout: bool) -> bool:
+        return holdout and self.config.calibration is not None
+
+    def check_schedule(self, holdout: bool) -> None:
+        super().check_schedule(holdout)
+        if not holdout and "calibration" in self.given_options and self.config.calibration is not None:
+            raise InvalidInputError(f"{self.name!r}: calibration options need holdout=<samples never trained on>; "
+                                    "without a holdout the fixed schedule runs (lr, epochs, step_size, gamma)")
+        if not self.calibrates_with(holdout) and self.config.variant is AmunVariant.PARTIAL:
+            raise InvalidInputError(f"{self.name!r}: variant 'partial' needs holdout= (the share of D_F it drops is "
+                                    "estimated from the held-out accuracy) and the calibrated schedule")
+        self.candidate_variants(holdout)  # unknown union names: refused here
+
+    def candidate_variants(self, holdout: bool) -> tuple[AmunVariant, ...]:
+        """The unions a run chooses between: the calibration's ``unions`` when it calibrates and no
+        ``variant`` was given, else ``variant`` alone."""
+        calibration = self.config.calibration
+        if not self.calibrates_with(holdout) or calibration is None or "variant" in self.given_options:
+            return (self.config.variant,)
+        try:
+            return tuple(AmunVariant(name) for name in calibration.unions)
+        except ValueError:
+            raise InvalidInputError(f"{self.name!r}: calibration unions must be among "
+                                    f"{[v.value for v in AmunVariant]}, got {list(calibration.unions)}") from None
+
+    def adversarial_set(self, model: nn.Module, forget: LabeledData, ctx: UnlearnContext) -> AdversarialSet:
+        return build_adversarial_set(model, forget, self.config, ctx)
 
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         config: AmunConfig = self.config
+        holdout = None
+        if self.calibrates_with(request.holdout is not None) and request.holdout is not None:
+            holdout = check_holdout(request.holdout, request.forget, request.retain)  # before any work
+        elif not FIXED_CHOICES & self.given_options:
+            warnings.warn(f"{self.name}: no holdout given, so the fine-tuning runs its fixed schedule at lr "
+                          f"{config.lr:g}; on a strongly memorising model it may not forget; pass holdout=<samples "
+                          "never trained on> to calibrate (or choose the fixed schedule explicitly, e.g. lr=..., "
+                          "to silence this)", NoHoldoutWarning, stacklevel=4)
         start = time.perf_counter()
         adversarial = request.adversarial
         if adversarial is None:
-            adversarial = build_adversarial_set(model, request.forget, config, ctx)
+            adversarial = self.adversarial_set(model, request.forget, ctx)
         search_seconds = time.perf_counter() - start
-        retain = request.retain if self.uses_retain else None
+        retain = request.retain if self.capabilities.uses_retain else None
         before_step, hook_stats = self._finetune_hook(model, request, ctx)
-        calibrate = request.holdout is not None and config.calibration is not None
-        if not calibrate and request.holdout is None:
-            warnings.warn(f"{self.name}: {_NO_HOLDOUT}, so the fine-tuning runs uncalibrated at lr {config.lr:g}; "
-                          "on a strongly memorising model it may not forget; pass holdout=<samples never trained "
-                          "on> to calibrate", stacklevel=3)
-        holdout = None
-        if calibrate and request.holdout is not None:
-            holdout = check_holdout(request.holdout, request.forget, request.retain)
         stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout,
-                                  reference=request.reference)
+                                  reference=request.reference, variants=self.candidate_variants(holdout is not None),
+                                  membership=request.membership)
         return {
             **hook_stats,
+            "finetune_schedule": "calibrated" if holdout is not None else "fixed",
             "seconds_search": search_seconds if request.adversarial is None else 0.0,
             "adversarial_reused": request.adversarial is not None,
             "adversarial": adversarial.summary(),
@@ -170,15 +212,12 @@ class Amun(Unlearner):
         return None, {}
 
 
-_NO_HOLDOUT = "no holdout given"
-
-
 @contextmanager
 def uncalibrated_on_purpose() -> Iterator[None]:
-    """Silence AMUN's "no holdout given" warning inside the block, for callers that run fixed
+    """Silence AMUN's :class:`NoHoldoutWarning` inside the block, for callers that run fixed
     options deliberately (the suites' oracle mode, fixed-option continuous chains)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=f".*{_NO_HOLDOUT}.*")
+        warnings.simplefilter("ignore", NoHoldoutWarning)
         yield
 
 
@@ -201,52 +240,99 @@ def finetune_on_union(
     holdout: LabeledData | None = None,
     *,
     reference: nn.Module | None = None,
+    variants: tuple[AmunVariant, ...] | None = None,
+    membership: MembershipProbe | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place on the variant's union; D_A is not augmented.
     ``before_step(model)`` runs between backward and each optimizer step (e.g. a SalUn mask).
     With ``holdout`` (and ``config.calibration``), the fine-tuning is calibrated on it, against
-    ``reference``'s accuracies (default: ``model``'s before fine-tuning)."""
+    ``reference``'s accuracies (default: ``model``'s before fine-tuning), choosing between the
+    unions of ``variants`` (default: ``config.variant`` alone) with ``membership`` as the
+    estimate's membership signal."""
     if len(adversarial.y_true) != len(forget):
         raise InvalidInputError(
             f"the adversarial set has {len(adversarial.y_true)} samples but the forget set has {len(forget)}"
         )
-    parts: list[tuple[LabeledData, bool]] = []
-    if config.variant is AmunVariant.FULL:
-        parts.append((forget, True))
-    if int(adversarial.found.sum()) > 0:
-        parts.append((adversarial.as_labeled_data(), False))
-    if retain is not None:
-        parts.insert(0, (_retain_subset(retain, sum(len(p) for p, _ in parts), config, ctx), True))
-    if not parts:
-        raise InvalidInputError("nothing to fine-tune on: no adversarial example was found and variant is adv_only")
-    union = parts[0][0]
-    for part, _ in parts[1:]:
-        union = union.concat(part, name="union")
-    augment_mask = torch.cat([torch.full((len(part),), flag) for part, flag in parts])
+    variants = variants or (config.variant,)
+    calibrated = holdout is not None and config.calibration is not None
+    if AmunVariant.PARTIAL in variants and not calibrated:
+        raise InvalidInputError("variant 'partial' needs holdout= (the share of D_F it fine-tunes on without "
+                                "labels is estimated from the held-out accuracy) and a calibration")
+    found = int(adversarial.found.sum())
+    forget_side = found + (len(forget) if config.variant is AmunVariant.FULL else 0)
+    retain_part = None if retain is None else _retain_subset(retain, forget_side, config, ctx)
+    unlabeled = _likely_misclassified(model if reference is None else reference, holdout, adversarial, ctx) \
+        if AmunVariant.PARTIAL in variants else None
+    candidates = {v.value: build_union(v, forget, retain_part, adversarial, unlabeled) for v in variants}
     start = time.perf_counter()
     progress = "AMUN fine-tuning" if ctx.progress else False
     out: dict[str, Any] = {}
-    if holdout is not None and config.calibration is not None:
-        probes = (forget, holdout, retain_probe(retain, len(holdout), ctx.seed))
-        out = calibrated_finetune(model, union, augment_mask, probes, config.train_config(), config.calibration,
+    if calibrated and holdout is not None and config.calibration is not None:
+        probes = Probes(forget, holdout, retain_probe(retain, len(holdout), ctx.seed), membership)
+        out = calibrated_finetune(model, candidates, probes, config.train_config(), config.calibration,
                                   device=ctx.device, seed=ctx.seed, before_step=before_step, progress=progress,
                                   reference=reference)
-        chosen = out["calibration"]["chosen"]
-        out.update({"calibrated_lr": chosen["lr"], "calibrated_step": chosen["step"],
+        chosen, winner = out["calibration"]["chosen"], out["calibration"]["union"]
+        out.update({"calibrated_lr": chosen["lr"], "calibrated_step": chosen["step"], "calibrated_union": winner,
                     "calibration_estimated_gap": chosen["estimated_gap"],
                     "calibration_checks": out["calibration"]["checks"],
                     "calibration_steps": out["calibration"]["steps"]})
+        if unlabeled is not None:
+            out["calibration"]["partial_unlabeled"] = int(unlabeled.numel())
     else:
+        winner = variants[0].value
+        union, augment_mask = candidates[winner]
         train_stats = train_model(model, union, config.train_config(), device=ctx.device, seed=ctx.seed,
                                   augment_mask=augment_mask, before_step=before_step, progress=progress)
         out["finetune_final_loss"] = train_stats.final_loss
     return {
         "seconds_finetune": time.perf_counter() - start,
-        "finetune_size": len(union),
-        "retain_used": len(parts[0][0]) if retain is not None else 0,
-        "adversarial_used": int(adversarial.found.sum()),
+        "finetune_size": len(candidates[winner][0]),
+        "retain_used": len(retain_part) if retain_part is not None else 0,
+        "adversarial_used": found,
         **out,
     }
+
+
+def build_union(variant: AmunVariant, forget: LabeledData, retain: LabeledData | None, adversarial: AdversarialSet,
+                unlabeled: Tensor | None = None) -> tuple[LabeledData, Tensor]:
+    """(union, augment mask) of ``variant``: D_R (if given), then D_F ("full"; "partial": without
+    the ``unlabeled`` positions), then the found adversarial examples (never augmented)."""
+    parts: list[tuple[LabeledData, bool]] = []
+    if retain is not None:
+        parts.append((retain, True))
+    if variant is AmunVariant.FULL:
+        parts.append((forget, True))
+    elif variant is AmunVariant.PARTIAL:
+        keep = torch.ones(len(forget), dtype=torch.bool)
+        if unlabeled is not None:
+            keep[unlabeled] = False
+        if bool(keep.any()):
+            parts.append((forget.subset(torch.nonzero(keep).squeeze(1), name="forget"), True))
+    if int(adversarial.found.sum()) > 0:
+        parts.append((adversarial.as_labeled_data(), False))
+    if not parts:
+        raise InvalidInputError(f"nothing to fine-tune on: no adversarial example was found and variant is "
+                                f"{variant.value}")
+    union = parts[0][0]
+    for part, _ in parts[1:]:
+        union = union.concat(part, name="union")
+    return union, torch.cat([torch.full((len(part),), flag) for part, flag in parts])
+
+
+def _likely_misclassified(model: nn.Module, holdout: LabeledData | None, adversarial: AdversarialSet,
+                          ctx: UnlearnContext) -> Tensor:
+    """The positions of D_F that a model which never saw them would most likely misclassify: as
+    many as the held-out error rate of ``model`` predicts (round((1 - acc(H)) |D_F|)), nearest the
+    decision boundary first (smallest adversarial distance; already-misclassified samples have
+    distance 0, failed searches count as farthest)."""
+    assert holdout is not None
+    logits = predict_logits(model, holdout.x, device=ctx.device)
+    error = float((logits.argmax(dim=1) != holdout.y.cpu()).double().mean())
+    count = round(error * len(adversarial.y_true))
+    distance = torch.where(adversarial.found, adversarial.distance_l2.float(), torch.full_like(
+        adversarial.distance_l2.float(), float("inf")))
+    return torch.argsort(distance, stable=True)[:count].sort().values
 
 
 def _retain_subset(retain: LabeledData, forget_side: int, config: AmunConfig, ctx: UnlearnContext) -> LabeledData:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -17,11 +18,12 @@ from amun_plugin.config import NoConfig, config_to_dict, make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.overlap import check_disjoint
 from amun_plugin.device import preserved_mode, resolve_device
-from amun_plugin.errors import InvalidInputError, MissingInputError, UnlearningDivergedError
+from amun_plugin.errors import InvalidInputError, MissingInputError, PluginError, UnlearningDivergedError
 from amun_plugin.progress import announce, bars_allowed
 from amun_plugin.registry import Components
+from amun_plugin.unlearn.estimate import MembershipProbe
 
-__all__ = ["ForgetRequest", "UnlearnContext", "UnlearnResult", "Unlearner"]
+__all__ = ["Capabilities", "ForgetRequest", "UnlearnContext", "UnlearnResult", "Unlearner"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +39,9 @@ class ForgetRequest:
     reference: the model whose held-out and retain accuracies AMUN's calibration takes as its
     targets and accuracy budget (a continuous session can pass its original model, so that the
     budget holds for the whole session); None = the model being unlearned. Never modified.
+    membership: the membership signal of the estimated gap on ``holdout``
+    (:class:`~amun_plugin.unlearn.estimate.MembershipProbe`, e.g. RMIA from a reference bank);
+    None = the logit-scaled confidence.
     """
 
     forget: LabeledData
@@ -45,6 +50,7 @@ class ForgetRequest:
     adversarial: AdversarialSet | None = None
     holdout: LabeledData | None = None
     reference: nn.Module | None = None
+    membership: MembershipProbe | None = None
 
     def __post_init__(self) -> None:
         if self.adversarial is not None and len(self.adversarial.y_true) != len(self.forget):
@@ -102,52 +108,142 @@ class UnlearnResult:
         return iter((self.model, self.stats))
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an unlearner declares it supports; callers read this declaration (never the class).
+
+    Attributes:
+        requires_retain: refuses requests without D_R (e.g. FT, l1-sparse).
+        uses_retain: False if the method ignores D_R even when given.
+        requires_validation: needs ``request.validation``, held-out non-members (e.g. DAU).
+        requires_features: needs penultimate features (``model.features`` or a named layer).
+        calibrates: given ``holdout`` (samples never trained on), the method calibrates itself on
+            it without a retrained model; a method that does not calibrate refuses a holdout
+            (it would be ignored).
+        reuses_adversarial: takes a precomputed adversarial set of D_F (``request.adversarial``)
+            and builds one with :meth:`Unlearner.adversarial_set`; a continuous session computes
+            it once on the original model and hands it to every request.
+        continuous: may serve the requests of a continuous-unlearning session (one run per request
+            on the current model).
+        fixed_schedule: the options that only the fixed (uncalibrated) schedule reads; with a
+            holdout the calibrated schedule runs and passing any of them is an error naming it.
+    """
+
+    requires_retain: bool = False
+    uses_retain: bool = True
+    requires_validation: bool = False
+    requires_features: bool = False
+    calibrates: bool = False
+    reuses_adversarial: bool = False
+    continuous: bool = True
+    fixed_schedule: tuple[str, ...] = ()
+
+    def check(self, owner: str) -> None:
+        """Refuse a contradictory or mistyped declaration (TypeError / ValueError naming ``owner``)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "fixed_schedule":
+                if not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+                    raise TypeError(f"{owner}.capabilities.fixed_schedule must be a tuple of option names")
+            elif not isinstance(value, bool):
+                raise TypeError(f"{owner}.{f.name} must be a bool, got {value!r}")
+        if self.requires_retain and not self.uses_retain:
+            raise ValueError(f"{owner}: requires_retain=True contradicts uses_retain=False")
+        if self.fixed_schedule and not self.calibrates:
+            raise ValueError(f"{owner}: fixed_schedule names options a calibrated schedule ignores; "
+                             "it needs calibrates=True")
+
+
+_LEGACY_FLAGS = ("requires_retain", "uses_retain", "requires_validation", "requires_features", "calibrates",
+                 "reuses_adversarial")
+"""Class attributes an unlearner may still declare one by one (before :class:`Capabilities`); a
+subclass's own values are folded into its ``capabilities``."""
+
+
 class Unlearner(ABC):
     """Base class of every unlearning method.
 
-    A subclass sets ``name`` and ``config_class`` (a frozen dataclass), declares its needs as
-    class data, and writes ``_unlearn``. ``run`` owns the invariants: the request is checked
-    against the declared needs before any work, the input model is deep-copied (never touched),
-    the copy is moved to the device, randomness is seeded, time is measured, and the returned
-    model has the input model's train/eval flags.
+    A subclass sets ``name`` and ``config_class`` (a frozen dataclass), declares what it supports
+    in ``capabilities`` (:class:`Capabilities`), and writes ``_unlearn``. ``run`` owns the
+    invariants: the request is checked against the declaration before any work, the input model
+    is deep-copied (never touched), the copy is moved to the device, randomness is seeded, time is
+    measured, and the returned model has the input model's train/eval flags.
 
-    Class data:
-        requires_retain: refuses requests without D_R (e.g. FT, l1-sparse).
-        uses_retain: False if the method ignores D_R even when given.
-        requires_validation: needs ``request.validation`` (e.g. DAU).
-        requires_features: needs penultimate features (``model.features`` or a named layer).
+    A subclass inherits its base's capabilities; class attributes named like a capability
+    (``requires_retain = True``, the older style) are folded into them.
     """
 
     name: ClassVar[str]
     config_class: ClassVar[type] = NoConfig
     description: ClassVar[str] = ""
-    requires_retain: ClassVar[bool] = False
-    uses_retain: ClassVar[bool] = True
-    requires_validation: ClassVar[bool] = False
-    requires_features: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        legacy = {flag: cls.__dict__[flag] for flag in _LEGACY_FLAGS if flag in cls.__dict__}
+        if legacy:  # checked (types, contradictions) by check_class at registration
+            cls.capabilities = dataclasses.replace(cls.capabilities, **legacy)
 
     def __init__(self, config: Mapping[str, Any] | Any | None = None) -> None:
         self.config = make_config(self.config_class, config)
+        self.given_options = _given_options(self.config_class, config)
+        """The option names the caller set (a mapping's keys; an instance's non-default fields)."""
 
     @classmethod
     def check_class(cls) -> None:
         """Validate the declared capabilities (called at registration)."""
-        for flag in ("requires_retain", "uses_retain", "requires_validation", "requires_features"):
-            if not isinstance(getattr(cls, flag), bool):
-                raise TypeError(f"{cls.__name__}.{flag} must be a bool")
-        if cls.requires_retain and not cls.uses_retain:
-            raise ValueError("requires_retain=True contradicts uses_retain=False")
+        if not isinstance(cls.capabilities, Capabilities):
+            raise TypeError(f"{cls.__name__}.capabilities must be a Capabilities, got {cls.capabilities!r}")
+        cls.capabilities.check(cls.__name__)
+        if cls.capabilities.reuses_adversarial and cls.adversarial_set is Unlearner.adversarial_set:
+            raise TypeError(f"{cls.__name__} declares reuses_adversarial but does not implement adversarial_set")
+
+    def adversarial_set(self, model: nn.Module, forget: LabeledData, ctx: UnlearnContext) -> AdversarialSet:
+        """The adversarial set of ``forget`` on ``model`` that this method would compute itself (for a
+        method declaring ``reuses_adversarial``: a continuous session builds it once, on the original)."""
+        raise NotImplementedError(f"{self.name!r} does not build adversarial sets")
 
     def check_request(self, request: ForgetRequest) -> None:
         """Refuse a request this method cannot serve, saying why and what would work."""
-        if self.requires_retain and request.retain is None:
+        caps = self.capabilities
+        if caps.requires_retain and request.retain is None:
             raise MissingInputError(
                 f"{self.name!r} needs the retain set D_R, and this request has none; {{how}}, "
                 "or use a method that works without D_R (e.g. 'amun', 'rl', 'ga', 'bs', 'salun')",
                 needs="retain", python="pass retain=...")
-        if self.requires_validation and request.validation is None:
+        if caps.requires_validation and request.validation is None:
             raise MissingInputError(f"{self.name!r} needs a held-out validation set of non-members; {{how}}",
                                     needs="validation", python="pass validation=...")
+        self.check_schedule(holdout=request.holdout is not None)
+
+    def calibrates_with(self, holdout: bool) -> bool:
+        """Whether a run with (``holdout`` True) or without held-out data runs the calibrated
+        schedule; a method that can switch its calibration off (AMUN's ``calibration=None``)
+        overrides this."""
+        return self.capabilities.calibrates and holdout
+
+    def schedule_options(self, options: Mapping[str, Any], calibrated: bool) -> dict[str, Any]:
+        """``options`` without those the chosen schedule does not read (a suite shares one set of
+        options between its calibrated and its fixed-option runs)."""
+        unused = set(self.capabilities.fixed_schedule) if calibrated else set()
+        return {k: v for k, v in options.items() if k not in unused}
+
+    def check_schedule(self, holdout: bool) -> None:
+        """No option or input the schedule chosen for a run with (``holdout``) or without held-out
+        data would ignore: a holdout needs a calibrated run, and a calibrated run refuses the fixed
+        schedule's options. Callers planning runs (sessions, suites) call it before any work."""
+        calibrated = self.calibrates_with(holdout)
+        if holdout and not calibrated:
+            why = ("its calibration is switched off (calibration=None), so it runs its fixed schedule"
+                   if self.capabilities.calibrates else "it does not calibrate on held-out data")
+            raise InvalidInputError(f"{self.name!r} would ignore holdout: {why}; drop holdout")
+        given = sorted(set(self.capabilities.fixed_schedule) & self.given_options) if calibrated else []
+        if given:
+            raise InvalidInputError(
+                f"{self.name!r}: {', '.join(given)} belong(s) to the fixed schedule, but with holdout the calibrated "
+                "schedule runs and chooses the learning rate and length itself (calibration={...}: lr_min, lr_max, "
+                "max_epochs, ...); drop " + ", ".join(given) + ", or run the fixed schedule without a holdout "
+                "(Python: no holdout=; amun unlearn: --holdout-size 0)")
 
     def validate(self, plugins: Components) -> None:
         """Check the options that name other components against the registries ``plugins``
@@ -194,7 +290,11 @@ class Unlearner(ABC):
         start = time.perf_counter()
         with preserved_mode(working), torch.random.fork_rng(devices=_cuda_devices(target)):
             torch.manual_seed(seed)
-            stats = dict(self._unlearn(working, request, ctx))
+            returned = self._unlearn(working, request, ctx)
+        if not isinstance(returned, Mapping):
+            raise PluginError(f"unlearner {self.name!r} ({type(self).__module__}.{type(self).__qualname__}) returned "
+                              f"a {type(returned).__name__} from _unlearn; it must return a mapping of run statistics")
+        stats = dict(returned)
         stats["seconds_total"] = time.perf_counter() - start
         _check_finite(working, self.name, config_to_dict(self.config))
         if lines:
@@ -251,3 +351,19 @@ def _warn_if_already_forgotten(model: nn.Module, request: ForgetRequest, device:
 
 def _cuda_devices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
+
+
+def _given_options(config_class: type, config: Mapping[str, Any] | Any | None) -> frozenset[str]:
+    """The option names a caller set: a mapping's keys, or an instance's fields that differ from
+    their defaults (an instance does not say which it was given)."""
+    if config is None:
+        return frozenset()
+    if isinstance(config, Mapping):
+        return frozenset(config)
+    defaults: Any
+    try:
+        defaults = make_config(config_class, None)
+    except (InvalidInputError, TypeError):  # a config with required fields: every field counts as given
+        defaults = None
+    return frozenset(f.name for f in dataclasses.fields(config)
+                     if defaults is None or getattr(config, f.name) != getattr(defaults, f.name))

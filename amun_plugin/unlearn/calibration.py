@@ -1,19 +1,10 @@
-"""Retrain-free calibration of AMUN's fine-tuning: stop where D_F looks like held-out data.
+"""Retrain-free calibration of AMUN's fine-tuning: stop where D_F looks like held-out data, and
+choose what to fine-tune on.
 
 A party that could afford a retrained model would not need unlearning, so the calibration never
-reads one. It estimates what a retrained model would show from data the deleting party has:
-a retrained model classifies D_F as well as unseen data (UA ~ TA; the paper: 94.49 vs 94.33),
-keeps its accuracy on unseen data and on D_R, and gives D_F the confidence of unseen data (a
-forget-vs-held-out membership AUC of 50). The **estimated Avg Gap** is the paper's Avg Gap with
-the retrained model's values replaced by these estimates, all measured with the current model::
-
-    mean( |acc(D_F) - acc0(H)|,  |acc(H) - acc0(H)|,  |AUC(D_F vs H) - 50|,  [|acc(D_R') - acc0(D_R')|] )
-
-where H is the held-out set, acc0 the original model's accuracy, AUC the ROC AUC (%) of the
-logit-scaled confidence log p_y - log sum_{j != y} p_j separating D_F from H, and D_R' a fixed
-random sample of D_R of |H| samples (the last term only when D_R is available). The same rule
-selects every method's hyper-parameters in the suites' retrain-free tuning mode
-(``bench/tuning.py``), so that comparison is fair.
+reads one: every decision is taken on the **estimated Avg Gap** on held-out data H
+(:mod:`amun_plugin.unlearn.estimate`). The same rule selects every method's hyper-parameters in
+the suites' retrain-free tuning mode (``bench/tuning.py``), so that comparison is fair.
 
 Mechanism, two phases with the same checks: (1) the *ramp*, a fine-tuning run whose learning
 rate rises geometrically from ``lr_min`` (the paper's 0.01) to ``lr_max`` over two epochs and
@@ -32,6 +23,14 @@ preset, the ramp alone stops early, while the learning rate still rises (its sta
 annealed at one lr), and the estimated gap keeps falling when that lr is held (the results
 folders ``*-fmnist-paper*`` and ``benchmarks/README.md`` compare ramp only with ramp + hold). Measured in
 ``benchmarks/results/calibration`` and the suites' retrain-free mode (``benchmarks/README.md``).
+
+**Which union** (several ``candidates``, e.g. AMUN's ``full`` D_R ∪ D_F ∪ D_A, ``adv_only``
+D_R ∪ D_A and ``partial``): each candidate runs its own ramp from the same starting model; the
+ramps choose their states on one part of H (``1 - selection_share``) and the candidates are
+compared on the other part, which no ramp was selected on (an unbiased comparison); the winner
+(within the accuracy budget first, then lowest estimated gap) gets the hold. One candidate: no
+split, exactly the single-union calibration. The shared work: one D_A, one measurement of the
+original model, one retain sample.
 """
 
 from __future__ import annotations
@@ -40,29 +39,47 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Mapping
 
-import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
 from amun_plugin.data.base import LabeledData
-from amun_plugin.data.overlap import shared_samples
+from amun_plugin.data.splits import stratified_indices
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.models.inference import logit_scaled_confidence, predict_logits
 from amun_plugin.training import Schedule, TrainConfig, make_optimizer, train_model
+from amun_plugin.unlearn.estimate import (
+    MembershipProbe,
+    ProxyMeasure,
+    check_holdout,
+    estimated_gap,
+    holdout_resolution,
+    measure_proxy,
+    retain_probe,
+    within_budget,
+)
 
 __all__ = [
+    "CALIBRATION_REVISION",
     "CalibrationConfig",
+    "Probes",
     "ProxyMeasure",
     "calibrated_finetune",
     "check_holdout",
     "estimated_gap",
     "holdout_resolution",
     "measure_proxy",
+    "rank_unions",
     "retain_probe",
+    "split_holdout",
+    "within_budget",
 ]
+
+
+CALIBRATION_REVISION = 2
+"""The calibrated schedule's behaviour at unchanged options: 1 = one union (AMUN's variant), 2 = the
+choice between ``unions`` on selection data. A benchmark cell that calibrates hashes it, so a
+change moves the calibrated cells (recomputed on resume) and no other."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +103,15 @@ class CalibrationConfig:
             learning rate, held constant for this many epochs (at least ``hold_min_steps``
             steps), with the same checks; the best state of both phases is kept. 0 disables.
             (Default: 2, 48)
+        unions: the fine-tuning sets the calibration chooses between (AMUN's variants: "full",
+            "adv_only", "partial"; see :class:`~amun_plugin.unlearn.amun.AmunVariant`); an explicit
+            ``variant`` option pins one. (Default: all three)
+        selection_share: with several unions, the share of the held-out data kept out of the
+            ramps' state selection and used to compare the unions. (Default: 0.5)
     """
+
+
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("unions", "selection_share")  # see CALIBRATION_REVISION
 
     lr_min: float = 0.01
     lr_max: float = 0.1
@@ -100,6 +125,8 @@ class CalibrationConfig:
     accuracy_budget: float = 5.0
     hold_epochs: int = 2
     hold_min_steps: int = 48
+    unions: tuple[str, ...] = ("full", "adv_only", "partial")
+    selection_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not (0 < self.lr_min <= self.lr_max):
@@ -112,6 +139,10 @@ class CalibrationConfig:
                                     f"{self.hold_epochs!r}, {self.hold_min_steps!r}")
         if not (self.accuracy_budget >= 0 and self.overshoot >= 0):
             raise InvalidInputError("calibration accuracy_budget and overshoot must be >= 0")
+        if not self.unions or len(set(self.unions)) != len(self.unions):
+            raise InvalidInputError(f"calibration unions must be distinct and not empty, got {self.unions!r}")
+        if not 0 < self.selection_share < 1:
+            raise InvalidInputError(f"calibration selection_share must be in (0, 1), got {self.selection_share!r}")
 
     def lr_at(self, step: int, ramp_steps: int) -> float:
         """The learning rate of optimiser step ``step`` (from 1) on a ramp of ``ramp_steps``."""
@@ -120,114 +151,31 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
-class ProxyMeasure:
-    """What the deleting party can measure of one model: accuracies in %, AUC in % (50 = D_F
-    indistinguishable from held-out data); ``retain_accuracy`` is None without D_R."""
+class Probes:
+    """What every check measures: D_F, the held-out data H, a retain sample (None without D_R) and
+    the membership probe (None: :class:`~amun_plugin.unlearn.estimate.ConfidenceProbe`)."""
 
-    forget_accuracy: float
-    holdout_accuracy: float
-    forget_holdout_auc: float
-    retain_accuracy: float | None = None
+    forget: LabeledData
+    holdout: LabeledData
+    retain: LabeledData | None = None
+    membership: MembershipProbe | None = None
 
-    def as_dict(self) -> dict[str, float | None]:
-        return {"forget_accuracy": self.forget_accuracy, "holdout_accuracy": self.holdout_accuracy,
-                "forget_holdout_auc": self.forget_holdout_auc, "retain_accuracy": self.retain_accuracy}
+    def measure(self, model: nn.Module, device: str | torch.device) -> ProxyMeasure:
+        return measure_proxy(model, self.forget, self.holdout, self.retain, device=device, membership=self.membership)
 
-
-def check_holdout(holdout: LabeledData, forget: LabeledData, retain: LabeledData | None,
-                  max_shared: float = 0.01) -> LabeledData:
-    """``holdout`` without the samples it shares with D_F or D_R (identical images).
-
-    Samples the model trained on cannot stand for unseen data: when more than ``max_shared`` of
-    the held-out samples are in D_F or D_R (a split mix-up) the holdout is refused; a few exact
-    duplicates (real datasets have some, e.g. Fashion-MNIST's train and test) are dropped with a
-    one-line warning. An empty holdout is refused."""
-    if len(holdout) == 0:
-        raise InvalidInputError("holdout is empty: pass samples the model never trained on "
-                                "(a validation or test split)")
-    shared = torch.zeros(len(holdout), dtype=torch.bool)
-    for part in (forget, retain):
-        if part is not None:
-            found = shared_samples(holdout.x, part.x)
-            if found.float().mean().item() > max_shared:
-                raise InvalidInputError(
-                    f"holdout shares {int(found.sum())} sample(s) with {part.name}: held-out data must be samples the "
-                    "model never trained on (a validation or test split)")
-            shared |= found
-    if not shared.any():
-        return holdout
-    if bool(shared.all()):
-        raise InvalidInputError("every holdout sample is also a training sample")
-    warnings.warn(f"holdout: dropped {int(shared.sum())} sample(s) identical to training samples", stacklevel=3)
-    return holdout.subset(torch.nonzero(~shared).squeeze(1), name=holdout.name)
+    def on(self, holdout: LabeledData) -> Probes:
+        return Probes(self.forget, holdout, self.retain, self.membership)
 
 
-def holdout_resolution(accuracy: float, size: int, budget: float) -> tuple[float, int]:
-    """How well ``size`` held-out samples measure an accuracy of ``accuracy`` %: the 95% half-width
-    in points (normal approximation, 1.96 sqrt(p (1 - p) / n)) and the holdout size at which it is
-    ``budget`` / 2 points. Losses of held-out accuracy smaller than the half-width go unseen.
-    Measured (``benchmarks/results/calibration_holdout-fmnist-paper``, n = 5 forget sets): without
-    D_R, 200 held-out images let AMUN lose 6.9 points of test accuracy unseen (Avg Gap 5.11),
-    2,000 held the loss to 3.7 (Avg Gap 3.92, paired -1.19 +- 0.82)."""
-    p = min(max(accuracy / 100.0, 0.0), 1.0)
-    variance = max(p * (1.0 - p), 1e-4)
-    half_width = 100.0 * 1.96 * math.sqrt(variance / max(1, size))
-    needed = math.ceil(variance * (100.0 * 1.96 / max(budget / 2.0, 1e-6)) ** 2)
-    return half_width, needed
-
-
-def retain_probe(retain: LabeledData | None, size: int, seed: int) -> LabeledData | None:
-    """A fixed random sample of ``size`` retain samples (all of D_R when smaller), or None."""
-    if retain is None:
-        return None
-    if len(retain) <= size:
-        return retain
-    order = torch.randperm(len(retain), generator=torch.Generator().manual_seed(seed))[:size]
-    return retain.subset(order.sort().values, name="retain probe")
-
-
-def measure_proxy(model: nn.Module, forget: LabeledData, holdout: LabeledData,
-                  retain_sample: LabeledData | None = None, *, device: str | torch.device = "cpu") -> ProxyMeasure:
-    """Accuracies on D_F, H (and the retain sample) and the D_F-vs-H confidence AUC of ``model``
-    (eval mode, no gradients; the model's modes are restored)."""
-    forget_logits = predict_logits(model, forget.x, device=device)
-    holdout_logits = predict_logits(model, holdout.x, device=device)
-    forget_conf = logit_scaled_confidence(forget_logits, forget.y.cpu()).numpy()
-    holdout_conf = logit_scaled_confidence(holdout_logits, holdout.y.cpu()).numpy()
-    labels = np.r_[np.ones(len(forget_conf)), np.zeros(len(holdout_conf))]
-    auc = 100.0 * float(roc_auc_score(labels, np.r_[forget_conf, holdout_conf]))
-    retain_acc = None
-    if retain_sample is not None:
-        retain_logits = predict_logits(model, retain_sample.x, device=device)
-        retain_acc = _accuracy(retain_logits, retain_sample.y)
-    return ProxyMeasure(_accuracy(forget_logits, forget.y), _accuracy(holdout_logits, holdout.y), auc, retain_acc)
-
-
-def _accuracy(logits: Tensor, y: Tensor) -> float:
-    return 100.0 * float((logits.argmax(dim=1) == y.cpu()).double().mean().item())
-
-
-def estimated_gap(current: ProxyMeasure, original: ProxyMeasure) -> tuple[float, dict[str, float]]:
-    """The estimated Avg Gap (points, lower is better) of ``current`` and its terms, with the
-    retrained model's UA and TA estimated by the original model's held-out accuracy, its RA by
-    the original's retain accuracy, and its MIA AUC by 50 (see the module docstring)."""
-    terms = {
-        "UA": abs(current.forget_accuracy - original.holdout_accuracy),
-        "TA": abs(current.holdout_accuracy - original.holdout_accuracy),
-        "MIA": abs(current.forget_holdout_auc - 50.0),
-    }
-    if current.retain_accuracy is not None and original.retain_accuracy is not None:
-        terms["RA"] = abs(current.retain_accuracy - original.retain_accuracy)
-    return float(np.mean(list(terms.values()))), terms
-
-
-def within_budget(current: ProxyMeasure, original: ProxyMeasure, budget: float) -> bool:
-    """Held-out (and retain) accuracy at most ``budget`` points below the original model's."""
-    if current.holdout_accuracy < original.holdout_accuracy - budget:
-        return False
-    if current.retain_accuracy is not None and original.retain_accuracy is not None:
-        return current.retain_accuracy >= original.retain_accuracy - budget
-    return True
+def split_holdout(holdout: LabeledData, share: float, seed: int) -> tuple[LabeledData, LabeledData]:
+    """(calibration part, selection part) of ``holdout``: ``share`` of it, class-stratified and
+    seeded, is the selection part (at least one sample each)."""
+    size = min(len(holdout) - 1, max(1, round(share * len(holdout))))
+    chosen = stratified_indices(holdout.y.numpy(), size, seed=seed)
+    rest = torch.ones(len(holdout), dtype=torch.bool)
+    rest[torch.as_tensor(chosen)] = False
+    return (holdout.subset(torch.nonzero(rest).squeeze(1), name=holdout.name),
+            holdout.subset(torch.as_tensor(chosen), name=f"{holdout.name} (selection)"))
 
 
 @dataclass
@@ -259,13 +207,25 @@ class _Search:
         return self.bad_checks >= self.config.patience
 
 
-def _phase(model: nn.Module, union: LabeledData, augment_mask: Tensor, probes: tuple, recipe: TrainConfig,
-           search: _Search, lr_of: Callable[[int], float], max_steps: int, every: int, first_step: int, *,
-           device: torch.device, seed: int, before_step: Callable[[nn.Module], None] | None,
-           progress: bool | str, seconds: list[float]) -> int:
+@dataclass(frozen=True)
+class _Run:
+    """What every phase shares: the probes, the optimiser recipe, check spacing and run settings."""
+
+    probes: Probes
+    recipe: TrainConfig
+    every: int
+    device: torch.device
+    seed: int
+    before_step: Callable[[nn.Module], None] | None
+    progress: bool | str
+    seconds: list[float]
+
+
+def _phase(model: nn.Module, union: LabeledData, augment_mask: Tensor, run: _Run, search: _Search,
+           lr_of: Callable[[int], float], max_steps: int, first_step: int) -> int:
     """Fine-tune ``model`` for at most ``max_steps`` steps at ``lr_of(step)`` (steps numbered from
-    ``first_step`` + 1), offering every ``every``-th state to ``search``; returns the last step."""
-    forget, holdout, retain_sample = probes
+    ``first_step`` + 1), offering every ``run.every``-th state to ``search``; returns the last step."""
+    recipe = run.recipe
     steps_per_epoch = max(1, math.ceil(len(union) / recipe.batch_size))
     config = TrainConfig(epochs=math.ceil(max_steps / steps_per_epoch), batch_size=recipe.batch_size,
                          lr=lr_of(first_step + 1), momentum=recipe.momentum, weight_decay=recipe.weight_decay,
@@ -277,30 +237,39 @@ def _phase(model: nn.Module, union: LabeledData, augment_mask: Tensor, probes: t
         steps[0] += 1
         for group in optimizer.param_groups:
             group["lr"] = lr_of(steps[0])
-        if before_step is not None:
-            before_step(current)
+        if run.before_step is not None:
+            run.before_step(current)
 
     def step_end(step: int, current: nn.Module) -> bool:
         if step >= max_steps:
             return True
-        if step % every:
+        if step % run.every:
             return False
         check_start = time.perf_counter()
-        measure = measure_proxy(current, forget, holdout, retain_sample, device=device)
+        measure = run.probes.measure(current, run.device)
         stop = search.offer(current, measure, lr_of(first_step + step), first_step + step)
-        seconds[0] += time.perf_counter() - check_start
+        run.seconds[0] += time.perf_counter() - check_start
         return stop
 
-    train_model(model, union, config, device=device, seed=seed + first_step, augment_mask=augment_mask,
-                before_step=set_lr, step_end=step_end, optimizer=optimizer, progress=progress)
+    train_model(model, union, config, device=run.device, seed=run.seed + first_step, augment_mask=augment_mask,
+                before_step=set_lr, step_end=step_end, optimizer=optimizer, progress=run.progress)
     return steps[0]
+
+
+def _ramp(model: nn.Module, union: LabeledData, augment_mask: Tensor, run: _Run, search: _Search,
+          calibration: CalibrationConfig, ramp_steps: int, max_steps: int) -> int:
+    """The ramp of one union from ``model``'s current state; returns its last step."""
+    last = _phase(model, union, augment_mask, run, search, lambda step: calibration.lr_at(step, ramp_steps),
+                  max_steps, 0)
+    if search.best_state is None:  # stopped before the first check: check the final state
+        search.offer(model, run.probes.measure(model, run.device), calibration.lr_at(last, ramp_steps), last)
+    return last
 
 
 def calibrated_finetune(
     model: nn.Module,
-    union: LabeledData,
-    augment_mask: Tensor,
-    probes: tuple[LabeledData, LabeledData, LabeledData | None],
+    candidates: Mapping[str, tuple[LabeledData, Tensor]],
+    probes: Probes,
     recipe: TrainConfig,
     calibration: CalibrationConfig,
     *,
@@ -310,40 +279,45 @@ def calibrated_finetune(
     progress: bool | str = False,
     reference: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``model`` in place on ``union`` (x (N, ...) in [0, 1]) in two phases, checking
-    the estimated gap on ``probes`` = (D_F, H, retain sample or None): the rising learning rate
-    (ramp), then from the ramp's best state a hold at that state's learning rate; leave it in the
-    best checked state of both. ``recipe`` gives the optimiser (momentum, weight decay, batch
-    size, augmentation); lr, epochs and schedule are the calibration's. Returns
-    ``{"calibration": statistics}``: the chosen state (lr, step, estimated gap and its terms,
-    measures), every check as (step, lr, estimated gap) in ``trace``, where the hold began
-    (``hold_from_step``), the original model's estimated gap, the held-out accuracy's 95%
-    half-width (``holdout_accuracy_half_width``, points; a warning when it exceeds half the
-    accuracy budget, see :func:`holdout_resolution`) and the seconds spent (``seconds_checks``
-    of them on the checks). ``reference``: the model whose held-out / retain accuracies are the
-    targets and the budget's baseline ("original" in the statistics; default: ``model`` as given,
-    e.g. a continuous session passes its original model so that losses cannot add up)."""
-    forget, holdout, retain_sample = probes
+    """Fine-tune ``model`` in place on the best of ``candidates`` (name -> (union, augment mask);
+    x (N, ...) in [0, 1]) in two phases, checking the estimated gap with ``probes``: the rising
+    learning rate (ramp) of every candidate, then, for the winner (see the module docstring), a
+    hold at its best state's learning rate; leave ``model`` in the winner's best checked state.
+    ``recipe`` gives the optimiser (momentum, weight decay, batch size, augmentation); lr, epochs
+    and schedule are the calibration's. Returns ``{"calibration": statistics}``: the chosen state
+    (lr, step, estimated gap and its terms, measures), ``union`` (the winner), ``unions`` (each
+    candidate's size, best ramp state and its estimate on the selection data) and ``why``, every
+    check as (step, lr, estimated gap) in ``trace``, where the hold began (``hold_from_step``), the
+    original model's estimated gap, the held-out accuracy's 95% half-width
+    (``holdout_accuracy_half_width``, points; a warning when it exceeds half the accuracy budget,
+    see :func:`holdout_resolution`) and the seconds spent (``seconds_checks`` of them on the
+    checks). ``reference``: the model whose held-out / retain accuracies are the targets and the
+    budget's baseline ("original" in the statistics; default: ``model`` as given, e.g. a
+    continuous session passes its original model so that losses cannot add up)."""
+    if not candidates:
+        raise InvalidInputError("calibration needs at least one fine-tuning union")
     baseline = model if reference is None else reference
-    search = _Search(measure_proxy(baseline, forget, holdout, retain_sample, device=device), calibration)
-    half_width, needed = holdout_resolution(search.original.holdout_accuracy, len(holdout), calibration.accuracy_budget)
-    if half_width > calibration.accuracy_budget / 2:
-        warnings.warn(
-            f"AMUN calibration: {len(holdout)} held-out samples measure accuracy only to +-{half_width:.1f} points "
-            f"(95%), more than half the accuracy budget ({calibration.accuracy_budget} points): losses of test "
-            f"accuracy that size go unseen. Pass at least {needed} held-out samples.", stacklevel=2)
-    steps_per_epoch = max(1, math.ceil(len(union) / recipe.batch_size))
+    several = len(candidates) > 1
+    tuning, selection = (split_holdout(probes.holdout, calibration.selection_share, seed) if several
+                         else (probes.holdout, probes.holdout))
+    tune_probes = probes.on(tuning)
+    original = tune_probes.measure(baseline, device)
+    _warn_resolution(len(tuning), original.holdout_accuracy, calibration.accuracy_budget)
+    first_union = next(iter(candidates.values()))[0]
+    steps_per_epoch = max(1, math.ceil(len(first_union) / recipe.batch_size))
     ramp_steps = max(calibration.ramp_min_steps, calibration.ramp_epochs * steps_per_epoch)
     max_steps = max(calibration.min_steps, calibration.max_epochs * steps_per_epoch, ramp_steps)
-    every = max(1, steps_per_epoch // calibration.checks_per_epoch)
-    check_seconds, start = [0.0], time.perf_counter()
-    common: dict[str, Any] = {"device": device, "seed": seed, "before_step": before_step, "progress": progress,
-                              "seconds": check_seconds}
-    last = _phase(model, union, augment_mask, probes, recipe, search, lambda step: calibration.lr_at(step, ramp_steps),
-                  max_steps, every, 0, **common)
-    if search.best_state is None:  # stopped before the first check: check the final state
-        search.offer(model, measure_proxy(model, forget, holdout, retain_sample, device=device),
-                     calibration.lr_at(last, ramp_steps), last)
+    run = _Run(tune_probes, recipe, max(1, steps_per_epoch // calibration.checks_per_epoch), device, seed,
+               before_step, progress, [0.0])
+    start, initial = time.perf_counter(), {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ramps: dict[str, tuple[_Search, int]] = {}
+    for name, (union, augment_mask) in candidates.items():
+        model.load_state_dict(initial)
+        search = _Search(original, calibration)
+        ramps[name] = (search, _ramp(model, union, augment_mask, run, search, calibration, ramp_steps, max_steps))
+    winner, unions, why = _choose_union(model, candidates, ramps, probes.on(selection), baseline, calibration,
+                                        device) if several else (next(iter(candidates)), {}, "the only candidate")
+    search, last = ramps[winner]
     assert search.best_state is not None
     hold_from = None
     if calibration.hold_epochs > 0:
@@ -351,17 +325,65 @@ def calibrated_finetune(
         model.load_state_dict(search.best_state)
         search.bad_checks = 0
         hold_steps = max(calibration.hold_min_steps, calibration.hold_epochs * steps_per_epoch)
-        last = _phase(model, union, augment_mask, probes, recipe, search, lambda step: hold_lr, hold_steps, every,
-                      last, **common)
+        union, augment_mask = candidates[winner]
+        last = _phase(model, union, augment_mask, run, search, lambda step: hold_lr, hold_steps, last)
     model.load_state_dict(search.best_state)
     if not search.best["within_budget"]:
         warnings.warn(
             f"AMUN calibration: no checked state kept held-out/retain accuracy within {calibration.accuracy_budget} "
             "points of the original model's; using the one of lowest estimated gap", stacklevel=2)
-    gap0, terms0 = estimated_gap(search.original, search.original)
-    return {"calibration": {"chosen": search.best, "checks": len(search.trace), "steps": last,
-                            "seconds": time.perf_counter() - start, "seconds_checks": check_seconds[0],
+    gap0, terms0 = estimated_gap(original, original)
+    half_width, _ = holdout_resolution(original.holdout_accuracy, len(tuning), calibration.accuracy_budget)
+    return {"calibration": {"chosen": search.best, "union": winner, "unions": unions, "why": why,
+                            "checks": sum(len(s.trace) for s, _ in ramps.values()), "steps": last,
+                            "seconds": time.perf_counter() - start, "seconds_checks": run.seconds[0],
                             "ramp_steps": ramp_steps, "max_steps": max_steps, "hold_from_step": hold_from,
                             "trace": search.trace,
-                            "original": {"estimated_gap": gap0, "terms": terms0, "measure": search.original.as_dict()},
-                            "holdout_size": len(holdout), "holdout_accuracy_half_width": half_width}}
+                            "original": {"estimated_gap": gap0, "terms": terms0, "measure": original.as_dict()},
+                            "holdout_size": len(probes.holdout), "tuning_size": len(tuning),
+                            "selection_size": len(selection) if several else 0,
+                            "membership": probes.membership.name if probes.membership is not None else "confidence",
+                            "holdout_accuracy_half_width": half_width}}
+
+
+def _choose_union(model: nn.Module, candidates: Mapping[str, tuple[LabeledData, Tensor]],
+                  ramps: Mapping[str, tuple[_Search, int]], selection: Probes, baseline: nn.Module,
+                  calibration: CalibrationConfig, device: torch.device) -> tuple[str, dict[str, Any], str]:
+    """Every ramp's best state measured on the selection data, then :func:`rank_unions`."""
+    measures = {}
+    for name, (search, _) in ramps.items():
+        assert search.best_state is not None
+        model.load_state_dict(search.best_state)
+        measures[name] = selection.measure(model, device)
+    winner, unions, why = rank_unions(measures, selection.measure(baseline, device), calibration.accuracy_budget)
+    for name, (search, _) in ramps.items():
+        unions[name].update(size=len(candidates[name][0]), ramp_best=dict(search.best), checks=len(search.trace))
+    return winner, unions, f"{why} on {len(selection.holdout)} held-out samples no ramp was selected on"
+
+
+def rank_unions(measures: Mapping[str, ProxyMeasure], original: ProxyMeasure,
+                budget: float) -> tuple[str, dict[str, Any], str]:
+    """(winner, each candidate's estimated gap, terms and budget check, why): the candidates within
+    the accuracy ``budget`` first, then the lowest estimated gap (ties: the earlier candidate)."""
+    unions: dict[str, Any] = {}
+    for name, measure in measures.items():
+        gap, terms = estimated_gap(measure, original)
+        unions[name] = {"estimated_gap": gap, "terms": terms, "within_budget": within_budget(measure, original, budget),
+                        "measure": measure.as_dict()}
+    ranked = sorted(unions, key=lambda n: (not unions[n]["within_budget"], unions[n]["estimated_gap"]))
+    winner = ranked[0]
+    others = ", ".join(f"{n} {unions[n]['estimated_gap']:.2f}"
+                       + ("" if unions[n]["within_budget"] else " (over budget)") for n in ranked[1:])
+    budget_text = "within the accuracy budget, " if unions[winner]["within_budget"] else "no union within budget: "
+    why = (f"{budget_text}lowest estimated gap: {winner} {unions[winner]['estimated_gap']:.2f}"
+           + (f" (others: {others})" if others else ""))
+    return winner, unions, why
+
+
+def _warn_resolution(size: int, accuracy: float, budget: float) -> None:
+    half_width, needed = holdout_resolution(accuracy, size, budget)
+    if half_width > budget / 2:
+        warnings.warn(
+            f"AMUN calibration: {size} held-out samples measure accuracy only to +-{half_width:.1f} points "
+            f"(95%), more than half the accuracy budget ({budget} points): losses of test "
+            f"accuracy that size go unseen. Pass at least {needed} held-out samples.", stacklevel=3)

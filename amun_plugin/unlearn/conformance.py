@@ -77,7 +77,8 @@ def conformance_parts(data: LabeledData) -> tuple[LabeledData, LabeledData, Labe
 
 def _request(unlearner: Unlearner, data: LabeledData, with_retain: bool) -> ForgetRequest:
     forget, retain, validation = conformance_parts(data)
-    return ForgetRequest(forget, retain if with_retain else None, validation if unlearner.requires_validation else None)
+    validation_needed = unlearner.capabilities.requires_validation
+    return ForgetRequest(forget, retain if with_retain else None, validation if validation_needed else None)
 
 
 def _snapshot(model: nn.Module) -> tuple[dict[str, Tensor], list[bool]]:
@@ -149,16 +150,16 @@ def check_refusals(host: Components, name: str, model_factory: ModelFactory, dat
     """Every declared need is enforced; returns the refusals checked."""
     cls = host.unlearners.get(name)
     checked = []
-    if cls.requires_retain:
+    if cls.capabilities.requires_retain:
         unlearner = cls(options)
         _expect_refusal(unlearner, model_factory(), _request(unlearner, data, False), host, "a request without D_R")
         checked.append("refuses_without_retain")
-    if cls.requires_validation:
+    if cls.capabilities.requires_validation:
         forget, retain, _ = conformance_parts(data)
         _expect_refusal(cls(options), model_factory(), ForgetRequest(forget, retain), host,
                         "a request without a validation set")
         checked.append("refuses_without_validation")
-    if cls.requires_features:
+    if cls.capabilities.requires_features:
         unlearner = cls(options)
         _expect_refusal(unlearner, _WithoutFeatures(model_factory()), _request(unlearner, data, True), host,
                         "a model without penultimate features", spy=False)
@@ -197,7 +198,7 @@ def check_settings(host: Components, name: str, model_factory: ModelFactory, dat
                    options: Mapping[str, Any] | None = None, seed: int = 0) -> list[str]:
     """Run in every supported setting from mixed train/eval flags; returns the settings run."""
     cls = host.unlearners.get(name)
-    settings = ["with_retain"] + ([] if cls.requires_retain else ["without_retain"])
+    settings = ["with_retain"] + ([] if cls.capabilities.requires_retain else ["without_retain"])
     for setting in settings:
         _run_and_check(host, name, _mixed_mode(model_factory()), data, setting == "with_retain", options, seed)
     return settings

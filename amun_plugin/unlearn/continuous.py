@@ -8,13 +8,14 @@ The session's unlearner (any registered method) runs on the *current* model, whi
 replaced by the result; every request gets a new optimiser (each run builds its own) and the
 seed ``seed + request number``.
 
-Adversarial sets (fast path): a method that declares ``reuses_adversarial = True`` (``amun``,
-``amun_salun``) is handed D_A computed on the ORIGINAL model. The session computes it lazily,
+Adversarial sets (fast path): a method whose capabilities declare ``reuses_adversarial`` (``amun``,
+``amun_salun``, or a plugin implementing ``Unlearner.adversarial_set``) is handed D_A computed on the
+ORIGINAL model. The session computes it lazily,
 once per sample: at each request, for the samples not yet searched, on the original model, and
 caches it by train index; :meth:`ContinuousSession.precompute_adversarial` computes it up front
 for all future requests at once. Either way, a sample's D_A entry is computed once on the
 original model; the two paths differ only in how the samples are batched for the search.
-``amun_a`` (:class:`AmunA`) declares ``reuses_adversarial = False`` and so recomputes D_A on the
+``amun_a`` (:class:`AmunA`) declares ``reuses_adversarial=False`` and so recomputes D_A on the
 current model at every request. A session of one request gives the same model with either
 method; in a longer session even the first request differs when AMUN's D_A was precomputed for
 all requests at once (the search's random streams depend on how samples are batched).
@@ -35,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
@@ -48,8 +50,8 @@ from amun_plugin.data.splits import validate_index_range
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.registry import Components
-from amun_plugin.unlearn.amun import Amun, build_adversarial_set
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext
+from amun_plugin.unlearn.amun import Amun
+from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
 
 __all__ = ["CALIBRATION_BASELINES", "AmunA", "ContinuousSession", "RequestRecord", "concat_adversarial"]
 
@@ -64,7 +66,7 @@ class AmunA(Amun):
 
     name = "amun_a"
     description = "AMUN-A: AMUN recomputing D_A on the current model at each continuous-unlearning request"
-    reuses_adversarial = False
+    capabilities = dataclasses.replace(Amun.capabilities, reuses_adversarial=False)
 
 
 @dataclass
@@ -142,6 +144,10 @@ class ContinuousSession:
             raise InvalidInputError("calibrate_against='original' needs holdout= (the calibration's held-out samples)")
         self.plugins, self.train, self.method = plugins, train, method
         self.unlearner = plugins.unlearners.get(method)(options)
+        if not self.unlearner.capabilities.continuous:
+            raise InvalidInputError(f"{method!r} does not declare support for continuous unlearning "
+                                    "(Capabilities.continuous is False)")
+        self.unlearner.check_schedule(holdout=holdout is not None)  # before any request
         self.use_retain, self.validation, self.min_batch = use_retain, validation, int(min_batch)
         self.holdout = holdout
         self.device, self.seed, self.progress = resolve_device(device), int(seed), progress
@@ -150,7 +156,7 @@ class ContinuousSession:
         self._forgotten = np.zeros(0, dtype=np.int64)
         self._pending = np.zeros(0, dtype=np.int64)
         self._dropped = 0
-        self._reuse = isinstance(self.unlearner, Amun) and bool(type(self.unlearner).reuses_adversarial)
+        self._reuse = self.unlearner.capabilities.reuses_adversarial
         self.calibrate_against = calibrate_against
         keep_original = self._reuse or calibrate_against == "original"
         self._original = copy.deepcopy(model).to(self.device) if keep_original else None
@@ -223,7 +229,8 @@ class ContinuousSession:
 
     def _adversarial_for(self, forget_idx: np.ndarray) -> tuple[AdversarialSet | None, str]:
         if not self._reuse:
-            return None, "current" if isinstance(self.unlearner, Amun) else "none"
+            builds_own = type(self.unlearner).adversarial_set is not Unlearner.adversarial_set
+            return None, "current" if builds_own else "none"
         self._search_original([int(i) for i in forget_idx if int(i) not in self._adversarial])
         groups: dict[int, tuple[AdversarialSet, list[int], list[int]]] = {}
         for position, index in enumerate(forget_idx):
@@ -241,6 +248,6 @@ class ContinuousSession:
         assert self._original is not None
         generator = torch.Generator().manual_seed(self.seed)
         ctx = UnlearnContext(self.device, self.seed, generator, self.progress, self.plugins)
-        found = build_adversarial_set(self._original, self.train.subset(missing, "forget"), self.unlearner.config, ctx)
+        found = self.unlearner.adversarial_set(self._original, self.train.subset(missing, "forget"), ctx)
         for row, index in enumerate(missing):
             self._adversarial[index] = (found, row)

@@ -50,7 +50,7 @@ from amun_plugin.device import preserved_mode
 from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
 from amun_plugin.models.features import penultimate_features
 from amun_plugin.training import train_model
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
+from amun_plugin.unlearn.base import Capabilities, ForgetRequest, UnlearnContext, Unlearner
 from amun_plugin.unlearn.dau_attacker import (
     MembershipAttacker,
     attack_features,
@@ -241,9 +241,7 @@ class Dau(Unlearner):
     name = "dau"
     config_class = DauConfig
     description = "DAU: min-max game against a membership attacker, with a Barlow-Twins feature regulariser"
-    requires_retain = True
-    requires_validation = True
-    requires_features = True
+    capabilities = Capabilities(requires_retain=True, requires_validation=True, requires_features=True)
 
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         config: DauConfig = self.config

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from amun_plugin.training import Augment, Schedule, TrainConfig, TrainStats, train_model
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
+from amun_plugin.unlearn.base import Capabilities, ForgetRequest, UnlearnContext, Unlearner
 
 __all__ = ["Finetune", "FinetuneConfig", "next_seed", "train_summary"]
 
@@ -90,7 +90,7 @@ class Finetune(Unlearner):
     name = "ft"
     config_class = FinetuneConfig
     description = "FT: fine-tune on the retain set with cross-entropy (needs D_R)"
-    requires_retain = True
+    capabilities = Capabilities(requires_retain=True)
 
     def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> Mapping[str, Any]:
         config: FinetuneConfig = self.config

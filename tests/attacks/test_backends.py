@@ -20,14 +20,6 @@ BACKENDS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request) -> AttackBackend:
     return BACKENDS[request.param]()

@@ -19,31 +19,6 @@ from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.unlearn.amun import AmunConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class _Counting(nn.Module):
-    """Counts the samples of forward passes that build an input gradient graph, and the others."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.grad_samples = 0
-        self.forward_samples = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.grad_samples += x.shape[0]
-        else:
-            self.forward_samples += x.shape[0]
-        return self.model(x)
-
-
 def _memorising(n: int = 120, saturate: float = 3.0) -> tuple[nn.Module, LabeledData]:
     """An MLP that fits random 6x6 images with random labels (train accuracy 100%), its logits
     scaled by ``saturate`` so that about a third of the samples have p_y == 1.0 in float32 (a
@@ -125,9 +100,9 @@ def test_a_large_cap_needs_no_doubling_and_few_evaluations(memorising) -> None:
 
 
 @pytest.mark.parametrize("boundary_steps", [0, 3])
-def test_evaluation_counts_are_exact_on_a_counting_model(memorising, boundary_steps) -> None:
+def test_evaluation_counts_are_exact_on_a_counting_model(memorising, boundary_steps, count_samples) -> None:
     model, data = memorising
-    counting = _Counting(model)
+    counting = count_samples(model)
     config = SearchConfig(eps_init=0.05, batch_size=32, refine_steps=4)
     adv = nearest_adversarial(counting, data, NativeMinNormL2({"boundary_steps": boundary_steps}), config)
     assert int(adv.grad_evals.sum()) == counting.grad_samples > 0
@@ -165,7 +140,7 @@ def test_invalid_options_are_refused(bad) -> None:
         NativeMinNormConfig(**bad)
 
 
-def test_amun_default_search_needs_at_most_50_gradient_evaluations_per_sample(memorising) -> None:
+def test_amun_default_search_needs_at_most_50_gradient_evaluations_per_sample(memorising, count_samples) -> None:
     """Counted, not timed: AMUN's default backend, options and search config on a memorising model
     find every sample's adversarial example for <= 50 gradient evaluations per sample on average,
     at a median distance no farther than 5% beyond the paper's procedure (native PGD, CE, 0.04)."""
@@ -173,7 +148,7 @@ def test_amun_default_search_needs_at_most_50_gradient_evaluations_per_sample(me
     host = get_plugin_manager(autoload=False)
     config = AmunConfig()
     backend = host.attacks.get(config.attack)(dict(config.attack_options))
-    counting = _Counting(model)
+    counting = count_samples(model)
     adv = nearest_adversarial(counting, data, backend, config.search)
     assert adv.found.all()
     assert float(adv.grad_evals.double().mean()) <= 50
@@ -351,11 +326,11 @@ def test_the_runner_up_walk_finds_the_nearer_boundary_of_another_class() -> None
     assert strict_label == 1 and strict == off and strict_evals == off_evals + 1
 
 
-def test_the_runner_up_walk_keeps_algorithm_1_guarantees_and_counts_every_evaluation() -> None:
+def test_the_runner_up_walk_keeps_algorithm_1_guarantees_and_counts_every_evaluation(count_samples) -> None:
     """Through the search, with eps doublings: the point is misclassified, in the box, within the eps
     that found it, at most as far as without the runner-up walk, and every gradient pass is counted."""
     x = torch.full((6, 1, 4, 4), 0.5) + 0.02 * torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(4))
-    model = _Counting(_TwoBoundaries(torch.full((1, 1, 4, 4), 0.5)))
+    model = count_samples(_TwoBoundaries(torch.full((1, 1, 4, 4), 0.5)))
     data = LabeledData(x, torch.zeros(6, dtype=torch.long), 3, "forget")
     adv = nearest_adversarial(model, data, NativeMinNormL2(), SearchConfig(eps_init=0.05))
     off = nearest_adversarial(model.model, data, NativeMinNormL2({"runner_up_steps": 0}), SearchConfig(eps_init=0.05))

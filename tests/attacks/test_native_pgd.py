@@ -12,14 +12,6 @@ from amun_plugin.attacks.native_pgd import project_l2, unit_l2
 from amun_plugin.errors import InvalidInputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _linear(scale: float = 1.0, seed: int = 0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -36,23 +28,6 @@ def _data(model: nn.Module, n: int = 12, seed: int = 1) -> tuple[torch.Tensor, t
     with torch.no_grad():
         y = model(x).argmax(dim=1)
     return x, y
-
-
-class _Counting(nn.Module):
-    """Counts samples through forward passes that build a graph (grad) and those that do not."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.grad_samples = 0
-        self.forward_samples = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.grad_samples += x.shape[0]
-        else:
-            self.forward_samples += x.shape[0]
-        return self.model(x)
 
 
 def _reference_first_misclassified(model, x, y, eps, steps, ratio):
@@ -118,8 +93,8 @@ def test_matches_a_plain_reference_loop_with_early_stop():
     assert ((out.x_adv - x).flatten(1).norm(dim=1) <= eps + 1e-5).all()
 
 
-def test_grad_evals_count_every_sample_in_each_forward_backward():
-    model = _Counting(_linear())
+def test_grad_evals_count_every_sample_in_each_forward_backward(count_samples):
+    model = count_samples(_linear())
     x, y = _data(model.model)
     out = NativePGDL2({"steps": 15}).perturb(model, x, y, 0.4)
     assert model.grad_samples == int(out.grad_evals.sum()) > 0

@@ -32,31 +32,6 @@ BACKENDS = {
 FAST = SearchConfig(eps_init=0.05, max_doublings=8, batch_size=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class _Counting(nn.Module):
-    """Counts samples through forward passes that build a graph (grad) and those that do not."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.grad_samples = 0
-        self.forward_samples = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.grad_samples += x.shape[0]
-        else:
-            self.forward_samples += x.shape[0]
-        return self.model(x)
-
-
 def _model(scale: float = 1.0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -118,8 +93,8 @@ def test_deterministic(backend):
 
 
 @pytest.mark.parametrize("name", ["native_pgd_l2", "torchattacks_pgd_l2", "torchattacks_ffgsm", "art_pgd_l2"])
-def test_evaluation_counts(name):
-    counting = _Counting(_model())
+def test_evaluation_counts(name, count_samples):
+    counting = count_samples(_model())
     data = _data(counting.model)
     adv = nearest_adversarial(counting, data, BACKENDS[name](), FAST)
     assert counting.grad_samples == int(adv.grad_evals.sum()) > 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from bench_helpers import tiny_suite
 
 from amun_plugin.bench.runner import run_suite
 from amun_plugin.bench.suite_config import SuiteKind, load_suite
 from amun_plugin.errors import InvalidInputError
+from amun_plugin.evaluate.forgetting_quality import forgetting_score
 
 
 def _tiny(**overrides):
@@ -43,6 +45,10 @@ def test_tiny_suite_runs_resumes_and_reports(tmp_path):
     saved = json.loads((folder / "forgetting_quality.json").read_text())
     assert len(saved["rows"]) == 3 and all(len(v) == len(by_method["FT"]["forgetting"]["epsilon"])
                                             for v in saved["epsilon"].values())
+    confidence = by_method["FT"]["forgetting"]["confidence"]  # the per-model scores, to recompute F
+    f, _ = forgetting_score(np.array(confidence["unlearned"]), np.array(confidence["retrained"]))
+    assert np.shape(confidence["unlearned"]) == (3, len(by_method["FT"]["forgetting"]["epsilon"]))
+    assert f == by_method["FT"]["metrics"]["F"]
     (folder / "results.jsonl").unlink()  # resume: every run's output comes from the cache
     runs_before = sorted((tmp_path / "cache" / "forgetting_runs").iterdir())
     run_suite(config, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False, echo=lambda _m: None)

@@ -123,7 +123,7 @@ def test_cifar100_uses_fine_labels_and_subsets(tmp_path: Path) -> None:
 
 
 def test_missing_files_explain_layout_and_download(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match="download=True") as info:
+    with pytest.raises(DatasetNotFoundError, match="--dataset-option download=true") as info:
         Cifar10Source({"root": str(tmp_path)}).load()
     assert "cifar-10-batches-py" in str(info.value) and "data_batch_1" in str(info.value)
 

@@ -13,7 +13,7 @@ from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.forgetting_protocol import measure, run_protocol, timed
-from amun_plugin.evaluate.forgetting_quality import epsilon_points
+from amun_plugin.evaluate.forgetting_quality import epsilon_points, forgetting_score
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig, train_classifier
 
@@ -78,6 +78,9 @@ def test_evaluator_caches_retrained_models_and_runs(digits, tmp_path):
     assert first.scores["forget"].shape == (len(data.forget),)  # the per-example epsilon
     points = epsilon_points(first.scores["forget"], 3)  # F: the mean of each example's points (N = 3 runs)
     assert first.metrics["F"] == pytest.approx(float(points.mean()))
+    unlearned, retrained = first.scores["confidence_unlearned"], first.scores["confidence_retrained"]
+    assert unlearned.shape == retrained.shape == (3, len(data.forget))  # the per-model scores, public
+    assert forgetting_score(unlearned, retrained)[0] == first.metrics["F"]
     with pytest.raises(InvalidInputError):
         ForgettingQualityEvaluator({"runs": 3})
 
@@ -93,5 +96,7 @@ def test_cli_audit_protocol_forgetting_quality(tmp_path, monkeypatch, capsys):
     assert code == 0
     saved = json.loads((tmp_path / "report" / "orig" / "forgetting_quality.json").read_text())
     assert saved["method"] == "ga" and saved["metrics"]["runs"] == 3.0
+    f, _ = forgetting_score(np.array(saved["confidence"]["unlearned"]), np.array(saved["confidence"]["retrained"]))
+    assert f == saved["metrics"]["F"]  # recomputable from the saved per-model confidences
     assert "ULiRA_TPR@1%FPR" in capsys.readouterr().out
     assert main(["audit", original, "--runs", "3", "--forget-fraction", "0.05", "--out", str(tmp_path / "x")]) == 2

@@ -1,9 +1,11 @@
 """Hostile or clumsy plugins: a raising hook is reported and skipped, a name belongs to the first
-registrant (built-ins first), each plugin's hooks run once, and the listing stays aligned."""
+registrant (built-ins first, then plugins by entry-point name), each plugin's hooks run once and
+through pluggy, a method returning no mapping is named, and the listing stays aligned."""
 
 from __future__ import annotations
 
 import pytest
+from plugin_isolation import entry_points_under
 
 from amun_plugin.attacks.base import AttackBackend
 from amun_plugin.cli import main
@@ -13,7 +15,7 @@ from amun_plugin.evaluate.base import Evaluator
 from amun_plugin.hookspecs import hookimpl
 from amun_plugin.models.base import ModelArchitecture
 from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.unlearn.base import Unlearner
+from amun_plugin.unlearn.base import ForgetRequest, Unlearner
 from tests.plugin_host.test_plugin_host import _install_fake_distribution, _only_entry_points_under
 
 RAISING_COMMANDS = '''
@@ -141,3 +143,62 @@ def amun_register_attacks(register):
         host = get_plugin_manager()
     assert [e.plugin for e in host.load_errors] == ["broken_a"]
     assert "a_really_long_unlearner_name_for_alignment" in host.unlearners
+
+
+SHARED_NAME = '''
+from amun_plugin import hookimpl, Unlearner
+
+class Shared(Unlearner):
+    """A method whose name another plugin also registers."""
+    name = "shared_method"
+    description = "clashing method"
+
+    def _unlearn(self, model, request, ctx):
+        return {}
+
+@hookimpl
+def amun_register_unlearners(register):
+    register(Shared)
+'''
+
+
+def test_of_two_plugins_on_one_name_the_first_entry_point_name_wins_in_any_discovery_order(installed, tmp_path):
+    installed({"zz_dist": (SHARED_NAME, "alpha"), "aa_dist": (SHARED_NAME, "beta")})
+    found = entry_points_under(tmp_path)
+    for order in (found, found[::-1]):
+        host = get_plugin_manager(autoload=False)
+        with pytest.warns(RuntimeWarning) as caught:
+            host.load_entry_points(order)
+        assert host.unlearners.registration("shared_method").plugin == "alpha"
+        assert [e.plugin for e in host.load_errors] == ["beta"]
+        message = " ".join(str(w.message) for w in caught)
+        assert "plugin 'beta'" in message and "plugin 'alpha'" in message
+        assert "aa_dist_hooks.Shared" in message and "zz_dist_hooks.Shared" in message
+
+
+def test_register_hooks_are_called_through_pluggy():
+    host = get_plugin_manager(autoload=False)
+    seen: list[tuple[str, list[str]]] = []
+    host.manager.add_hookcall_monitoring(
+        lambda hook, impls, kwargs: seen.append((hook, [impl.plugin_name for impl in impls])),
+        lambda outcome, hook, impls, kwargs: None)
+    host.register(_plugin("amun_register_models", _component(ModelArchitecture, "traced")), name="traced")
+    assert ("amun_register_models", ["traced"]) in seen
+    assert "traced" in host.models
+
+
+class _ReturnsNoMapping(Unlearner):
+    """A clumsy method: ``_unlearn`` returns a list of strings, not a mapping of statistics."""
+
+    name = "returns_no_mapping"
+
+    def _unlearn(self, model, request, ctx):
+        return ["done"]
+
+
+def test_an_unlearner_returning_no_mapping_is_named(tiny_model, tiny_data):
+    host = get_plugin_manager(autoload=False)
+    host.register(_plugin("amun_register_unlearners", _ReturnsNoMapping), name="clumsy")
+    request = ForgetRequest(tiny_data.subset(range(6)))
+    with pytest.raises(PluginError, match=r"'returns_no_mapping' \(.*_ReturnsNoMapping\) returned a list"):
+        host.unlearners.get("returns_no_mapping")().run(tiny_model, request, plugins=host)

@@ -10,9 +10,7 @@ import torch
 
 import amun_plugin
 from amun_plugin.data.base import LabeledData
-from amun_plugin.errors import InvalidInputError
-from amun_plugin.plugins import get_plugin_manager
-from amun_plugin.training import TrainConfig, train_classifier
+from amun_plugin.errors import InvalidInputError, NoHoldoutWarning
 from amun_plugin.unlearn.calibration import (
     CalibrationConfig,
     ProxyMeasure,
@@ -21,24 +19,6 @@ from amun_plugin.unlearn.calibration import (
     within_budget,
 )
 from amun_plugin.unlearn.retrain import Retrain
-
-
-@pytest.fixture(scope="module")
-def host():
-    return get_plugin_manager(autoload=False)
-
-
-@pytest.fixture(scope="module")
-def memorised(host):
-    """An MLP that memorises 200 digits (train 100%, held-out ~94%, forget-vs-held-out AUC ~64)."""
-    bundle = host.load_dataset("digits", {})
-    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))[:200].sort().values
-    train = bundle.train.subset(order)
-    torch.set_num_threads(1)
-    model = train_classifier(host.make_architecture("mlp", {"hidden": [256, 256]}), train,
-                             TrainConfig(epochs=100, batch_size=16, lr=0.05, schedule="cosine"), seed=0)
-    forget, retain = train.subset(range(0, 40), "forget"), train.subset(range(40, 200), "retain")
-    return model, forget, retain, bundle.test.subset(range(0, 200), "holdout")
 
 
 def test_estimated_gap_matches_a_hand_computed_example() -> None:
@@ -83,7 +63,7 @@ def test_calibrated_amun_makes_the_forget_set_look_held_out_where_the_default_do
     monkeypatch.setattr("amun_plugin.models.checkpoint.load_checkpoint", no_retrained_model)
     monkeypatch.setattr("amun_plugin.plugins.PluginHost.load_model", no_retrained_model)
     monkeypatch.setattr(Retrain, "run", no_retrained_model)
-    with pytest.warns(UserWarning, match="no holdout given"):
+    with pytest.warns(NoHoldoutWarning, match="no holdout given"):
         fixed = amun_plugin.unlearn(model, forget, retain_arg, plugins=host, seed=0)
     calibrated = amun_plugin.unlearn(model, forget, retain_arg, holdout=holdout, plugins=host, seed=0)
     after_fixed = measure_proxy(fixed.model, forget, holdout, retain)
@@ -125,12 +105,12 @@ def test_the_hold_restarts_from_the_ramps_best_state_at_its_lr_and_keeps_the_bes
     assert held["chosen"]["estimated_gap"] <= ramp_only["chosen"]["estimated_gap"]  # the best of both phases
 
 
-def test_calibration_none_runs_the_fixed_defaults_silently_with_holdout(host, memorised) -> None:
-    model, forget, retain, holdout = memorised
+def test_calibration_none_runs_the_fixed_defaults_silently_without_holdout(host, memorised) -> None:
+    model, forget, retain, _ = memorised
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = amun_plugin.unlearn(model, forget, retain, holdout=holdout, calibration=None, plugins=host)
-    assert "calibration" not in result.stats
+        warnings.simplefilter("error")  # an explicit fixed schedule: no NoHoldoutWarning
+        result = amun_plugin.unlearn(model, forget, retain, calibration=None, plugins=host)
+    assert "calibration" not in result.stats and result.stats["finetune_schedule"] == "fixed"
 
 
 @pytest.mark.parametrize("case, message", [
@@ -183,3 +163,62 @@ def test_a_holdout_too_small_for_the_budget_is_warned_about_and_recorded(host, m
         amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host,
                             calibration=CalibrationConfig(accuracy_budget=20.0, max_epochs=1, min_steps=4,
                                                           ramp_min_steps=4, hold_epochs=0))
+
+
+# --- the union the calibration fine-tunes on (issue 24) ------------------------------------------------------
+
+_ORIGINAL = ProxyMeasure(forget_accuracy=100.0, holdout_accuracy=88.0, forget_holdout_auc=70.0, retain_accuracy=100.0)
+
+
+@pytest.mark.parametrize("measures, winner", [
+    # with D_R at a small forget fraction: dropping D_F's labels brings UA down to TA
+    ({"full": ProxyMeasure(97.0, 86.0, 52.0, 99.0), "adv_only": ProxyMeasure(89.0, 87.0, 51.0, 99.0),
+      "partial": ProxyMeasure(93.0, 86.0, 51.0, 99.0)}, "adv_only"),
+    # adv_only overshoots (D_F far below held-out accuracy, AUC below 50): partial lands in between
+    ({"full": ProxyMeasure(97.0, 86.0, 53.0, 99.0), "adv_only": ProxyMeasure(70.0, 85.0, 40.0, 99.0),
+      "partial": ProxyMeasure(89.0, 86.5, 50.5, 99.0)}, "partial"),
+    # without D_R the others break the accuracy budget: the paper's union is the only one within it
+    ({"full": ProxyMeasure(95.0, 85.0, 55.0, None), "adv_only": ProxyMeasure(80.0, 70.0, 50.0, None),
+      "partial": ProxyMeasure(88.0, 81.0, 50.0, None)}, "full"),
+])
+def test_the_union_within_budget_with_the_lowest_estimated_gap_wins(measures, winner) -> None:
+    from amun_plugin.unlearn.calibration import rank_unions
+
+    chosen, unions, why = rank_unions(measures, _ORIGINAL, 5.0)
+    assert chosen == winner and winner in why
+    gaps = {n: u["estimated_gap"] for n, u in unions.items() if u["within_budget"]}
+    assert unions[winner]["within_budget"] and gaps[winner] == min(gaps.values())
+    assert set(unions) == set(measures)
+
+
+def test_calibrated_amun_chooses_its_union_on_selection_data_no_ramp_was_selected_on(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = amun_plugin.unlearn(model, forget, retain, holdout=holdout, plugins=host, seed=0)
+    calibration = result.stats["calibration"]
+    unions = calibration["unions"]
+    assert set(unions) == {"full", "adv_only", "partial"} and calibration["union"] == result.stats["calibrated_union"]
+    ranked = sorted(unions, key=lambda n: (not unions[n]["within_budget"], unions[n]["estimated_gap"]))
+    assert calibration["union"] == ranked[0] and calibration["why"].startswith(("within", "no union"))
+    assert calibration["tuning_size"] + calibration["selection_size"] == len(holdout) == calibration["holdout_size"]
+    # partial drops the D_F samples nearest the boundary, as many as the held-out error rate predicts
+    error = 100.0 - calibration["original"]["measure"]["holdout_accuracy"]
+    assert calibration["partial_unlabeled"] == round(error / 100.0 * len(forget))
+    assert unions["partial"]["size"] == unions["full"]["size"] - calibration["partial_unlabeled"]
+    assert unions["adv_only"]["size"] == unions["full"]["size"] - len(forget)
+
+
+def test_an_explicit_variant_pins_the_union_and_partial_needs_a_holdout(host, memorised) -> None:
+    model, forget, retain, holdout = memorised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pinned = amun_plugin.unlearn(model, forget, retain, holdout=holdout, variant="adv_only", plugins=host,
+                                     calibration=CalibrationConfig(max_epochs=1, min_steps=4, ramp_min_steps=4,
+                                                                   hold_epochs=0))
+    assert pinned.stats["calibrated_union"] == "adv_only" and pinned.stats["calibration"]["unions"] == {}
+    with pytest.raises(InvalidInputError, match="partial' needs holdout"):
+        amun_plugin.unlearn(model, forget, retain, variant="partial", plugins=host)
+    with pytest.raises(InvalidInputError, match="unions must be among"):
+        amun_plugin.unlearn(model, forget, retain, holdout=holdout, calibration={"unions": ["full", "nope"]},
+                            plugins=host)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import amun_plugin
+from amun_plugin.errors import InvalidInputError
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.unlearn.l1_sparse import L1SparseConfig, l1_coefficient, l1_norm
 
@@ -23,3 +24,16 @@ def test_each_epoch_uses_its_coefficient_and_the_penalty_shrinks_the_weights(tin
     plain = amun_plugin.unlearn(tiny_model, forget, retain, alpha=0.0, **common)
     assert l1_norm(result.model).item() < l1_norm(plain.model).item() - 1.0
     assert result.stats["l1_norm_final"] == pytest.approx(l1_norm(result.model).item())
+
+
+def test_the_amun_authors_growing_schedule_multiplies_by_2_minus_2t_over_t_each_epoch() -> None:
+    grow = [l1_coefficient(1.0, t, 10, "grow") for t in range(10)]
+    expected, alpha = [], 1.0
+    for t in range(10):
+        alpha *= 2 - 2 * t / 10
+        expected.append(alpha)
+    assert grow == pytest.approx(expected)
+    decay = [l1_coefficient(1.0, t, 10) for t in range(10)]
+    assert sum(grow) / sum(decay) == pytest.approx(9.708, abs=1e-3)  # ~10x the decaying schedule on average
+    with pytest.raises(InvalidInputError, match="alpha_schedule"):
+        L1SparseConfig(alpha_schedule="up")

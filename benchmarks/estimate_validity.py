@@ -1,0 +1,546 @@
+"""Is the retrain-free estimated Avg Gap trustworthy? (issue 25, item 3) The committed evidence.
+
+Every unlearning record of the paper-regime tables carries the retrain-free *estimated* Avg Gap
+(``proxy.estimated_gap``, its ``proxy.terms``; ``amun_plugin/unlearn/calibration.py`` defines it)
+and the true RMIA Avg Gap against its retrained model (``gaps["RMIA"]``). This script reads the
+four results folders (table1 / table2 at forget 10% and 50%) and compares the two, per table and
+tuning mode: record-level Pearson / Spearman, method-level Spearman of the means, the error
+(estimated - true) overall and per method, each term against its true counterpart (UA, RA, TA,
+MIA = |metric - the retrained model's|), the true Avg Gap of choosing on each forget set the
+method with the lowest estimate against the best single method's (paired 95% t-interval over the
+forget sets), and the largest per-term errors. Pure JSON analysis, seconds on a CPU::
+
+    python benchmarks/estimate_validity.py --out benchmarks/results/estimate_validity
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+from amun_plugin.harness import Cell, markdown_table, t_interval
+
+TABLES = {"table1 10%": "table1-fmnist-paper", "table2 10%": "table2-fmnist-paper",
+          "table1 50%": "table1-fmnist-paper-50", "table2 50%": "table2-fmnist-paper-50"}
+TITLE = "RMIA"  # the table whose Avg Gap the estimate stands in for
+TERM_KEYS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "MIA": "rmia.FT_AUC"}
+MODES = ("oracle", "retrain_free")
+BOTH = "both modes"
+BROKEN = 20.0  # points: a true Avg Gap this large is a run that broke the model (diverged, or D_R destroyed)
+TOLERANCE = 1e-6  # points: a recomputed true Avg Gap must match the recorded one
+
+# What issue 25 says the committed records show (item 3), compared with this script's numbers.
+ISSUE_PEARSON = {"table1 10%": 0.96, "table2 10%": 0.70, "table1 50%": 0.99, "table2 50%": 0.997}
+ISSUE_METHOD_SPEARMAN = {"table1 10%": 0.90, "table2 10%": 0.60, "table1 50%": 0.95, "table2 50%": 0.91}
+ISSUE_SELECTION_WITHIN = 0.23
+ISSUE_MIA_TERMS = {"AMUN": (0.6, 3.3), "AMUN (adv only, grid)": (5.1, 2.0), "l1-Sparse": (0.7, 3.5),
+                   "FT": (1.4, 4.6)}  # table1 10%, retrain-free: (estimated, true)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``results.jsonl``, each checked against its cell (as the bench's own loader
+    does): a line whose id is not the content hash of its coordinates is refused."""
+    names = {f.name for f in dataclasses.fields(Cell)}
+    records = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if names <= set(record) and Cell.from_record(record).id != record["id"]:
+            raise ValueError(f"{path}:{number}: the record's id does not match its coordinates")
+        records.append(record)
+    return records
+
+
+def tuning_mode(record: Mapping[str, Any]) -> str:
+    """``extra.tuning_mode`` of a record; absent means the oracle (tuned against retrained models)."""
+    return (record.get("extra") or {}).get("tuning_mode") or "oracle"
+
+
+def forget_set(record: Mapping[str, Any]) -> tuple:
+    """The retrained model a record is scored against: (original seed, fraction, forget seed, variant)."""
+    return (record["original_seed"], record["fraction"], record["forget_seed"], record["variant"])
+
+
+def record_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per unlearning record with a proxy: method, mode, forget set, estimated and true Avg
+    Gap, estimated terms (``proxy.terms``) and true terms |metric - retrained model's metric|. The
+    true Avg Gap (mean of the four true terms) is checked against the recorded ``gaps["RMIA"]``."""
+    records = list(records)
+    retrained = {forget_set(r): r["metrics"] for r in records if r["kind"] == "retrain"}
+    rows = []
+    for r in records:
+        if r["kind"] != "unlearn" or "proxy" not in r:
+            continue
+        if forget_set(r) not in retrained:
+            raise ValueError(f"record {r['id']}: no Retrain record for forget set {forget_set(r)}")
+        base = retrained[forget_set(r)]
+        true_terms = {t: abs(float(r["metrics"][k]) - float(base[k])) for t, k in TERM_KEYS.items()}
+        true = float(np.mean(list(true_terms.values())))
+        if abs(true - float(r["gaps"][TITLE])) > TOLERANCE:
+            raise ValueError(f"record {r['id']}: recomputed Avg Gap {true} != recorded {r['gaps'][TITLE]}")
+        stats_ = r.get("stats") or {}
+        rows.append({"method": r["method"], "mode": tuning_mode(r), "set": forget_set(r) + (r["unlearn_seed"],),
+                     "estimated": float(r["proxy"]["estimated_gap"]), "true": true,
+                     "estimated_terms": {t: float(v) for t, v in r["proxy"]["terms"].items()},
+                     "true_terms": true_terms, "calibrated": "calibration_estimated_gap" in stats_,
+                     "calibration_estimated_gap": stats_.get("calibration_estimated_gap")})
+    return rows
+
+
+def _by_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row["method"]].append(row)
+    return dict(sorted(groups.items()))
+
+
+def _correlation(function: Any, x: Sequence[float], y: Sequence[float]) -> float | None:
+    """``function`` (scipy's pearsonr / spearmanr) of x and y; None with under 3 points or a constant side."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(function(x, y)[0])
+
+
+def correlations(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Record-level Pearson and Spearman of estimated vs true Avg Gap (Pearson also without the runs
+    whose true gap is at least ``BROKEN``), and method-level ones of the per-method means (methods by
+    row label; pooled over modes when ``rows`` hold both)."""
+    est, true = [r["estimated"] for r in rows], [r["true"] for r in rows]
+    groups = _by_method(rows)
+    mean_est = [float(np.mean([r["estimated"] for r in g])) for g in groups.values()]
+    mean_true = [float(np.mean([r["true"] for r in g])) for g in groups.values()]
+    kept = [r for r in rows if r["true"] < BROKEN]
+    return {"n_records": len(rows), "pearson": _correlation(stats.pearsonr, est, true),
+            "n_below_broken": len(kept), "pearson_below_broken": _correlation(
+                stats.pearsonr, [r["estimated"] for r in kept], [r["true"] for r in kept]),
+            "spearman": _correlation(stats.spearmanr, est, true), "n_methods": len(groups),
+            "method_spearman": _correlation(stats.spearmanr, mean_est, mean_true),
+            "method_pearson": _correlation(stats.pearsonr, mean_est, mean_true)}
+
+
+def _error(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """n, MAE, bias and means of estimated - true Avg Gap; ``bias_own_terms`` against the true gap
+    over the estimate's own terms only (differs in table2, whose estimate has no RA term)."""
+    diff = np.array([r["estimated"] - r["true"] for r in rows])
+    own = [r["estimated"] - np.mean([r["true_terms"][t] for t in r["estimated_terms"]]) for r in rows]
+    return {"n": len(rows), "mae": float(np.abs(diff).mean()), "bias": float(diff.mean()),
+            "bias_own_terms": float(np.mean(own)), "mean_estimated": float(np.mean([r["estimated"] for r in rows])),
+            "mean_true": float(np.mean([r["true"] for r in rows]))}
+
+
+def errors(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean absolute error and bias (mean of estimated - true) of the Avg Gap, overall and per method."""
+    return {"overall": _error(rows), "per_method": {m: _error(g) for m, g in _by_method(rows).items()}}
+
+
+def term_comparison(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per method and term (UA, RA, TA, MIA): mean estimated term, mean true term, the mean absolute
+    and mean signed error per record, n. A term the estimate does not have (RA without D_R) keeps
+    only its true mean (estimated None)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for method, group in _by_method(rows).items():
+        out[method] = {}
+        for term in TERM_KEYS:
+            true = np.array([r["true_terms"][term] for r in group])
+            entry: dict[str, Any] = {"n": len(group), "true": float(true.mean()), "estimated": None,
+                                     "mae": None, "bias": None}
+            if all(term in r["estimated_terms"] for r in group):
+                est = np.array([r["estimated_terms"][term] for r in group])
+                entry.update(estimated=float(est.mean()), mae=float(np.abs(est - true).mean()),
+                             bias=float((est - true).mean()))
+            out[method][term] = entry
+    return out
+
+
+def term_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per term, pooled over all records: n, mean |estimated - true| and mean signed error (None
+    where the estimate lacks the term), and the mean true term."""
+    out = {}
+    for term in TERM_KEYS:
+        have = [r for r in rows if term in r["estimated_terms"]]
+        diff = np.array([r["estimated_terms"][term] - r["true_terms"][term] for r in have])
+        out[term] = {"n": len(have), "mae": float(np.abs(diff).mean()) if have else None,
+                     "bias": float(diff.mean()) if have else None,
+                     "true": float(np.mean([r["true_terms"][term] for r in rows]))}
+    return out
+
+
+def largest_term_errors(terms: Mapping[str, Mapping[str, Mapping[str, Any]]], k: int = 5) -> list[dict[str, Any]]:
+    """The ``k`` (method, term) pairs with the largest mean absolute error per record."""
+    pairs = [{"method": m, "term": t, **v} for m, by_term in terms.items() for t, v in by_term.items()
+             if v["mae"] is not None]
+    return sorted(pairs, key=lambda p: -p["mae"])[:k]
+
+
+def select_by_estimate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """On each forget set run by every method, choose the method with the lowest estimated gap and
+    score it by its true Avg Gap; compare with the best single method (lowest mean true Avg Gap on
+    the same sets, known only in hindsight): paired differences (selected - best), their mean and
+    95% t-interval. Also the per-set hindsight best (lowest true gap on each set), a lower bound."""
+    methods = sorted({r["method"] for r in rows})
+    by_set: dict[tuple, dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        if r["method"] in by_set[r["set"]]:
+            raise ValueError(f"two records of {r['method']} on forget set {r['set']}")
+        by_set[r["set"]][r["method"]] = r
+    sets = sorted(s for s, group in by_set.items() if len(group) == len(methods))
+    chosen = [min(by_set[s].values(), key=lambda r: r["estimated"]) for s in sets]
+    means = {m: float(np.mean([by_set[s][m]["true"] for s in sets])) for m in methods}
+    best = min(means, key=lambda m: means[m])
+    diff = t_interval([c["true"] - by_set[s][best]["true"] for c, s in zip(chosen, sets)])
+    return {"n_sets": len(sets), "n_sets_incomplete": len(by_set) - len(sets), "n_methods": len(methods),
+            "chosen": [c["method"] for c in chosen], "selected_true": float(np.mean([c["true"] for c in chosen])),
+            "best_method": best, "best_true": means[best],
+            "difference": {"mean": diff.mean, "n": diff.n,
+                           "half_width": diff.half_width if math.isfinite(diff.half_width) else None},
+            "per_set_best_true": float(np.mean([min(r["true"] for r in by_set[s].values()) for s in sets]))}
+
+
+def selection_bias(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Calibrated records (their estimate is the best of their own checks on the held-out images)
+    against the others: bias of the Avg Gap estimate and of its MIA term, and how many calibrated
+    records' ``stats.calibration_estimated_gap`` equals their recorded estimate."""
+    out: dict[str, Any] = {}
+    for name, group in (("calibrated", [r for r in rows if r["calibrated"]]),
+                        ("not calibrated", [r for r in rows if not r["calibrated"]])):
+        if not group:
+            continue
+        mia = [r["estimated_terms"]["MIA"] - r["true_terms"]["MIA"] for r in group]
+        out[name] = {**_error(group), "mia_bias": float(np.mean(mia)),
+                     "methods": sorted({r["method"] for r in group})}
+    calibrated = [r for r in rows if r["calibrated"]]
+    out["calibrated_equal_to_estimate"] = sum(abs(r["calibration_estimated_gap"] - r["estimated"]) < 1e-9
+                                              for r in calibrated)
+    return out
+
+
+def analyse_table(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every comparison for one table, per tuning mode and (correlations, errors) pooled over modes."""
+    rows = record_rows(records)
+    out: dict[str, Any] = {BOTH: {"correlations": correlations(rows), "errors": errors(rows)}}
+    for mode in MODES:
+        subset = [r for r in rows if r["mode"] == mode]
+        if not subset:
+            continue
+        terms = term_comparison(subset)
+        out[mode] = {"correlations": correlations(subset), "errors": errors(subset), "terms": terms,
+                     "term_summary": term_summary(subset),
+                     "largest_term_errors": largest_term_errors(terms), "selection": select_by_estimate(subset),
+                     "selection_bias": selection_bias(subset)}
+    return out
+
+
+def reproduce(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's figures next to this script's (rounded as the issue rounds them)."""
+    lines = []
+    for table, value in ISSUE_PEARSON.items():
+        if table in results:
+            lines.append({"figure": f"{table}: record-level Pearson, both modes", "issue": value,
+                          "here": results[table][BOTH]["correlations"]["pearson"]})
+    for table, value in ISSUE_METHOD_SPEARMAN.items():
+        if table in results:
+            lines.append({"figure": f"{table}: method-level Spearman of means, both modes", "issue": value,
+                          "here": results[table][BOTH]["correlations"]["method_spearman"]})
+    cells = [results[t][m]["selection"]["difference"]["mean"] for t in results for m in MODES if m in results[t]]
+    if cells:
+        lines.append({"figure": f"select-by-estimate minus best single method, largest of {len(cells)} cells",
+                      "issue": f"< {ISSUE_SELECTION_WITHIN}", "here": max(cells)})
+        lines.append({"figure": "cells where select-by-estimate is below the best single method", "issue": 1,
+                      "here": sum(c < 0 for c in cells)})
+    free = results.get("table1 10%", {}).get("retrain_free")
+    if free:
+        for method, (est, true) in ISSUE_MIA_TERMS.items():
+            term = free["terms"].get(method, {}).get("MIA")
+            if term:
+                lines.append({"figure": f"table1 10% retrain-free, {method}: MIA term estimated / true",
+                              "issue": f"{est} / {true}", "here": f"{term['estimated']:.1f} / {term['true']:.1f}"})
+        worst = max((abs(v["estimated"] - v["true"]), m, t) for m, by_term in free["terms"].items()
+                    for t, v in by_term.items() if t != "MIA" and v["estimated"] is not None)
+        lines.append({"figure": "table1 10% retrain-free: largest distance of a method's mean estimated UA, RA or "
+                                "TA term from its mean true term",
+                      "issue": "~1", "here": f"{worst[0]:.2f} ({worst[1]}, {worst[2]})"})
+    equal = [(results[t][m]["selection_bias"]["calibrated_equal_to_estimate"],
+              results[t][m]["selection_bias"].get("calibrated", {}).get("n", 0)) for t in results for m in MODES
+             if m in results[t]]
+    lines.append({"figure": "calibrated records with stats.calibration_estimated_gap = the recorded estimate",
+                  "issue": "all", "here": f"{sum(e for e, _ in equal)} of {sum(n for _, n in equal)}"})
+    return lines
+
+
+def summary(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """The headline findings, with their numbers, from ``results``."""
+    cells = [(t, m, results[t][m]) for t in results for m in MODES if m in results[t]]
+    pooled = {t: results[t][BOTH]["correlations"] for t in results}
+    deltas = [c["selection"]["difference"] for _, _, c in cells]
+    mae = {term: [c["term_summary"][term]["mae"] for _, _, c in cells if c["term_summary"][term]["mae"] is not None]
+           for term in TERM_KEYS}
+    worst = max((abs(v["estimated"] - v["true"]), f"{method}, {term}, {t}, {m}") for t, m, c in cells
+                for method, by_term in c["terms"].items() for term, v in by_term.items()
+                if term != "MIA" and v["estimated"] is not None)
+    mia = [(v["MIA"]["bias"], method, f"{t} {m}") for t, m, c in cells for method, v in c["terms"].items()]
+    bias = [(c["selection_bias"]["calibrated"]["bias_own_terms"],
+             c["selection_bias"]["not calibrated"]["bias_own_terms"])
+            for _, m, c in cells if m == "retrain_free" and "calibrated" in c["selection_bias"]]
+    lower = [b - a for a, b in bias if a < b]
+    pearson = {t: p["pearson"] for t, p in pooled.items() if p["pearson"] is not None}
+    spearman = [p["method_spearman"] for p in pooled.values() if p["method_spearman"] is not None]
+    values = {
+        "p_lo": min(pearson.values(), default=math.nan), "p_hi": max(pearson.values(), default=math.nan),
+        "s_lo": min(spearman, default=math.nan), "s_hi": max(spearman, default=math.nan),
+        "weakest": min(pearson, key=lambda t: pearson[t], default="n/a"), "cells": len(cells),
+        "broken_counts": ", ".join(f"{t} {p['n_records'] - p['n_below_broken']} of {p['n_records']}"
+                                   for t, p in pooled.items()),
+        "broken": BROKEN, "b_lo": min((p["pearson_below_broken"] for p in pooled.values()
+                                       if p["pearson_below_broken"] is not None), default=math.nan),
+        "b_hi": max((p["pearson_below_broken"] for p in pooled.values()
+                     if p["pearson_below_broken"] is not None), default=math.nan),
+        "d_lo": min(d["mean"] for d in deltas), "d_hi": max(d["mean"] for d in deltas),
+        "covers": sum(d["half_width"] is not None and abs(d["mean"]) <= d["half_width"] for d in deltas),
+        "ua": max(mae["UA"]), "ra": max(mae["RA"]), "ta": max(mae["TA"]), "mia_lo": min(mae["MIA"]),
+        "mia_hi": max(mae["MIA"]), "mia_low": sum(c["term_summary"]["MIA"]["bias"] < 0 for _, _, c in cells),
+        "top_mia": sum(c["largest_term_errors"][0]["term"] == "MIA" for _, _, c in cells if c["largest_term_errors"]),
+        "worst": worst[0], "worst_at": worst[1], "mia_worst": -min(mia)[0],
+        "mia_worst_at": f"{min(mia)[1]}, {min(mia)[2]}", "rows": len(mia), "too_low": sum(b <= -2 for b, _, _ in mia),
+        "too_high": "; ".join(f"{m}, {where}" for b, m, where in sorted(mia, reverse=True) if b >= 2),
+        "n_lower": len(lower), "n_bias": len(bias), "l_lo": min(lower, default=0), "l_hi": max(lower, default=0)}
+    return FINDINGS.format(**values)
+
+
+FINDINGS = """## Findings
+
+* **Where the estimate is valid: ranking, and choosing.** Pooled over both modes, estimated and
+  true Avg Gap correlate at Pearson {p_lo:.2f}-{p_hi:.3f} over records and Spearman {s_lo:.2f}-{s_hi:.2f} over method
+  means (§1; weakest in {weakest}). The high record-level Pearson owes much to the few runs that
+  break the model (true Avg Gap of {broken:g} or more, records of all: {broken_counts}); without them it
+  is {b_lo:.2f}-{b_hi:.2f}. Choosing on each forget set the method with the lowest estimate
+  gives a true Avg Gap {d_lo:+.2f} to {d_hi:+.2f} points from the best single method's (known only in
+  hindsight) in the {cells} table × mode cells; the paired 95% interval includes 0 in {covers} of {cells} (§2).
+* **Where it fails: the MIA term.** Pooled over a cell's records, the UA, RA and TA terms are off by
+  at most {ua:.1f}, {ra:.1f} and {ta:.1f} points per record (largest cell), the MIA term by {mia_lo:.1f}-{mia_hi:.1f};
+  the estimated MIA term is below the true one on average in {mia_low} of {cells} cells and is the
+  largest per-term error in {top_mia} of {cells} (§3). Per method, the worst UA / RA / TA term is
+  {worst:.1f} points off on average ({worst_at}), the worst MIA term {mia_worst:.1f} points too low
+  ({mia_worst_at}). The estimate's MIA term is the model's own confidence AUC of D_F against the
+  200 held-out images; the true one is the RMIA FT AUC's distance to the retrained model's, a
+  stronger attack with other negatives. Of the {rows} (method, table, mode) rows, the mean MIA
+  term is at least 2 points too low in {too_low} and at least 2 points too high in these: {too_high}.
+* **Structural gap in table2**: without D_R the estimate has no RA term while the true Avg Gap has
+  one, so methods that destroy D_R (BS, RL, SalUn at 50%: true RA term above 50) are
+  underestimated by that term alone ("bias, own terms" in §1 removes it).
+* **Selection bias**: every calibrated record's estimate is the best of its own checks on the same
+  held-out images; in the retrain-free mode the calibrated methods' estimate (against the true gap
+  over its own terms) is more biased low than the grid-selected methods' in {n_lower} of {n_bias} tables,
+  by {l_lo:.2f}-{l_hi:.2f} points (§4), a comparison confounded by method.
+"""
+
+
+def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:{'+' if signed else ''}.{digits}f}"
+
+
+def _ci(difference: Mapping[str, Any]) -> str:
+    return f"{difference['mean']:+.2f} ± {_fmt(difference['half_width'])}"
+
+
+def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
+    """The README: what each table shows, the issue's figures reproduced, then the tables."""
+    parts = [README_HEAD.format(command=command), summary(results), "\n## The issue's figures, reproduced\n\n",
+             markdown_table([{k: _fmt(v, 3) if isinstance(v, float) else v for k, v in line.items()}
+                             for line in reproduce(results)], ["figure", "issue", "here"])]
+    rows = []
+    for table, result in results.items():
+        for mode in (BOTH,) + MODES:
+            if mode in result:
+                c = result[mode]["correlations"]
+                e = result[mode]["errors"]["overall"]
+                rows.append({"table": table, "mode": mode, "n records": c["n_records"],
+                             "Pearson": _fmt(c["pearson"], 3),
+                             f"Pearson, true gap < {BROKEN:g} (n)": f"{_fmt(c['pearson_below_broken'], 3)} "
+                                                                   f"({c['n_below_broken']})",
+                             "Spearman": _fmt(c["spearman"], 3),
+                             "n methods": c["n_methods"],
+                             "method Spearman": _fmt(c["method_spearman"], 3), "MAE": _fmt(e["mae"]),
+                             "bias (est − true)": _fmt(e["bias"], signed=True),
+                             "bias, own terms": _fmt(e["bias_own_terms"], signed=True)})
+    parts += ["\n## 1. Correlation and error, estimated vs true Avg Gap\n\n", CORRELATION_TEXT,
+              markdown_table(rows, list(rows[0]))]
+    rows = []
+    for table, result in results.items():
+        for mode in MODES:
+            if mode in result:
+                s = result[mode]["selection"]
+                rows.append({"table": table, "mode": mode, "n sets": s["n_sets"], "n methods": s["n_methods"],
+                             "select by estimate": _fmt(s["selected_true"]), "best single method": s["best_method"],
+                             "its Avg Gap": _fmt(s["best_true"]), "Δ (95% t)": _ci(s["difference"]),
+                             "per-set hindsight best": _fmt(s["per_set_best_true"])})
+    parts += ["\n## 2. Choosing by the estimate\n\n", SELECTION_TEXT, markdown_table(rows, list(rows[0]))]
+    rows = []
+    for table, result in results.items():
+        for mode in MODES:
+            for p in result.get(mode, {}).get("largest_term_errors", [])[:3]:
+                rows.append({"table": table, "mode": mode, "method": p["method"], "term": p["term"], "n": p["n"],
+                             "estimated": _fmt(p["estimated"], 1), "true": _fmt(p["true"], 1),
+                             "mean abs. error": _fmt(p["mae"], 1), "bias": _fmt(p["bias"], 1, signed=True)})
+    terms = []
+    for table, result in results.items():
+        for mode in MODES:
+            if mode in result:
+                row: dict[str, Any] = {"table": table, "mode": mode}
+                for term, v in result[mode]["term_summary"].items():
+                    row[term] = (f"{_fmt(v['mae'], 1)} ({_fmt(v['bias'], 1, signed=True)})" if v["mae"] is not None
+                                 else f"no estimate (true {_fmt(v['true'], 1)})")
+                row["n"] = result[mode]["correlations"]["n_records"]
+                terms.append(row)
+    parts += ["\n## 3. Where the estimate fails: per-term errors\n\n", FAILURE_TEXT,
+              markdown_table(terms, list(terms[0])), "\n", LARGEST_TEXT, markdown_table(rows, list(rows[0]))]
+    rows = []
+    for table, result in results.items():
+        for mode in MODES:
+            b = result.get(mode, {}).get("selection_bias", {})
+            for name in ("calibrated", "not calibrated"):
+                if name in b:
+                    rows.append({"table": table, "mode": mode, "records": name, "n": b[name]["n"],
+                                 "bias (est − true)": _fmt(b[name]["bias"], signed=True),
+                                 "bias, own terms": _fmt(b[name]["bias_own_terms"], signed=True),
+                                 "MIA-term bias": _fmt(b[name]["mia_bias"], signed=True),
+                                 "methods": ", ".join(b[name]["methods"])})
+    parts += ["\n## 4. Selection bias of the calibrated methods\n\n", BIAS_TEXT, markdown_table(rows, list(rows[0]))]
+    parts.append("\n## 5. Per method: error of the Avg Gap estimate and each term (estimated / true)\n\n" + TERMS_TEXT)
+    for table, result in results.items():
+        for mode in MODES:
+            if mode not in result:
+                continue
+            rows = []
+            for method, by_term in result[mode]["terms"].items():
+                e = result[mode]["errors"]["per_method"][method]
+                row = {"method": method, "n": e["n"], "est. gap": _fmt(e["mean_estimated"]),
+                       "true gap": _fmt(e["mean_true"]), "MAE": _fmt(e["mae"]), "bias": _fmt(e["bias"], signed=True)}
+                row.update({t: f"{_fmt(v['estimated'], 1)} / {_fmt(v['true'], 1)}" for t, v in by_term.items()})
+                rows.append(row)
+            parts += [f"\n### {table}, {mode}\n\n", markdown_table(rows, list(rows[0]))]
+    return "".join(parts)
+
+
+README_HEAD = """# Is the estimated Avg Gap trustworthy? (issue 25, item 3)
+
+Written by `benchmarks/estimate_validity.py` from the committed records of
+`table{{1,2}}-fmnist-paper{{,-50}}/results.jsonl` (no model is run):
+
+    {command}
+
+Each unlearning record holds the retrain-free **estimated** Avg Gap (`proxy.estimated_gap`, the
+mean of `proxy.terms`; `amun_plugin/unlearn/calibration.py`) and its **true** RMIA Avg Gap against
+the retrained model of its forget set (`gaps.RMIA`, recomputed here from `metrics` and the Retrain
+record and checked). Terms: estimated UA = |acc(D_F) − acc0(H)|, TA = |acc(H) − acc0(H)|,
+RA = |acc(D_R') − acc0(D_R')| (only with D_R, i.e. table1), MIA = |AUC(D_F vs H) − 50| (the
+model's own logit-scaled confidence, H = the 200 held-out test images); true terms =
+|method − retrained| of UA, RA, TA (on D_T) and RMIA FT AUC. In table2 the estimate averages three
+terms (no D_R) while the true Avg Gap averages four. Modes: `oracle` (hyper-parameters tuned
+against retrained models on forget set 1000) and `retrain_free` (tuned, or for AMUN / AMUN+SalUn /
+AMUN (adv only) calibrated, by the estimate). n: table1/table2 at 10% have 10 forget sets per
+method and mode, at 50% 5 (one original model, unlearn seed 0).
+
+**Coverage of a 95% interval cannot be computed from these records**: they carry a point estimate
+only, no per-record interval of it.
+
+"""
+
+CORRELATION_TEXT = """Per table and mode (and pooled over both modes, as the issue reports): Pearson and Spearman over
+records, Spearman of the per-method means (methods by row label; pooled modes pool a label's two
+modes), mean absolute error and mean signed error (estimated − true, points).
+
+"""
+
+SELECTION_TEXT = """On each forget set, the method with the lowest estimate is chosen among all methods of the mode;
+its true Avg Gap (mean over sets) against the best single method's (lowest mean true Avg Gap on the
+same sets: hindsight, i.e. what an oracle would have picked). Δ = selected − best, mean and 95%
+t half-width of the per-set paired differences (n = sets). The last column is the mean of each
+set's lowest true gap (the per-set hindsight bound).
+
+"""
+
+FAILURE_TEXT = """Per table and mode, pooled over all methods' records (n): mean |estimated − true| of each term
+per record, (mean signed error) in brackets.
+
+"""
+
+LARGEST_TEXT = """The three (method, term) pairs with the largest mean |estimated − true| term per record, per table
+and mode (n = records); bias = mean signed error.
+
+"""
+
+BIAS_TEXT = """A calibrated method's recorded estimate is the best of its own checks on the same 200 held-out
+images (`stats.calibration_estimated_gap` equals `proxy.estimated_gap` on every calibrated record,
+see the issue figures above), so a low estimate is partly the selection's winner's curse. The grid-
+selected methods were selected on the tuning forget set (1000), not on the table's forget sets.
+The comparison is confounded by method (different methods, different MIA behaviour); it shows the
+direction, not the size, of the bias.
+
+"""
+
+TERMS_TEXT = """Each term cell is mean estimated term / mean true term over the method's records (n); RA has no
+estimate in table2 (n/a). est. gap / true gap: means; MAE and bias of the Avg Gap estimate.
+"""
+
+
+def environment(argv: Sequence[str], inputs: Mapping[str, Path]) -> dict[str, Any]:
+    """Python and package versions, the git commit and whether the tree was dirty, the command, and
+    the SHA-256 of each input file (the records this analysis read)."""
+    def run(*args: str) -> str | None:
+        try:
+            return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    versions = {}
+    for name in ("amun_plugin", "numpy", "scipy", "torch"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    status = run("git", "status", "--porcelain")
+    return {"python": sys.version.split()[0], "versions": versions, "git_commit": run("git", "rev-parse", "HEAD"),
+            "git_dirty": bool(status) if status is not None else None,
+            "command": " ".join(["python", "benchmarks/estimate_validity.py", *argv]),
+            "inputs": {str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in inputs.values()}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Read the four tables' records, write results.json, README.md and env.json to ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results-dir", default="benchmarks/results", help="folder holding the tables' folders")
+    parser.add_argument("--out", default="benchmarks/results/estimate_validity", help="folder to write")
+    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    paths = {table: Path(args.results_dir) / folder / "results.jsonl" for table, folder in TABLES.items()}
+    for path in paths.values():
+        if not path.is_file():
+            parser.error(f"{path} not found")
+    results = {table: analyse_table(read_records(path)) for table, path in paths.items()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(argv, paths)
+    (out / "results.json").write_text(json.dumps({"tables": TABLES, "results": results,
+                                                  "reproduced": reproduce(results)}, indent=1) + "\n")
+    (out / "env.json").write_text(json.dumps(env, indent=1) + "\n")
+    (out / "README.md").write_text(render(results, env["command"]))
+    print(f"wrote {out}/README.md, results.json, env.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

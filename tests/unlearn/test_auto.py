@@ -1,0 +1,137 @@
+"""``method="auto"``: the candidate with the lowest estimated gap wins, a clearly losing candidate is
+stopped early, a candidate outside the accuracy budget is never returned, a third-party unlearner
+takes part, and the candidates are judged on held-out data none of them calibrated on."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import amun_plugin
+from amun_plugin.errors import InvalidInputError
+from amun_plugin.hookspecs import hookimpl
+from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.training import TrainConfig, train_model
+from amun_plugin.unlearn.auto import NoCandidateWithinBudgetError
+from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner
+from amun_plugin.unlearn.calibration import split_holdout
+from amun_plugin.unlearn.estimate import estimated_gap, measure_proxy, retain_probe
+
+
+@dataclass(frozen=True)
+class _Steps:
+    steps: int = 200
+    lr: float = 1e-9
+
+
+class _Idle(Unlearner):
+    """Trains for many steps at lr 1e-9: the model barely moves (a clear loser, slow on purpose)."""
+
+    name = "idle_third_party"
+    config_class = _Steps
+
+    def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> dict[str, Any]:
+        assert request.retain is not None
+        steps_per_epoch = max(1, len(request.retain) // 16)
+        epochs = max(1, self.config.steps // steps_per_epoch)
+        train_model(model, request.retain, TrainConfig(epochs=epochs, batch_size=16, lr=self.config.lr,
+                                                       momentum=0.0, weight_decay=0.0), device=ctx.device)
+        return {"epochs": epochs}
+
+
+class _Destroyer(Unlearner):
+    """Scrambles the last layer: D_F looks unseen, and so does everything else (over budget)."""
+
+    name = "destroyer_third_party"
+
+    def _unlearn(self, model: nn.Module, request: ForgetRequest, ctx: UnlearnContext) -> dict[str, Any]:
+        last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.copy_(torch.randn(last.weight.shape, generator=torch.Generator().manual_seed(0)))
+        return {}
+
+
+@pytest.fixture(scope="module")
+def plugin_host():
+    class Plugin:
+        @hookimpl
+        def amun_register_unlearners(self, register):
+            register(_Idle)
+            register(_Destroyer)
+
+    host = get_plugin_manager(autoload=False, strict=True)
+    host.register(Plugin(), name="third-party-test")
+    return host
+
+
+def _auto(memorised, host, candidates, **options):
+    model, forget, retain, holdout = memorised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the small holdout's resolution warning
+        return amun_plugin.unlearn(model, forget, retain, method="auto", holdout=holdout, plugins=host, seed=0,
+                                   candidates=candidates, **options)
+
+
+FT = {"method": "ft", "options": {"epochs": 5, "lr": 0.05}, "label": "FT"}
+RL = {"method": "rl", "options": {"epochs": 5, "lr": 0.05}, "label": "RL"}
+
+
+def test_the_candidate_with_the_lowest_estimated_gap_within_budget_wins(memorised, plugin_host) -> None:
+    model, forget, retain, holdout = memorised
+    result = _auto(memorised, plugin_host, [FT, RL, {"method": "amun", "label": "AMUN"}])
+    auto = result.stats["auto"]
+    rows = {r["label"]: r for r in auto["candidates"]}
+    eligible = {label: r["estimated_gap"] for label, r in rows.items() if r["finished"] and r["within_budget"]}
+    assert auto["chosen"] == min(eligible, key=eligible.get) and auto["chosen"] in auto["why"]
+    assert all("terms" in r and r["seconds"] > 0 for r in rows.values() if r["finished"])
+    # the judgement is reproducible from the returned model on the selection half of the holdout
+    _, selection = split_holdout(holdout, 0.5, 0)
+    probe = retain_probe(retain, len(selection), 0)
+    again, _ = estimated_gap(measure_proxy(result.model, forget, selection, probe),
+                             measure_proxy(model, forget, selection, probe))
+    assert again == pytest.approx(rows[auto["chosen"]]["estimated_gap"])
+    assert auto["tuning_size"] + auto["selection_size"] == len(holdout)
+
+
+def test_a_clearly_losing_candidate_is_stopped_early(memorised, plugin_host) -> None:
+    leader = {"method": "rl", "options": {"epochs": 3, "lr": 0.02}, "label": "RL"}  # estimated gap ~3.1 here
+    idle = {"method": "idle_third_party", "options": {"steps": 3000}, "label": "idle"}  # stays at the original's 4.8
+    result = _auto(memorised, plugin_host, [leader, idle], check_every=25, race_margin=1.0)
+    rows = {r["label"]: r for r in result.stats["auto"]["candidates"]}
+    assert rows["idle"]["stopped_early"] and not rows["idle"]["finished"] and "behind" in rows["idle"]["outcome"]
+    assert rows["idle"]["checks"] < 3000 // 25  # stopped long before its end
+    assert result.stats["auto"]["chosen"] == "RL"
+
+
+def test_a_candidate_outside_the_accuracy_budget_is_never_returned(memorised, plugin_host) -> None:
+    destroyer = {"method": "destroyer_third_party", "label": "destroyer"}
+    result = _auto(memorised, plugin_host, [destroyer, FT], accuracy_budget=5.0)
+    rows = {r["label"]: r for r in result.stats["auto"]["candidates"]}
+    assert rows["destroyer"]["finished"] and not rows["destroyer"]["within_budget"]
+    assert result.stats["auto"]["chosen"] == "FT"
+    with pytest.raises(NoCandidateWithinBudgetError, match="no model is returned"):
+        _auto(memorised, plugin_host, [destroyer])
+
+
+def test_a_third_party_unlearner_takes_part_and_can_win(memorised, plugin_host) -> None:
+    idle = {"method": "idle_third_party", "options": {"steps": 10}, "label": "idle"}
+    result = _auto(memorised, plugin_host, [{"method": "destroyer_third_party"}, idle])
+    assert result.stats["auto"]["chosen"] == "idle" and result.stats["chosen_method"] == "idle_third_party"
+
+
+def test_auto_needs_a_holdout_and_valid_candidates(memorised, plugin_host) -> None:
+    model, forget, retain, _ = memorised
+    with pytest.raises(InvalidInputError, match="needs holdout"):
+        amun_plugin.unlearn(model, forget, retain, method="auto", plugins=plugin_host)
+    with pytest.raises(InvalidInputError, match="unknown option"):
+        _auto(memorised, plugin_host, [{"method": "ft", "options": {"nope": 1}}])
+    with pytest.raises(InvalidInputError, match="each candidate is"):
+        _auto(memorised, plugin_host, [{"name": "ft"}])
+    with pytest.raises(InvalidInputError, match="needs D_R"):
+        amun_plugin.unlearn(model, forget, None, method="auto", holdout=memorised[3], plugins=plugin_host,
+                            candidates=[FT])
