@@ -13,12 +13,11 @@ errors) and the public namespaces listed in ``PUBLIC_NAMESPACES``; docs/api.md d
 name. Every other module is internal and may change without notice.
 """
 
-from amun_plugin.api import audit, audit_many, continuous_session, load_model, save_model, unlearn
-from amun_plugin.attacks.base import AttackBackend, AttackOutput
-from amun_plugin.attacks.search import AdversarialSet, SearchConfig, nearest_adversarial
-from amun_plugin.config import NoConfig
-from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
-from amun_plugin.data.source import DatasetSource
+import importlib
+import sys
+import types
+from typing import Any
+
 from amun_plugin.errors import (
     AmunError,
     BackendUnavailableError,
@@ -26,18 +25,33 @@ from amun_plugin.errors import (
     DatasetNotFoundError,
     InvalidInputError,
     MissingInputError,
+    NoHoldoutWarning,
     PluginError,
     UnlearningDivergedError,
     UnsupportedSettingError,
 )
-from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
-from amun_plugin.evaluate.reference import ReferenceBank
-from amun_plugin.hookspecs import hookimpl
-from amun_plugin.models.base import ModelArchitecture
-from amun_plugin.models.checkpoint import CheckpointMetadata
-from amun_plugin.plugins import PluginHost, PluginLoadError, get_plugin_manager
-from amun_plugin.registry import Components
-from amun_plugin.unlearn.base import ForgetRequest, UnlearnContext, Unlearner, UnlearnResult
+
+_LAZY = {
+    "amun_plugin.api": ("audit", "audit_many", "continuous_session", "load_model", "save_model", "unlearn"),
+    "amun_plugin.attacks.base": ("AttackBackend", "AttackOutput"),
+    "amun_plugin.attacks.search": ("AdversarialSet", "SearchConfig", "nearest_adversarial"),
+    "amun_plugin.config": ("NoConfig",),
+    "amun_plugin.data.base": ("DatasetBundle", "LabeledData", "as_labeled_data"),
+    "amun_plugin.data.source": ("DatasetSource",),
+    "amun_plugin.evaluate.base": ("AuditData", "EvaluationResult", "Evaluator"),
+    "amun_plugin.evaluate.reference": ("ReferenceBank",),
+    "amun_plugin.hookspecs": ("hookimpl",),
+    "amun_plugin.models.base": ("ModelArchitecture",),
+    "amun_plugin.models.checkpoint": ("CheckpointMetadata",),
+    "amun_plugin.plugins": ("PluginHost", "PluginLoadError", "get_plugin_manager"),
+    "amun_plugin.registry": ("Components",),
+    "amun_plugin.unlearn.base": ("Capabilities", "ForgetRequest", "UnlearnContext", "Unlearner", "UnlearnResult"),
+    "amun_plugin.unlearn.estimate": ("MembershipProbe",),
+    "amun_plugin.unlearn.job": ("UnlearnJob",),
+}
+"""Where each public name lives; imported on first use (PEP 562), so ``import amun_plugin`` (and
+``amun --help``) loads no torch, ART or scikit-learn."""
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 PUBLIC_NAMESPACES = (
     "amun_plugin",
@@ -69,8 +83,11 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     # unlearners
+    "Capabilities",
     "ForgetRequest",
+    "MembershipProbe",
     "UnlearnContext",
+    "UnlearnJob",
     "UnlearnResult",
     "Unlearner",
     # evaluators
@@ -99,9 +116,37 @@ __all__ = [
     "DatasetNotFoundError",
     "InvalidInputError",
     "MissingInputError",
+    "NoHoldoutWarning",
     "PluginError",
     "UnlearningDivergedError",
     "UnsupportedSettingError",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use and kept (PEP 562)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amun_plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """``amun_plugin.unlearn`` stays the function when the ``amun_plugin.unlearn`` subpackage is
+    imported (an import statement still finds the subpackage in ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOME and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,39 +1,98 @@
 """The ``amun`` command line: click only. It parses options, calls :mod:`amun_plugin.commands`
-and prints; library messages (``logging``, logger ``amun_plugin``) go to stderr at INFO."""
+and prints; library messages (``logging``, logger ``amun_plugin``) go to stderr at INFO.
+
+Start-up stays light: ``amun --help``, ``amun --version`` and ``amun COMMAND --help`` import no
+torch, ART or scikit-learn. The commands (and the plugin host) are imported when a command runs;
+installed plugins are found from their entry-point metadata and loaded only when a command runs,
+when one of their commands is named, or for the command list of ``amun --help``."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import click
-import yaml
 
-from amun_plugin.commands import (
-    DemoConfig,
-    PlainModel,
-    SuiteKnobs,
-    TrainSpec,
-    UnlearnCommand,
-    audit_command,
-    bench_command,
-    describe_component,
-    forgetting_audit_command,
-    plugins_listing,
-    report_command,
-    run_demo,
-    train_command,
-    unlearn_command,
-)
-from amun_plugin.data.splits import SplitConfig, SplitKind
 from amun_plugin.errors import AmunError, InvalidInputError, MissingInputError
-from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["main", "cli"]
+
+PLUGIN_GROUP = "amun_plugin"
+"""The entry-point group of plugins (``plugins.ENTRY_POINT_GROUP``, read here without importing the host)."""
+DISABLE_AUTOLOAD_ENV = "AMUN_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def _commands() -> Any:
+    """:mod:`amun_plugin.commands`, imported when a command runs (it loads torch; help does not)."""
+    return importlib.import_module("amun_plugin.commands")
+
+
+def _installed_plugins() -> list[str]:
+    """The entry-point names of installed plugins, from metadata (no plugin module is imported)."""
+    if os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("", "0"):
+        return []
+    metadata = importlib.import_module("importlib.metadata")
+    return sorted(ep.name for ep in metadata.entry_points(group=PLUGIN_GROUP))
+
+
+class _LazyHost:
+    """The plugin host of one ``main()``, loaded (with the plugins' commands) on first use."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.host: Any = None
+
+    def get(self) -> Any:
+        if self.host is None:
+            self.host = _load_plugins(self.argv)
+        return self.host
+
+
+def _host_of(ctx: click.Context) -> Any:
+    """The plugin host of ``ctx``'s ``main()`` (loaded now if need be), or a fresh one outside ``main()``."""
+    lazy = ctx.find_object(_LazyHost)
+    return lazy.get() if lazy is not None else importlib.import_module("amun_plugin.plugins").get_plugin_manager()
+
+
+def _pass_host(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Like ``click.pass_obj``: the command's first argument is the plugin host."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(_host_of(click.get_current_context()), *args, **kwargs)
+    return wrapper
+
+
+class _Command(click.Command):
+    """A built-in command: the plugin host loads when it runs, not for its ``--help``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        lazy = ctx.find_object(_LazyHost)
+        if lazy is not None:
+            lazy.get()
+        return super().invoke(ctx)
+
+
+class _Group(click.Group):
+    """The ``amun`` group: built-in commands without the host; plugin commands once loaded."""
+
+    command_class = _Command
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and _installed_plugins():
+            _host_of(ctx)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if _installed_plugins():
+            _host_of(ctx)
+        return super().list_commands(ctx)
 
 
 def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
@@ -43,15 +102,21 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise InvalidInputError(f"option {item!r} must look like key=value")
-        out[key.strip()] = yaml.safe_load(raw)
+        out[key.strip()] = _yaml().safe_load(raw)
     return out
 
 
-def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> SplitConfig | None:
-    """The forget split the options name, or None when none is given (never a silent default)."""
+def _yaml() -> Any:
+    return importlib.import_module("yaml")
+
+
+def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> Any:
+    """The forget split (a ``SplitConfig``) the options name, or None when none is given (never a silent default)."""
     chosen = [v is not None for v in (fraction, indices, classes)]
     if sum(chosen) > 1:
         raise InvalidInputError("give only one of --forget-fraction, --forget-indices, --forget-classes")
+    splits = importlib.import_module("amun_plugin.data.splits")
+    SplitConfig, SplitKind = splits.SplitConfig, splits.SplitKind  # noqa: N806
     if indices is not None:
         return SplitConfig(kind=SplitKind.INDICES, indices=_int_list(indices, "--forget-indices"), seed=seed)
     if classes is not None:
@@ -81,7 +146,7 @@ def split_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.version_option(package_name="amun_plugin")
 def cli() -> None:
     """amun: machine unlearning with AMUN, its baselines and their evaluation."""
@@ -94,7 +159,9 @@ def cli() -> None:
 @click.option("--no-progress", is_flag=True)
 def demo(output: str, seed: int, device: str, no_progress: bool) -> None:
     """AMUN on the embedded digits data: original, retrained, AMUN with and without D_R."""
-    run_demo(DemoConfig(output=output, seed=seed, device=device), progress=not no_progress, echo=click.echo)
+    commands = _commands()
+    commands.run_demo(commands.DemoConfig(output=output, seed=seed, device=device), progress=not no_progress,
+                      echo=click.echo)
 
 
 @cli.command()
@@ -116,13 +183,14 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
           without_forget: bool, forget_fraction: float | None, forget_indices: str | None,
           forget_classes: str | None, split_seed: int, out: str) -> None:
     """Train an original (or, with --without-forget, a retrained) model and save a checkpoint."""
-    spec = TrainSpec(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
+    commands = _commands()
+    spec = commands.TrainSpec(dataset=dataset, dataset_options=_pairs(dataset_options), architecture=architecture,
                      model_options=_pairs(model_options), recipe_options=_pairs(recipe_options), preset=preset,
                      device=device)
     split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
     if split is not None and not without_forget:
         raise InvalidInputError("a forget set option of `amun train` needs --without-forget")
-    train_command(spec=spec, seed=seed, split=split, out=out, echo=click.echo, without_forget=without_forget)
+    commands.train_command(spec=spec, seed=seed, split=split, out=out, echo=click.echo, without_forget=without_forget)
 
 
 @cli.command(name="unlearn")
@@ -148,7 +216,7 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
 @click.option("--dataset", default=None, help="a plain state dict's training dataset (with --dataset-option)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="unlearned checkpoint")
 @click.option("--force", is_flag=True, help="replace an existing --out file (its file mode is kept)")
-@click.pass_obj
+@_pass_host
 def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...], forget_fraction: float | None,
                 forget_indices: str | None, forget_classes: str | None, split_seed: int, no_retain: bool,
                 validation_size: int, holdout_size: int | None, holdout_file: str | None, seed: int, device: str,
@@ -158,13 +226,15 @@ def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...
 
     CHECKPOINT is an `amun train` checkpoint, or a plain state dict (safetensors) with --model and --dataset."""
     split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
-    command = UnlearnCommand(
+    commands = _commands()
+    command = commands.UnlearnCommand(
         checkpoint=checkpoint, out=out, split=split, method=method, options=_pairs(options),
         use_retain=not no_retain, validation_size=validation_size,
         holdout_size=holdout_size, holdout_file=holdout_file, dataset_options=_pairs(dataset_options),
-        plain=PlainModel(architecture=architecture, architecture_options=_pairs(model_options), dataset=dataset),
+        plain=commands.PlainModel(architecture=architecture, architecture_options=_pairs(model_options),
+                                  dataset=dataset),
         seed=seed, device=device, force=force)
-    unlearn_command(command, click.echo, host)
+    commands.unlearn_command(command, click.echo, host)
 
 
 @cli.command()
@@ -176,6 +246,13 @@ def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...
 @click.option("--evaluator-option", "evaluator_options", multiple=True, help="name.key=value, e.g. mis.max_shadow=2000")
 @click.option("--bank-dir", default=None, help="RMIA reference bank folder (enables rmia)")
 @click.option("--reference-models", type=int, default=None, help="build the bank with K models if missing")
+@click.option("--holdout-size", type=int, default=None,
+              help="retrain-free audit (needs --original): hold out N class-stratified test samples as unseen data "
+                   "(left out of the audited test split); default: the calibration holdout the checkpoint records; "
+                   "0 = none")
+@click.option("--holdout-file", type=click.Path(exists=True, dir_okay=False),
+              help="retrain-free audit (needs --original) on these unseen samples: a .npz with arrays x (N, ...) in "
+                   "[0, 1] and y (N,)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-plots", is_flag=True, help="skip the PNGs")
@@ -191,13 +268,19 @@ def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
 def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
-          evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None, seed: int,
+          evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None,
+          holdout_size: int | None, holdout_file: str | None, seed: int,
           device: str, no_plots: bool, dataset_options: tuple[str, ...], protocol: str, runs: int | None,
           method: str, method_options: tuple[str, ...], no_retain: bool, out: str) -> None:
-    """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each."""
+    """Audit checkpoints (UA/RA/TA, RMIA, MIS, ART attacks) and write a report folder for each.
+
+    With --original and held-out data (--holdout-size, --holdout-file or the recorded calibration
+    holdout) also the retrain-free audit: the estimated Avg Gap with a bootstrap 95% interval and verdicts."""
     split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
+    if protocol == "forgetting-quality" and (holdout_size is not None or holdout_file is not None):
+        raise InvalidInputError("--holdout-size and --holdout-file are for --protocol standard")
     if protocol == "forgetting-quality":
-        forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
+        _commands().forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
                                  method_options=_pairs(method_options), use_retain=not no_retain,
                                  runs=8 if runs is None else runs, seed=seed, device=device, out=out,
                                  echo=click.echo, plots=not no_plots, dataset_options=_pairs(dataset_options))
@@ -210,18 +293,19 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
         if not field:
             raise InvalidInputError(f"--evaluator-option {key!r} must look like evaluator.key=value")
         options.setdefault(name, {})[field] = value
-    audit_command(checkpoints=checkpoints, retrained=retrained, original=original, split=split,
+    _commands().audit_command(checkpoints=checkpoints, retrained=retrained, original=original, split=split,
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
                   reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
-                  plots=not no_plots, dataset_options=_pairs(dataset_options))
+                  plots=not no_plots, dataset_options=_pairs(dataset_options), holdout_size=holdout_size,
+                  holdout_file=holdout_file)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@click.pass_obj
+@_pass_host
 def plugins(host: Any, as_json: bool) -> None:
     """List every registered unlearner, attack backend, evaluator, dataset and model (--json: with options)."""
-    listing = plugins_listing(host)
+    listing = _commands().plugins_listing(host)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -238,10 +322,10 @@ def plugins(host: Any, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.pass_obj
+@_pass_host
 def describe(host: Any, name: str) -> None:
     """Show a component (unlearner, attack, evaluator, dataset, model) and every option: type, default, meaning."""
-    describe_component(name, click.echo, host)
+    _commands().describe_component(name, click.echo, host)
 
 
 @cli.command()
@@ -250,7 +334,8 @@ def describe(host: Any, name: str) -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
 @click.option("--output", default=None,
-              help="run folder (default ./amun-bench/SUITE-PRESET); resumes if it holds this commit's results")
+              help="run folder (default ./amun-bench/SUITE-PRESET): new, empty or a run folder, which it resumes "
+                   "if it holds this commit's results")
 @click.option("--resume", is_flag=True, help="add to a folder holding results of another commit, on purpose")
 @click.option("--runs", type=int, default=None, help="forget sets (runs) per original model, overriding the suite")
 @click.option("--fraction", "fractions", type=float, multiple=True,
@@ -269,11 +354,12 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
           reference_models: int | None,
           no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
     """Run or resume a benchmark suite (a shipped SUITE name, see amun_plugin/suites, or a YAML path)."""
-    knobs = SuiteKnobs(runs=runs, fractions=fractions or None, variants=variants or None,
+    commands = _commands()
+    knobs = commands.SuiteKnobs(runs=runs, fractions=fractions or None, variants=variants or None,
                        reference_models=reference_models, no_tune=no_tune,
                        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
                        threads=threads, device=device)
-    bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
+    commands.bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
                   knobs=knobs, dry_run=dry_run, resume=resume)
 
 
@@ -281,21 +367,20 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
 @click.argument("folder")
 def report(folder: str) -> None:
     """Re-render a benchmark run folder's table.md and plots from its config.yaml and results.jsonl
-    (after an upgrade of the tables; nothing is computed, the records are not touched)."""
-    report_command(folder, echo=click.echo)
+    (after an upgrade of the tables; nothing is computed, the records are not touched) and say which
+    files changed: an unchanged folder renders to the same bytes."""
+    _commands().report_command(folder, echo=click.echo)
 
 
 _BUILTIN_COMMANDS = dict(cli.commands)
 
 
-def _load_plugins(argv: list[str] | None) -> PluginHost:
+def _load_plugins(argv: list[str] | None) -> Any:
     """The plugin host with every plugin's commands added to ``cli``. A broken plugin is reported
     as one ``warning:`` line on stderr (``amun plugins`` lists it instead) and skipped."""
-    cli.commands.clear()  # plugin commands of an earlier main() in this process go
-    cli.commands.update(_BUILTIN_COMMANDS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # reported below, once, as plain lines
-        host = get_plugin_manager()
+        host = importlib.import_module("amun_plugin.plugins").get_plugin_manager()
         host.add_commands(cli)
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "plugins":
@@ -324,7 +409,8 @@ def configure_logging() -> None:
 
 CLI_INPUTS: dict[str, dict[str, str]] = {
     "unlearn": {"retain": "drop --no-retain (this method trains on D_R)",
-                "validation": "give --validation-size N (test samples held out as non-members)"},
+                "validation": "give --validation-size N (test samples held out as non-members)",
+                "holdout": "give --holdout-size N (test samples held out) or --holdout-file F.npz"},
     "audit": {"reference_bank": "give --bank-dir DIR (with --reference-models K to build the bank there)",
               "retain": "drop --no-retain (this method trains on D_R)"},
 }
@@ -342,15 +428,27 @@ def error_line(exc: AmunError, argv: list[str]) -> str:
     return f"error: {exc}"
 
 
+def _runs_a_command(args: list[str]) -> bool:
+    """Whether the command line runs a command (not only help or the version): then the plugins
+    load before click parses it, so a broken plugin is reported and Ctrl-C is one line."""
+    return bool(args) and args[0] != "--version" and "--help" not in args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: AmunErrors become one clear line on stderr and exit code 2; Ctrl-C (also while
-    plugins load) one ``interrupted`` line and exit code 130."""
+    plugins load) one ``interrupted`` line and exit code 130. Help and the version load no plugin
+    (``amun --help`` does where plugins are installed, to list their commands)."""
     configure_logging()
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        host = _load_plugins(argv)
-        cli.main(args=argv, prog_name="amun", standalone_mode=False, obj=host)
+        cli.commands.clear()  # plugin commands of an earlier main() in this process go
+        cli.commands.update(_BUILTIN_COMMANDS)
+        host = _LazyHost(args)
+        if _runs_a_command(args):
+            host.get()
+        cli.main(args=args, prog_name="amun", standalone_mode=False, obj=host)
     except AmunError as exc:
-        click.echo(error_line(exc, sys.argv[1:] if argv is None else argv), err=True)
+        click.echo(error_line(exc, args), err=True)
         return 2
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted", err=True)

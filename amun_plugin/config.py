@@ -180,29 +180,45 @@ _ATTRIBUTE_LINE = re.compile(r"^(?P<names>[A-Za-z_][\w, ]*):\s*(?P<doc>.*)$")
 
 
 def _attribute_docs(config_class: type) -> dict[str, str]:
-    """Field name -> the first line of its entry under ``Attributes:`` in the docstrings of
-    ``config_class`` and its bases (``a, b: text`` documents both)."""
+    """Field name -> its whole entry under ``Attributes:`` (continuation lines joined) in the
+    docstrings of ``config_class`` and its bases (``a, b: text`` documents both)."""
     docs: dict[str, str] = {}
     for klass in reversed(config_class.__mro__):
-        text = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
-        inside, indent = False, None
-        for line in text.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("Attributes"):
-                inside, indent = True, None
-                continue
-            if not inside or not stripped:
-                continue
-            depth = len(line) - len(line.lstrip())
-            indent = depth if indent is None else indent
-            if depth < indent:
-                inside = False
-                continue
-            match = _ATTRIBUTE_LINE.match(stripped) if depth == indent else None
-            if match:
-                for name in match["names"].split(","):
-                    docs[name.strip()] = match["doc"].strip()
+        docs.update(_entries(inspect.cleandoc(klass.__dict__.get("__doc__") or "")))
     return docs
+
+
+def _entries(text: str) -> dict[str, str]:
+    """The ``Attributes:`` entries of one docstring, each with its continuation lines joined."""
+    entries: dict[str, str] = {}
+    names: list[str] = []
+    inside, indent = False, None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Attributes"):
+            inside, indent, names = True, None, []
+            continue
+        if not inside or not stripped:
+            continue
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        if depth < indent:
+            inside, names = False, []
+            continue
+        if depth > indent:
+            entries.update({name: _joined(entries[name], stripped) for name in names})
+            continue
+        match = _ATTRIBUTE_LINE.match(stripped)
+        names = [name.strip() for name in match["names"].split(",")] if match else []
+        entries.update({name: match["doc"].strip() for name in names if match})
+    return entries
+
+
+def _joined(doc: str, more: str) -> str:
+    """``doc`` continued by the next docstring line (a word hyphenated across the break stays whole)."""
+    if not doc:
+        return more
+    return doc + more if doc.endswith("-") and doc[-2:-1].isalpha() else f"{doc} {more}"
 
 
 def _type_name(hint: Any) -> str:

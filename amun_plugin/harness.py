@@ -18,7 +18,7 @@ from amun_plugin.bench.original_check import (
     check_memorises,
     saturated_fraction,
 )
-from amun_plugin.bench.records import Cell, CellKind
+from amun_plugin.bench.records import Cell, CellKind, load_records
 from amun_plugin.bench.results import environment, record_invocation, run_script
 from amun_plugin.bench.stats import format_interval, ratio_to_best, t_interval
 from amun_plugin.bench.suite_config import ComponentSpec, gaps_by_table, method_spec
@@ -62,6 +62,7 @@ __all__ = [
     "grid_points",
     "label_of",
     "labelled_row",
+    "load_records",
     "logit_scaled_confidence",
     "markdown_table",
     "measure_proxy",

@@ -73,11 +73,13 @@ def one_run(ws: Workspace, label: str, setting: str, forget_seed: int, holdout: 
     forget, retain = split.forget(ws.train), split.retain(ws.train)
     given_retain = retain if setting == "with_retain" else None
     adversarial = adversarial_for(ws, spec, "standard", 0, split)
+    chosen = {**spec.options_in(setting), **options}
+    chosen = ws.plugins.unlearners.get(spec.name)(chosen).schedule_options(chosen, calibrate)  # the suite's way
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = unlearn(model, forget, given_retain, method=spec.name, validation=ws.validation,
                          holdout=holdout if calibrate else None, adversarial=adversarial, seed=0,
-                         plugins=ws.plugins, **{**spec.options_in(setting), **options})
+                         plugins=ws.plugins, **chosen)
     metrics = ws.audit(result.model, retain, forget)
     retrain, _ = retrained_metrics(ws, Cell(CellKind.RETRAIN, "Retrain", "standard", 0, 0.1, forget_seed), split)
     return {"metrics": metrics, "gaps": gaps_by_table(ws.config, metrics, retrain),

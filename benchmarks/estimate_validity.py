@@ -16,7 +16,6 @@ forget sets), and the largest per-term errors. Pure JSON analysis, seconds on a 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import math
@@ -30,7 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from amun_plugin.harness import Cell, markdown_table, t_interval
+from amun_plugin.harness import load_records, markdown_table, t_interval
 
 TABLES = {"table1 10%": "table1-fmnist-paper", "table2 10%": "table2-fmnist-paper",
           "table1 50%": "table1-fmnist-paper-50", "table2 50%": "table2-fmnist-paper-50"}
@@ -47,21 +46,6 @@ ISSUE_METHOD_SPEARMAN = {"table1 10%": 0.90, "table2 10%": 0.60, "table1 50%": 0
 ISSUE_SELECTION_WITHIN = 0.23
 ISSUE_MIA_TERMS = {"AMUN": (0.6, 3.3), "AMUN (adv only, grid)": (5.1, 2.0), "l1-Sparse": (0.7, 3.5),
                    "FT": (1.4, 4.6)}  # table1 10%, retrain-free: (estimated, true)
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``results.jsonl``, each checked against its cell (as the bench's own loader
-    does): a line whose id is not the content hash of its coordinates is refused."""
-    names = {f.name for f in dataclasses.fields(Cell)}
-    records = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if names <= set(record) and Cell.from_record(record).id != record["id"]:
-            raise ValueError(f"{path}:{number}: the record's id does not match its coordinates")
-        records.append(record)
-    return records
 
 
 def tuning_mode(record: Mapping[str, Any]) -> str:
@@ -530,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths.values():
         if not path.is_file():
             parser.error(f"{path} not found")
-    results = {table: analyse_table(read_records(path)) for table, path in paths.items()}
+    results = {table: analyse_table(load_records(path)) for table, path in paths.items()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = environment(argv, paths)

@@ -68,3 +68,27 @@ def test_describe_prints_every_builtin_option_with_its_doc(capsys, monkeypatch) 
             assert option["doc"], f"{name}.{option['name']} has no doc"
             expected = f"  {option['name']}: {option['type']} = {json.dumps(option['default'])}  {option['doc']}"
             assert expected in lines, f"amun describe {name} does not print {expected!r}"
+
+
+def test_describe_amun_prints_whole_sentences_of_its_own(capsys) -> None:
+    """Issue 29, item 9: an option's doc is its whole Attributes entry (continuation lines joined),
+    and AMUN documents its own SGD options instead of pointing at FinetuneConfig."""
+    assert main(["describe", "amun"]) == 0
+    lines = {line.split(":", 1)[0].strip(): line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["lr"].endswith("  SGD learning rate at the start of the fixed schedule (read only by the fixed "
+                                "schedule; the calibrated one searches its own between ``calibration.lr_min`` "
+                                "and ``lr_max``).")
+    assert lines["calibration"].endswith("how the fine-tuning is calibrated when held-out data is given (see "
+                                         ":class:`~amun_plugin.unlearn.calibration.CalibrationConfig`); None = "
+                                         "never calibrate.")
+    for name in ("epochs", "lr", "step_size", "gamma"):
+        assert "read only by the fixed schedule" in lines[name], name
+    assert not [line for line in lines.values() if "as in FinetuneConfig" in line]
+
+
+def test_no_builtin_option_doc_stops_mid_sentence() -> None:
+    """Every built-in option's doc ends where its docstring entry ends (a full stop or a closing
+    bracket or quote), never at the end of the entry's first docstring line."""
+    cut = [f"{kind}/{name}.{option['name']}: ...{option['doc'][-40:]!r}" for kind, name, option in _builtin_options()
+           if not option["doc"].rstrip().endswith((".", ")", "]", '"', "`"))]
+    assert not cut, cut

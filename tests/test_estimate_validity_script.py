@@ -81,7 +81,7 @@ def test_a_wrong_gap_or_an_edited_id_is_refused(ev, tmp_path) -> None:
     records[3]["forget_seed"] = 7
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     with pytest.raises(ValueError, match="id does not match"):
-        ev.read_records(tmp_path / "results.jsonl")
+        ev.load_records(tmp_path / "results.jsonl")  # the bench's own loader (amun_plugin.harness)
 
 
 def test_main_writes_readme_results_and_env(ev, tmp_path) -> None:

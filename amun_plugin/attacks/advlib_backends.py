@@ -27,9 +27,9 @@ sample the attack misses is missed again at every doubling (FMN as published mis
 Distance measure: L2. grad_evals: the forward passes with an input gradient the attack ran on each
 sample (every sample takes part in every pass: these attacks run all their steps on the batch).
 
-Installing adv-lib pulls ``visdom``, whose source build imports ``pkg_resources`` (removed from
-setuptools 81); build it with an older setuptools:
-``echo 'setuptools<81' > c.txt && PIP_CONSTRAINT=c.txt pip install 'amun_plugin[advlib]'``.
+Installing adv-lib pulls ``visdom`` (a source distribution only), whose build imports
+``pkg_resources`` (removed from setuptools 81); build it with an older setuptools (``ADVLIB_INSTALL``:
+older pip reads the pin for the build from PIP_CONSTRAINT, pip 26 from PIP_BUILD_CONSTRAINT).
 The backends are registered only when ``adv_lib`` and ``visdom`` can be imported; used without them
 they raise :class:`~amun_plugin.errors.BackendUnavailableError` naming the extra.
 """
@@ -49,12 +49,14 @@ from amun_plugin.attacks.base import AttackBackend, AttackOutput
 from amun_plugin.attacks.native_pgd import project_l2
 from amun_plugin.errors import BackendUnavailableError
 
-__all__ = ["ADVLIB_BACKENDS", "ADVLIB_EXTRA", "AdvLibALMA", "AdvLibDDN", "AdvLibFAB", "AdvLibFMN",
+__all__ = ["ADVLIB_BACKENDS", "ADVLIB_EXTRA", "ADVLIB_INSTALL", "AdvLibALMA", "AdvLibDDN", "AdvLibFAB", "AdvLibFMN",
            "AdvLibStepsConfig", "advlib_available", "available_advlib_backends"]
 
 ADVLIB_EXTRA = "amun_plugin[advlib]"
-_INSTALL = (f"pip install '{ADVLIB_EXTRA}' (adv-lib needs visdom, whose build needs setuptools<81: "
-            "echo 'setuptools<81' > c.txt && PIP_CONSTRAINT=c.txt pip install ...)")
+ADVLIB_INSTALL = ("echo 'setuptools<81' > advlib-build.txt && PIP_CONSTRAINT=advlib-build.txt "
+                  f"PIP_BUILD_CONSTRAINT=advlib-build.txt pip install '{ADVLIB_EXTRA}'")
+"""The one command that installs the extra: visdom's build needs setuptools<81 (old and new pip)."""
+_INSTALL = f"install it with {ADVLIB_INSTALL}"
 
 
 def advlib_available() -> bool:

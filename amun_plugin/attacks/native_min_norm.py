@@ -60,7 +60,7 @@ best of adv-lib's DDN, FMN, ALMA (100 steps), FAB (20 iterations) and these sear
 13; without the runner-up walk (``runner_up_steps`` 0, ``boundary_tol`` 0.01, issue 12's third pass)
 13.8-14.3 evaluations, p90 1.079 / 1.097 / 1.089 / 1.107. Earlier: issue 12's first pass 14.2,
 median 1.021, p90 1.107; the settings before issue 12: 11.7, median 1.055, p90 1.305
-(``-frontier-walk-ablation``, ``-frontier-before``).
+(``archive/adversarial_search-frontier-walk-ablation``, ``archive/adversarial_search-frontier-before``).
 
 Options: :class:`NativeMinNormConfig`.
 

@@ -48,6 +48,7 @@ from amun_plugin.config import make_config
 from amun_plugin.data.base import LabeledData
 from amun_plugin.device import model_device, preserved_mode, resolve_device
 from amun_plugin.errors import InvalidInputError
+from amun_plugin.progress import bars_allowed
 
 __all__ = ["ALGORITHM_1", "ALGORITHM_1_BISECTION", "AdversarialSet", "SearchConfig", "nearest_adversarial",
            "perturbation_norm"]
@@ -206,7 +207,7 @@ def _rounds(
     ``cfg.max_doublings`` times."""
     st.eps[idx] = eps_start
     active = idx
-    with tqdm(total=cfg.max_doublings + 1, desc=desc, disable=not progress, leave=False) as bar:
+    with tqdm(total=cfg.max_doublings + 1, desc=desc, disable=not bars_allowed(progress), leave=False) as bar:
         for round_number in range(cfg.max_doublings + 1):
             if active.numel() == 0:
                 break

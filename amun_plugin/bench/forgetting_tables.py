@@ -89,6 +89,15 @@ def _cost(records: Records) -> str:
     return "\n".join(lines)
 
 
+def _confidence_note(records: Records) -> str:
+    """Where the per-model confidences are, when the records hold them (runs since issue 27)."""
+    cells = [r for r in parse_records(records) if isinstance(r, ForgettingRecord)]
+    if not cells or not all("confidence" in r.result.rest for r in cells):
+        return ""
+    return (" The per-model confidences every ε is computed from (model x forget example, both sides): "
+            "`results.jsonl`, key `forgetting.confidence`.")
+
+
 def forgetting_tables(config: SuiteConfig, records: Records) -> str:
     """The Markdown body of ``table.md``."""
     rows = forgetting_rows(config, records)
@@ -101,7 +110,7 @@ def forgetting_tables(config: SuiteConfig, records: Records) -> str:
             f"points end at ε = ceil(ln(N − 1)) = {max_resolvable_epsilon(n_runs)}. Final score = F × RA ratio × "
             "TA ratio. U-LiRA: per-example Gaussian likelihood-ratio test (leave-one-out), TPR in %, ideal "
             "TPR@x%FPR ≈ x and AUC ≈ 50; intervals are 95% bootstrap (F over the n forget examples, U-LiRA "
-            "over models). s / run: mean wall time of one unlearning run.\n")
+            "over models). s / run: mean wall time of one unlearning run." + _confidence_note(records) + "\n")
     return "\n".join([head, markdown_table(rows, list(COLUMNS)), "\n### Cost\n", _cost(records)])
 
 

@@ -404,12 +404,13 @@ def _in_suite_order(config: SuiteConfig, records: Sequence[dict]) -> list[dict]:
     labels = {label: i for i, label in enumerate(["Retrain", "Original", *(m.label for m in config.methods)])}
 
     def place(record: dict) -> tuple:
-        setting = record.get("setting")
+        method, setting = str(record.get("method", "")), record.get("setting")
+        mode = str((record.get("extra") or {}).get("tuning_mode", ""))
+        setting_rank = SETTINGS.index(setting) if setting in SETTINGS else len(SETTINGS)
         return (float(record.get("fraction") or 0.0), str(record.get("variant", "")),
-                int(record.get("original_seed") or 0), int(record.get("forget_seed") or 0),
-                str((record.get("extra") or {}).get("tuning_mode", "")), labels.get(record.get("method"), len(labels)),
-                str(record.get("method", "")), SETTINGS.index(setting) if setting in SETTINGS else len(SETTINGS),
-                int(record.get("unlearn_seed") or 0), str(record.get("id", "")))
+                int(record.get("original_seed") or 0), int(record.get("forget_seed") or 0), mode,
+                labels.get(method, len(labels)), method, setting_rank, int(record.get("unlearn_seed") or 0),
+                str(record.get("id", "")))
 
     return sorted(records, key=place)
 

@@ -59,14 +59,14 @@ SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 """The suites and presets shipped as package data (``benchmarks/suites`` links here)."""
 SETTINGS = tuple(s.value for s in Setting)
 _FILE_KEYS = {"name", "kind", "description", "base_presets", "default_preset", "suite", "presets"}
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""A suite or preset name: it names the run folder, so never a path (no ``/``, ``..`` or leading dot)."""
+_PLAIN_NAME = re.compile(r"\w[\w .+-]*")
+"""A suite or preset name: it names the run folder, so never a path (no ``/``, ``\\``, ``..`` or leading dot)."""
 
 
 def _check_plain_name(value: str, what: str) -> None:
     if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
-        raise InvalidInputError(f"{what} {value!r} must be a plain name (letters, digits, '_', '.', '-'; "
-                                "not a path): it names the run folder")
+        raise InvalidInputError(f"{what} {value!r} must be a plain name (letters, digits, ' ', '_', '.', '+', '-', "
+                                "starting with a letter or digit; not a path): it names the run folder")
 
 
 def _check_lists(spec: Any, owner: str) -> None:
@@ -295,7 +295,10 @@ class SuiteConfig:
     per job; ``transfer_seed_offset``: D_A of ``adversarial: transfer`` comes from the original
     model of seed + offset; ``min_train_accuracy`` (%): an original model under it (or at chance
     on the test set) is refused before any unlearning runs
-    (:func:`~amun_plugin.bench.original_check.check_memorises`)."""
+    (:func:`~amun_plugin.bench.original_check.check_memorises`); ``note``: a line a preset puts
+    above its tables (e.g. that it is for trying the tool, not for ranking methods)."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("note",)
 
     name: str
     kind: SuiteKind
@@ -316,6 +319,7 @@ class SuiteConfig:
     forgetting: ForgettingSpec = field(default_factory=ForgettingSpec)
     transfer_seed_offset: int = 100
     min_train_accuracy: float = 98.0
+    note: str = ""
 
     def __post_init__(self) -> None:
         _check_plain_name(self.name, "suite name")

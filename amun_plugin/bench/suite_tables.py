@@ -266,7 +266,7 @@ def diverged_note(records: Records) -> str:
 def _table_suite(config: SuiteConfig, records: Sequence[BenchRecord]) -> str:
     note = diverged_note(records)
     records = [r for r in records if not _diverged(r)]
-    parts = [original_summary(config, records), note]
+    parts = [f"**Note:** {config.note}\n" if config.note else "", original_summary(config, records), note]
     modes = tuning_modes(records)
     for index, table in enumerate(config.evaluation.tables):
         columns = ["method"] + [_column_name(k) for k in table.columns] + [_column_name(table.mia), "Avg Gap",

@@ -86,8 +86,8 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
             echo(line)
         return None
     folder = Path(output) if output is not None else default_output(config)
-    check_run_folder(folder)
     check_resumable(folder, resume)
+    check_run_folder(folder)
     chosen: Executor = LocalExecutor()
     if executor == "ray":
         ray_executor = RayExecutor(address=address)
@@ -99,11 +99,11 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
         run_suite(config, folder, executor=chosen, echo=echo)
     except BaseException as exc:
         kept = created is None or any((folder / name).exists() for name in _RESULT_FILES)
-        if not kept:
+        if created is not None and not kept:
             shutil.rmtree(created, ignore_errors=True)  # nothing computed: leave no folder behind
         if isinstance(exc, KeyboardInterrupt):
-            where = f"finished cells are kept in {folder}/, " if kept else ""
-            echo(f"interrupted: {where}trained models in the cache; rerun the same command to resume")
+            where = f"finished cells in {folder}/ and " if kept else ""
+            echo(f"interrupted: {where}trained models in the cache are kept; rerun the same command to resume")
         raise
     echo((folder / "table.md").read_text(encoding="utf-8"))
     return folder

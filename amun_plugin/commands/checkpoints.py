@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 from torch import nn
 
 from amun_plugin.api import load_model
 from amun_plugin.bench.original_check import CHANCE_MARGIN, DEFAULT_MIN_TRAIN_ACCURACY, NotMemorisingError
 from amun_plugin.bench.suite_config import load_preset
 from amun_plugin.config import make_config
-from amun_plugin.data.base import DatasetBundle, as_labeled_data
+from amun_plugin.data.base import DatasetBundle, load_npz_pair
 from amun_plugin.data.splits import SplitConfig, make_split
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.audit import audit_many
@@ -247,11 +246,5 @@ def _held_out(command: UnlearnCommand, unlearner: Unlearner, bundle: DatasetBund
                         seed=c.seed)
     if c.holdout_size:
         raise InvalidInputError("give either --holdout-file or --holdout-size, not both")
-    try:
-        with np.load(c.holdout_file, allow_pickle=False) as arrays:
-            x, y = arrays["x"], arrays["y"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InvalidInputError(f"--holdout-file {c.holdout_file}: expected a .npz with arrays x and y "
-                                f"({exc})") from exc
     held = hold_out(bundle.test, unlearner, holdout_size=0, validation_size=c.validation_size, seed=c.seed)
-    return dataclasses.replace(held, holdout=as_labeled_data((x, y), bundle.num_classes, name="holdout"))
+    return dataclasses.replace(held, holdout=load_npz_pair(c.holdout_file, bundle.num_classes, "holdout"))

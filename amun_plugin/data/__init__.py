@@ -4,6 +4,7 @@ from amun_plugin.data.base import DatasetBundle, LabeledData, as_labeled_data
 from amun_plugin.data.cifar import Cifar10Source, Cifar100Source, CifarConfig
 from amun_plugin.data.digits import DigitsConfig, DigitsSource
 from amun_plugin.data.fashion_mnist import FashionMNISTConfig, FashionMNISTSource
+from amun_plugin.data.npz import NpzConfig, NpzSource
 from amun_plugin.data.source import DatasetSource
 from amun_plugin.data.splits import (
     SplitConfig,
@@ -14,7 +15,8 @@ from amun_plugin.data.splits import (
     validate_forget_indices,
 )
 
-BUILTIN_DATASETS: tuple[type[DatasetSource], ...] = (DigitsSource, FashionMNISTSource, Cifar10Source, Cifar100Source)
+BUILTIN_DATASETS: tuple[type[DatasetSource], ...] = (
+    DigitsSource, FashionMNISTSource, Cifar10Source, Cifar100Source, NpzSource)
 """The datasets amun_plugin registers through its own ``amun_register_datasets`` hook."""
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "CifarConfig",
     "Cifar10Source",
     "Cifar100Source",
+    "NpzConfig",
+    "NpzSource",
     "SplitKind",
     "SplitConfig",
     "UnlearningSplit",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from amun_plugin.errors import InvalidInputError
 
-__all__ = ["LabeledData", "DatasetBundle", "DatasetShape", "as_labeled_data"]
+__all__ = ["LabeledData", "DatasetBundle", "DatasetShape", "as_labeled_data", "load_npz_pair"]
 
 _PIXEL_TOLERANCE = 1e-6
 
@@ -209,3 +210,14 @@ def _validate(x: Tensor, y: Tensor, num_classes: int, name: str) -> None:
             f"{name}: pixels must lie in [0, 1] (put any normalisation inside the model), "
             f"found values in [{x_min:.4g}, {x_max:.4g}]"
         )
+
+
+def load_npz_pair(path: str | Path, num_classes: int, name: str) -> LabeledData:
+    """``LabeledData`` from a ``.npz`` with arrays ``x`` (N, ...) in [0, 1] and ``y`` (N,) (never
+    unpickled); a missing file or array is one clear error."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            x, y = arrays["x"], arrays["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInputError(f"{path}: expected a .npz with arrays x and y ({exc})") from exc
+    return as_labeled_data((x, y), num_classes, name=name)

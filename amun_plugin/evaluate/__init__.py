@@ -8,7 +8,9 @@ from amun_plugin.evaluate.base import AuditData, EvaluationResult, Evaluator
 from amun_plugin.evaluate.confidence_mia import ConfidenceMIA
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.mis import MISEvaluator
+from amun_plugin.evaluate.retrain_free import RetrainFreeAudit, RetrainFreeResult
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
+from amun_plugin.evaluate.rmia_probe import RmiaProbe
 
 BUILTIN_EVALUATORS: tuple[type[Evaluator], ...] = (
     AccuracyEvaluator, ConfidenceMIA, RMIAEvaluator, MISEvaluator, ArtBlackBoxEvaluator, ArtRuleBasedEvaluator,
@@ -29,4 +31,7 @@ __all__ = [
     "ForgettingQualityEvaluator",
     "MISEvaluator",
     "RMIAEvaluator",
+    "RetrainFreeAudit",
+    "RetrainFreeResult",
+    "RmiaProbe",
 ]

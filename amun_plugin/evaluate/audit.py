@@ -27,10 +27,12 @@ from amun_plugin.evaluate.base import AuditData, Evaluator
 from amun_plugin.evaluate.gap import avg_gap, gap_keys
 from amun_plugin.evaluate.reference import ReferenceBank
 from amun_plugin.evaluate.report import ModelAudit, write_report
+from amun_plugin.evaluate.retrain_free import RetrainFreeConfig, attach_result, make_retrain_free
 from amun_plugin.evaluate.rmia_evaluator import RMIAEvaluator
 from amun_plugin.evaluate.signals import logit_scaled_confidence
 from amun_plugin.models.inference import infer_num_classes, predict_logits
 from amun_plugin.registry import Components
+from amun_plugin.unlearn.estimate import MembershipProbe
 
 __all__ = ["DEFAULT_AUDIT_EVALUATORS", "audit", "audit_many", "make_evaluators"]
 
@@ -44,7 +46,8 @@ def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
           reference_bank: ReferenceBank | str | Path | None = None,
           evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
           num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
-          plugins: Components, plots: bool = True) -> dict[str, Any]:
+          plugins: Components, plots: bool = True, holdout: Any = None, membership: MembershipProbe | None = None,
+          retrain_free: Mapping[str, Any] | RetrainFreeConfig | None = None) -> dict[str, Any]:
     """Audit one model; write its folder to ``out_dir`` when given.
 
     Args:
@@ -59,14 +62,21 @@ def audit(model: nn.Module, retain: Any, forget: Any, test: Any,
         mia_metric: the MIA term of Avg Gap (default: the first of gap.MIA_CANDIDATES computed).
         plugins: the registries the named evaluators are found in (the plugin host).
         plots: write the PNGs (matplotlib is slow to start; False skips them).
+        holdout: samples no model trained on: runs the retrain-free audit (needs ``original``; see
+            :mod:`amun_plugin.evaluate.retrain_free`): the estimated Avg Gap, its terms and bootstrap
+            intervals, and its verdicts, as ``retrain_free.*`` keys.
+        membership: the retrain-free audit's MembershipProbe (default: the confidence; e.g. an RmiaProbe).
+        retrain_free: its options (:class:`~amun_plugin.evaluate.retrain_free.RetrainFreeConfig`:
+            resamples=200, level=0.95, budget=5.0, note).
 
     Returns:
-        {"model": name, "metrics": {...}, "avg_gap": float | None, "paths": {...}} (paths when written).
+        {"model": name, "metrics": {...}, "avg_gap": float | None, "paths": {...}} (paths when written),
+        with "retrain_free": {...} when ``holdout`` is given.
     """
     reports = audit_many({name: model}, retain, forget, test, evaluators, retrained=retrained, original=original,
                          out_dir=out_dir, reference_bank=reference_bank, evaluator_options=evaluator_options,
                          mia_metric=mia_metric, num_classes=num_classes, device=device, seed=seed, plugins=plugins,
-                         nested=False, plots=plots)
+                         nested=False, plots=plots, holdout=holdout, membership=membership, retrain_free=retrain_free)
     return reports[name]
 
 
@@ -76,13 +86,16 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
                reference_bank: ReferenceBank | str | Path | None = None,
                evaluator_options: Mapping[str, Mapping[str, Any]] | None = None, mia_metric: str | None = None,
                num_classes: int | None = None, device: str | torch.device = "cpu", seed: int = 0,
-               plugins: Components, nested: bool = True, plots: bool = True,
+               plugins: Components, nested: bool = True, plots: bool = True, holdout: Any = None,
+               membership: MembershipProbe | None = None,
+               retrain_free: Mapping[str, Any] | RetrainFreeConfig | None = None,
                ) -> dict[str, dict[str, Any]]:
     """:func:`audit` for several models: folder ``out_dir/<name>`` each (``nested``), every model
     (including ``retrained`` and ``original``) evaluated once. Returns name -> result."""
     if not models:
         raise InvalidInputError("audit needs at least one model")
     data = _audit_data(retain, forget, test, num_classes, next(iter(models.values())))
+    free = make_retrain_free(holdout, data, original, membership, retrain_free, device=device, seed=seed)
     instances = make_evaluators(evaluators, reference_bank, evaluator_options, plugins=plugins)
     cache: dict[int, ModelAudit] = {}
 
@@ -104,6 +117,8 @@ def audit_many(models: Mapping[str, nn.Module], retain: Any, forget: Any, test: 
             folder = Path(out_dir) / label if nested else Path(out_dir)
             result.update(write_report(folder, audited, retrained=ref, original=before, mia_metric=mia_metric,
                                        settings=settings, plots=plots))
+        if free is not None:
+            attach_result(result, free.of(model))
         results[label] = result
     return results
 

@@ -189,16 +189,18 @@ class ReferenceBank:
                 f"({self.directory}): the bank must be built on a population holding them (e.g. train ∪ test)")
         return np.array([self._row_of[row.tobytes()] for row in digests], dtype=np.int64)
 
-    def check_population(self, population: LabeledData) -> np.ndarray:
+    def check_population(self, population: LabeledData, subset: bool = False) -> np.ndarray:
         """The bank row of every point of ``population`` (N,) int64, after checking that
-        ``population`` is exactly the bank's population (same points, any order)."""
+        ``population`` is exactly the bank's population (same points, any order) or, with
+        ``subset``, part of it (e.g. a bank that also holds a validation hold-out)."""
         digests = sample_digests(population)
-        if population_fingerprint(digests) != self.fingerprint:
-            known = sum(row.tobytes() in self._row_of for row in digests)
+        known = sum(row.tobytes() in self._row_of for row in digests)
+        exact = population_fingerprint(digests) == self.fingerprint
+        if not exact and not (subset and known == len(population)):
             raise PopulationMismatchError(
                 f"the reference bank in {self.directory} was trained on another population "
                 f"({self.manifest['population']['size']} points; the audited D_R ∪ D_F ∪ D_T has {len(population)}, "
-                f"{known} of them in the bank). RMIA needs the bank of this exact population: build one with "
+                f"{known} of them in the bank). RMIA needs a bank of this population: build one with "
                 "build_reference_bank(directory, population=D_R ∪ D_F ∪ D_T, ...) in another folder")
         return np.array([self._row_of[row.tobytes()] for row in digests], dtype=np.int64)
 

@@ -147,7 +147,7 @@ class RMIAEvaluator(Evaluator):
         config: RMIAConfig = self.config
         bank = self.bank
         population = concat_population(data.retain, data.forget, data.test)
-        rows = bank.check_population(population)
+        rows = bank.check_population(population, subset=True)  # z = the audited points, all in the bank
         metrics: dict[str, float] = {}
         a = None
         if config.mode is RMIAMode.OFFLINE:

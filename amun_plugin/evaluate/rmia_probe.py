@@ -63,12 +63,17 @@ class RmiaProbe:
             self._offline_a = tune_offline_a(bank, self.config) if self.config.tune_a else self.config.offline_a
         self._cache: dict[tuple[int, int], tuple[LabeledData, np.ndarray, np.ndarray]] = {}
 
-    def auc(self, model: nn.Module, forget: LabeledData, holdout: LabeledData,
-            device: str | torch.device = "cpu") -> float:
+    def scores(self, model: nn.Module, forget: LabeledData, holdout: LabeledData,
+               device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample RMIA scores (higher = member) of ``forget`` and ``holdout``."""
         data, y, reference = self._prepared(forget, holdout)
         scores = rmia_population_scores(self.config, predict_logits(model, data.x, device=device).numpy(), y,
                                         reference)
-        return roc_auc(scores[:len(forget)], scores[len(forget):len(forget) + len(holdout)])
+        return scores[:len(forget)], scores[len(forget):len(forget) + len(holdout)]
+
+    def auc(self, model: nn.Module, forget: LabeledData, holdout: LabeledData,
+            device: str | torch.device = "cpu") -> float:
+        return roc_auc(*self.scores(model, forget, holdout, device))
 
     def _prepared(self, forget: LabeledData, holdout: LabeledData) -> tuple[LabeledData, np.ndarray, np.ndarray]:
         """(D_F, H and the points z as one set, their labels, Pr(x) of each), computed once per pair."""

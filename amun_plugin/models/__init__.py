@@ -11,12 +11,13 @@ from amun_plugin.models.checkpoint import (
 )
 from amun_plugin.models.cnn import CNN, CNNConfig
 from amun_plugin.models.features import penultimate_features
+from amun_plugin.models.imported import ImportedModel, ImportedModelConfig
 from amun_plugin.models.inference import accuracy, build_model, predict_logits
 from amun_plugin.models.layers import Normalize
 from amun_plugin.models.mlp import MLP, MLPConfig
 from amun_plugin.models.resnet import ResNet18, ResNet18Config, SmallResNet, SmallResNetConfig
 
-BUILTIN_ARCHITECTURES: tuple[type[ModelArchitecture], ...] = (ResNet18, SmallResNet, CNN, MLP)
+BUILTIN_ARCHITECTURES: tuple[type[ModelArchitecture], ...] = (ResNet18, SmallResNet, CNN, MLP, ImportedModel)
 """The architectures amun_plugin registers through its own ``amun_register_models`` hook."""
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "CNN",
     "CNNConfig",
     "CheckpointMetadata",
+    "ImportedModel",
+    "ImportedModelConfig",
     "MLP",
     "MLPConfig",
     "ModelArchitecture",

@@ -93,20 +93,33 @@ class AmunConfig:
     ``attack`` names a registered attack backend, ``attack_options`` its config, ``search`` the
     Algorithm 1 settings (see ``PAPER_SETTINGS`` for the paper's).
 
-    Attributes (beyond the optimiser's):
-        epochs: fine-tuning epochs. (Default: 2; the paper: 10, which the default lr schedule
-            makes equivalent)
-        lr, momentum, weight_decay, batch_size: SGD of the fine-tuning, as in FinetuneConfig.
-            (Default: 0.01, 0.9, 5e-4, 128)
-        step_size, gamma: the learning rate times ``gamma`` every ``step_size`` epochs. (Default: 1, 0.1)
-        augment: training augmentation of image batches ("none", "crop", "crop_flip"). (Default: "none")
+    Attributes:
+        epochs: fine-tuning epochs. They are passes over the union in the fixed schedule (read only
+            by the fixed schedule, which runs without a holdout; the calibrated one chooses its own
+            length); the paper uses 10, which the default lr decay makes equivalent to 2.
+        lr: SGD learning rate at the start of the fixed schedule (read only by the fixed schedule;
+            the calibrated one searches its own between ``calibration.lr_min`` and ``lr_max``).
+        momentum: SGD momentum of the fine-tuning, in both schedules (the paper's 0.9).
+        weight_decay: SGD weight decay (L2 penalty) of the fine-tuning, in both schedules (the
+            paper's 5e-4).
+        batch_size: samples per SGD step, drawn from the shuffled union, in both schedules (the
+            paper's 128).
+        step_size: epochs between two learning-rate decays of the fixed schedule (read only by the
+            fixed schedule).
+        gamma: factor the fixed schedule multiplies the learning rate by every ``step_size`` epochs
+            (read only by the fixed schedule).
+        augment: training augmentation of the D_R and D_F image batches ("none", "crop",
+            "crop_flip"); D_A is never augmented.
         variant: "full" trains on D_F with D_A (and D_R when given); "adv_only" drops D_F (the
-            ablation's union). (Default: "full")
+            ablation's union); "partial" drops from D_F the share a model that never saw it would
+            misclassify, estimated on the holdout (see AmunVariant).
         retain_ratio: with D_R, fine-tune on a random subset of D_R of ``retain_ratio`` x
             (|D_F| + |D_A|) samples (drawn once per request from the seed) instead of all of it;
             cheaper, at some cost in unlearning quality (not benchmarked). (Default: None = all)
-        attack, attack_options: the backend finding D_A. (Default: "native_min_norm", {})
-        search: Algorithm 1's settings. (Default: automatic eps_init from a 100-sample probe)
+        attack: the registered attack backend that finds D_A (``amun plugins`` lists them).
+        attack_options: that backend's options (``amun describe ATTACK`` shows them).
+        search: Algorithm 1's settings; the default picks eps_init automatically from a 100-sample
+            probe.
         calibration: how the fine-tuning is calibrated when held-out data is given (see
             :class:`~amun_plugin.unlearn.calibration.CalibrationConfig`); None = never calibrate.
     """

@@ -110,13 +110,7 @@ class Auto(Unlearner):
     name = "auto"
     config_class = AutoConfig
     description = "auto: run several unlearners, return the best by the estimated Avg Gap on held-out data"
-    capabilities = Capabilities(calibrates=True, continuous=False)
-
-    def check_request(self, request: ForgetRequest) -> None:
-        super().check_request(request)
-        if request.holdout is None:
-            raise InvalidInputError("method 'auto' needs holdout=<samples the model never trained on>: it judges "
-                                    "the candidates on them")
+    capabilities = Capabilities(calibrates=True, requires_holdout=True, continuous=False)
 
     def candidates(self, request: ForgetRequest) -> list[_Candidate]:
         """The candidates of ``request``'s setting (the configured ones, else the defaults)."""

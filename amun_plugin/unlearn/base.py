@@ -120,6 +120,7 @@ class Capabilities:
         calibrates: given ``holdout`` (samples never trained on), the method calibrates itself on
             it without a retrained model; a method that does not calibrate refuses a holdout
             (it would be ignored).
+        requires_holdout: refuses requests without a holdout (e.g. ``auto``, which judges on it).
         reuses_adversarial: takes a precomputed adversarial set of D_F (``request.adversarial``)
             and builds one with :meth:`Unlearner.adversarial_set`; a continuous session computes
             it once on the original model and hands it to every request.
@@ -134,6 +135,7 @@ class Capabilities:
     requires_validation: bool = False
     requires_features: bool = False
     calibrates: bool = False
+    requires_holdout: bool = False
     reuses_adversarial: bool = False
     continuous: bool = True
     fixed_schedule: tuple[str, ...] = ()
@@ -149,6 +151,8 @@ class Capabilities:
                 raise TypeError(f"{owner}.{f.name} must be a bool, got {value!r}")
         if self.requires_retain and not self.uses_retain:
             raise ValueError(f"{owner}: requires_retain=True contradicts uses_retain=False")
+        if self.requires_holdout and not self.calibrates:
+            raise ValueError(f"{owner}: requires_holdout=True needs calibrates=True (the holdout is read)")
         if self.fixed_schedule and not self.calibrates:
             raise ValueError(f"{owner}: fixed_schedule names options a calibrated schedule ignores; "
                              "it needs calibrates=True")
@@ -214,6 +218,9 @@ class Unlearner(ABC):
         if caps.requires_validation and request.validation is None:
             raise MissingInputError(f"{self.name!r} needs a held-out validation set of non-members; {{how}}",
                                     needs="validation", python="pass validation=...")
+        if caps.requires_holdout and request.holdout is None:
+            raise MissingInputError(f"{self.name!r} needs holdout=<samples the model never trained on>: it judges "
+                                    "its results on them; {how}", needs="holdout", python="pass holdout=(x, y)")
         self.check_schedule(holdout=request.holdout is not None)
 
     def calibrates_with(self, holdout: bool) -> bool:

@@ -15,7 +15,7 @@ On a tiny model it checks, raising ``AssertionError`` with a message on the firs
 * the config is a frozen dataclass and unknown options are refused (``InvalidInputError``);
 * unsupported settings are refused with ``UnsupportedSettingError`` before any work
   (``_unlearn`` is never entered): no D_R when ``requires_retain``, no validation set when
-  ``requires_validation``; a model without readable penultimate features when
+  ``requires_validation``, no holdout when ``requires_holdout``; a model without readable penultimate features when
   ``requires_features`` (refused, input untouched);
 * in every supported setting (with D_R; without D_R unless ``requires_retain``) it returns a new
   model of the same type with the same ``state_dict`` keys, shapes and dtypes, with the input
@@ -76,9 +76,12 @@ def conformance_parts(data: LabeledData) -> tuple[LabeledData, LabeledData, Labe
 
 
 def _request(unlearner: Unlearner, data: LabeledData, with_retain: bool) -> ForgetRequest:
+    """A valid request: D_F, D_R (``with_retain``), and the held-out sixth as the validation set and
+    the holdout where the method needs them."""
     forget, retain, validation = conformance_parts(data)
-    validation_needed = unlearner.capabilities.requires_validation
-    return ForgetRequest(forget, retain if with_retain else None, validation if validation_needed else None)
+    caps = unlearner.capabilities
+    return ForgetRequest(forget, retain if with_retain else None, validation if caps.requires_validation else None,
+                         holdout=validation if caps.requires_holdout else None)
 
 
 def _snapshot(model: nn.Module) -> tuple[dict[str, Tensor], list[bool]]:
@@ -159,6 +162,11 @@ def check_refusals(host: Components, name: str, model_factory: ModelFactory, dat
         _expect_refusal(cls(options), model_factory(), ForgetRequest(forget, retain), host,
                         "a request without a validation set")
         checked.append("refuses_without_validation")
+    if cls.capabilities.requires_holdout:
+        forget, retain, _ = conformance_parts(data)
+        _expect_refusal(cls(options), model_factory(), ForgetRequest(forget, retain), host,
+                        "a request without a holdout")
+        checked.append("refuses_without_holdout")
     if cls.capabilities.requires_features:
         unlearner = cls(options)
         _expect_refusal(unlearner, _WithoutFeatures(model_factory()), _request(unlearner, data, True), host,

@@ -62,18 +62,27 @@ class ConfidenceProbe:
 
     name = "confidence"
 
+    def scores(self, model: nn.Module, forget: LabeledData, holdout: LabeledData,
+               device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample scores (higher = member) of ``forget`` and ``holdout``: their logit-scaled confidence."""
+        return (logit_scaled_confidence(predict_logits(model, forget.x, device=device), forget.y.cpu()).numpy(),
+                logit_scaled_confidence(predict_logits(model, holdout.x, device=device), holdout.y.cpu()).numpy())
+
     def auc(self, model: nn.Module, forget: LabeledData, holdout: LabeledData,
             device: str | torch.device = "cpu") -> float:
-        return confidence_auc(predict_logits(model, forget.x, device=device), forget.y,
-                              predict_logits(model, holdout.x, device=device), holdout.y)
+        return scores_auc(*self.scores(model, forget, holdout, device))
 
 
 def confidence_auc(forget_logits: Tensor, forget_y: Tensor, holdout_logits: Tensor, holdout_y: Tensor) -> float:
     """ROC AUC (%) of the logit-scaled confidence separating the forget logits from the held-out ones."""
-    forget_conf = logit_scaled_confidence(forget_logits, forget_y.cpu()).numpy()
-    holdout_conf = logit_scaled_confidence(holdout_logits, holdout_y.cpu()).numpy()
-    labels = np.r_[np.ones(len(forget_conf)), np.zeros(len(holdout_conf))]
-    return 100.0 * float(roc_auc_score(labels, np.r_[forget_conf, holdout_conf]))
+    return scores_auc(logit_scaled_confidence(forget_logits, forget_y.cpu()).numpy(),
+                      logit_scaled_confidence(holdout_logits, holdout_y.cpu()).numpy())
+
+
+def scores_auc(forget_scores: np.ndarray, holdout_scores: np.ndarray) -> float:
+    """ROC AUC (%) of membership scores separating ``forget`` (positives) from ``holdout``."""
+    labels = np.r_[np.ones(len(forget_scores)), np.zeros(len(holdout_scores))]
+    return 100.0 * float(roc_auc_score(labels, np.r_[forget_scores, holdout_scores]))
 
 
 @dataclass(frozen=True)

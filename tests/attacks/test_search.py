@@ -193,7 +193,8 @@ def test_arguments_are_validated():
                             NativePGDL2())
 
 
-def test_progress_bar_and_mapping_config(capsys):
+def test_progress_bar_and_mapping_config(capsys, monkeypatch):
+    monkeypatch.setattr("amun_plugin.progress.interactive", lambda: True)  # a terminal: bars are drawn
     model = _model()
     adv = nearest_adversarial(model, _data(model), NativePGDL2({"steps": 5}), {"eps_init": 0.1}, progress=True)
     assert adv.found.all() and adv.eps_init == pytest.approx(0.1)

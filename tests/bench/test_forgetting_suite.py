@@ -41,6 +41,7 @@ def test_tiny_suite_runs_resumes_and_reports(tmp_path):
     assert len(list((tmp_path / "cache" / "models").glob("*.safetensors"))) == 1 + 3 + 3
     table = (folder / "table.md").read_text()
     assert "U-LiRA TPR@1%FPR" in table and "Retraining the N = 3 reference models" in table
+    assert "`forgetting.confidence`" in table
     assert (folder / "epsilon_histograms.png").stat().st_size > 0
     saved = json.loads((folder / "forgetting_quality.json").read_text())
     assert len(saved["rows"]) == 3 and all(len(v) == len(by_method["FT"]["forgetting"]["epsilon"])

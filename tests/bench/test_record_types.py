@@ -27,7 +27,8 @@ from amun_plugin.errors import InvalidInputError
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_LOGS = sorted(FIXTURES.rglob("*.jsonl"))
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-COMMITTED = sorted(RESULTS.glob("*/results.jsonl")) + sorted(RESULTS.glob("*/tuning.jsonl"))
+COMMITTED = sorted(RESULTS.glob("*/results.jsonl")) + sorted(RESULTS.glob("*/tuning.jsonl")) + sorted(
+    RESULTS.glob("archive/*/results.jsonl")) + sorted(RESULTS.glob("archive/*/tuning.jsonl"))
 TYPES = {CellKind.RETRAIN: RetrainRecord, CellKind.ORIGINAL: OriginalRecord, CellKind.UNLEARN: UnlearnRecord,
          CellKind.TUNE: UnlearnRecord, CellKind.CHAIN: ChainRecord, CellKind.ABLATION: AblationRecord,
          CellKind.FORGETTING: ForgettingRecord}

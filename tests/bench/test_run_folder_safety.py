@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 from bench_helpers import TINY, tiny_suite
+from plugin_isolation import only_entry_points
 
 from amun_plugin.artifacts import ArtifactCache
 from amun_plugin.bench import ray_executor
@@ -84,6 +85,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AMUN_BENCH_CACHE", str(root / "cache"))
         patch.setenv("AMUN_DISABLE_PLUGIN_AUTOLOAD", "1")
+        only_entry_points(patch)  # (the autouse isolation is per test; this fixture runs before it)
         assert main(["bench", str(suite_file(root)), "--no-tune", "--output", str(root / "run")]) == 0
     return root / "run"
 
@@ -226,3 +228,16 @@ def test_the_adversarial_stage_draws_no_bars_into_a_log(tmp_path: Path, monkeypa
     with pytest.raises(RuntimeError, match="spied"):
         ws.adversarial(torch.nn.Linear(1, 1), "key", ws.split(0.05, 0), method_spec(config, "AMUN"))
     assert seen == [False]
+
+
+def test_the_search_itself_draws_no_bars_into_a_log_whoever_calls_it(monkeypatch, capsys) -> None:
+    """A continuous session builds its D_A outside Unlearner.run: the search filters its own bars."""
+    from amun_plugin.attacks.search import nearest_adversarial
+    from amun_plugin.plugins import get_plugin_manager
+    from amun_plugin.testing import TinyNet, make_tiny_data
+
+    monkeypatch.setattr("amun_plugin.progress.interactive", lambda: False)
+    torch.manual_seed(0)
+    backend = get_plugin_manager(autoload=False).attacks.get("native_min_norm")({})
+    nearest_adversarial(TinyNet().eval(), make_tiny_data(6), backend, progress=True)
+    assert "nearest adversarial" not in capsys.readouterr().err

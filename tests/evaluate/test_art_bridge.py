@@ -10,7 +10,7 @@ from torch import nn
 
 import amun_plugin.art as art_bridge
 from amun_plugin.art import unit_model, unlearn, unlearn_classifier
-from amun_plugin.errors import InvalidInputError, UnsupportedSettingError
+from amun_plugin.errors import InvalidInputError, MissingInputError, UnsupportedSettingError
 from amun_plugin.unlearn.base import UnlearnResult
 
 art_classification = pytest.importorskip("art.estimators.classification")
@@ -139,3 +139,18 @@ def test_art_user_on_a_gpu_gets_the_two_line_experience():
     new = unlearn_classifier(classifier, x[:10], y[:10], x[10:], y[10:], method="amun", epochs=1)
     assert next(new.model.parameters()).is_cuda
     assert new.predict(x[:5]).shape == (5, 3)
+
+
+def test_method_auto_runs_through_the_art_bridge_with_a_holdout():
+    torch.manual_seed(0)
+    x, y = numpy_data(90, seed=0)
+    x_test, y_test = numpy_data(60, seed=1)
+    classifier = make_classifier(TinyNet())
+    classifier.fit(x, y, batch_size=16, nb_epochs=20, verbose=False)
+    candidates = [{"method": "ft", "options": {"epochs": 2, "lr": 0.05}, "label": "FT"},
+                  {"method": "rl", "options": {"epochs": 2, "lr": 0.05}, "label": "RL"}]
+    new = unlearn_classifier(classifier, x[:15], y[:15], x[15:], y[15:], method="auto", holdout=(x_test, y_test),
+                             candidates=candidates, accuracy_budget=100.0)
+    assert type(new) is type(classifier) and new.model is not classifier.model
+    with pytest.raises(MissingInputError, match="needs holdout"):
+        unlearn_classifier(classifier, x[:15], y[:15], x[15:], y[15:], method="auto", candidates=candidates)

@@ -87,10 +87,12 @@ def test_evaluator_without_bank_or_with_wrong_population_is_refused(tmp_path):
     data, population = lookup_audit()
     with pytest.raises(UnsupportedSettingError, match="reference bank"):
         RMIAEvaluator().evaluate(confident_on(torch.arange(40), total=TOTAL), data)
-    smaller = AuditData(data.retain, data.forget, data.test.subset(range(10)))
-    evaluator = RMIAEvaluator(bank=synthetic_bank(population, reference_logits()))
-    with pytest.raises(PopulationMismatchError, match="another population"):
-        evaluator.evaluate(confident_on(torch.arange(40), total=TOTAL), smaller)
+    evaluator = RMIAEvaluator(bank=synthetic_bank(population.subset(range(TOTAL - 8)), reference_logits()[:-8]))
+    with pytest.raises(PopulationMismatchError, match="another population"):  # 8 test points are not in the bank
+        evaluator.evaluate(confident_on(torch.arange(40), total=TOTAL), data)
+    smaller = AuditData(data.retain, data.forget, data.test.subset(range(10)))  # a bank holding more is fine
+    larger = RMIAEvaluator(bank=synthetic_bank(population, reference_logits()))
+    assert larger.evaluate(confident_on(torch.arange(40), total=TOTAL), smaller).metrics["FT_AUC"] == 100.0
 
 
 def test_tuning_a_needs_four_models():

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import amun_plugin
-from amun_plugin.errors import InvalidInputError
+from amun_plugin.errors import InvalidInputError, MissingInputError
 from amun_plugin.hookspecs import hookimpl
 from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.training import TrainConfig, train_model
@@ -126,7 +126,7 @@ def test_a_third_party_unlearner_takes_part_and_can_win(memorised, plugin_host) 
 
 def test_auto_needs_a_holdout_and_valid_candidates(memorised, plugin_host) -> None:
     model, forget, retain, _ = memorised
-    with pytest.raises(InvalidInputError, match="needs holdout"):
+    with pytest.raises(MissingInputError, match="needs holdout"):
         amun_plugin.unlearn(model, forget, retain, method="auto", plugins=plugin_host)
     with pytest.raises(InvalidInputError, match="unknown option"):
         _auto(memorised, plugin_host, [{"method": "ft", "options": {"nope": 1}}])
@@ -135,3 +135,19 @@ def test_auto_needs_a_holdout_and_valid_candidates(memorised, plugin_host) -> No
     with pytest.raises(InvalidInputError, match="needs D_R"):
         amun_plugin.unlearn(model, forget, None, method="auto", holdout=memorised[3], plugins=plugin_host,
                             candidates=[FT])
+
+
+def test_amun_unlearn_method_auto_from_the_command_line(tmp_path, capsys) -> None:
+    from amun_plugin.cli import main
+    from amun_plugin.models.checkpoint import read_checkpoint_metadata
+
+    original = tmp_path / "original.safetensors"
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--model-option", "hidden=[32]",
+                 "--recipe-option", "epochs=3", "--recipe-option", "lr=0.05", "--out", str(original)]) == 0
+    out = tmp_path / "auto.safetensors"
+    code = main(["unlearn", str(original), "--method", "auto", "--forget-fraction", "0.05", "--option",
+                 'candidates=[{"method": "ft", "options": {"epochs": 2}}, {"method": "rl", "options": {"epochs": 2}}]',
+                 "--option", "accuracy_budget=100", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    unlearned = read_checkpoint_metadata(out).extra["unlearned"]
+    assert unlearned["method"] == "auto" and "holdout" in unlearned["held_out_test_indices"]
