@@ -178,7 +178,9 @@ def demo(output: str, seed: int, device: str, no_progress: bool) -> None:
 @click.option("--without-forget", is_flag=True, help="train on D_R only (a retrained model); needs a forget split")
 @split_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint (.safetensors)")
-def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, ...], architecture: str | None,
+@_pass_host
+def train(host: Any, preset: str | None, dataset: str | None, dataset_options: tuple[str, ...],
+          architecture: str | None,
           model_options: tuple[str, ...], recipe_options: tuple[str, ...], seed: int, device: str | None,
           without_forget: bool, forget_fraction: float | None, forget_indices: str | None,
           forget_classes: str | None, split_seed: int, out: str) -> None:
@@ -190,7 +192,8 @@ def train(preset: str | None, dataset: str | None, dataset_options: tuple[str, .
     split = _split_config(forget_fraction, forget_indices, forget_classes, split_seed)
     if split is not None and not without_forget:
         raise InvalidInputError("a forget set option of `amun train` needs --without-forget")
-    commands.train_command(spec=spec, seed=seed, split=split, out=out, echo=click.echo, without_forget=without_forget)
+    commands.train_command(spec=spec, seed=seed, split=split, out=out, echo=click.echo, without_forget=without_forget,
+                           host=host)
 
 
 @cli.command(name="unlearn")
@@ -266,7 +269,9 @@ def unlearn_cmd(host: Any, checkpoint: str, method: str, options: tuple[str, ...
 @click.option("--method-option", "method_options", multiple=True, help="the method's config key=value, repeatable")
 @click.option("--no-retain", is_flag=True, help="forgetting-quality: the method runs without D_R")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder (one subfolder per model)")
-def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | None, forget_fraction: float | None,
+@_pass_host
+def audit(host: Any, checkpoints: tuple[str, ...], retrained: str | None, original: str | None,
+          forget_fraction: float | None,
           forget_indices: str | None, forget_classes: str | None, split_seed: int, evaluators: tuple[str, ...],
           evaluator_options: tuple[str, ...], bank_dir: str | None, reference_models: int | None,
           holdout_size: int | None, holdout_file: str | None, seed: int,
@@ -283,7 +288,8 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
         _commands().forgetting_audit_command(checkpoints=checkpoints, split=split, method=method,
                                  method_options=_pairs(method_options), use_retain=not no_retain,
                                  runs=8 if runs is None else runs, seed=seed, device=device, out=out,
-                                 echo=click.echo, plots=not no_plots, dataset_options=_pairs(dataset_options))
+                                 echo=click.echo, plots=not no_plots, dataset_options=_pairs(dataset_options),
+                                 host=host)
         return
     if runs is not None or method_options or no_retain:
         raise InvalidInputError("--runs, --method-option and --no-retain need --protocol forgetting-quality")
@@ -297,7 +303,7 @@ def audit(checkpoints: tuple[str, ...], retrained: str | None, original: str | N
                   evaluators=evaluators, evaluator_options=options, bank_dir=bank_dir,
                   reference_models=reference_models, seed=seed, device=device, out=out, echo=click.echo,
                   plots=not no_plots, dataset_options=_pairs(dataset_options), holdout_size=holdout_size,
-                  holdout_file=holdout_file)
+                  holdout_file=holdout_file, host=host)
 
 
 @cli.command()
@@ -349,7 +355,9 @@ def describe(host: Any, name: str) -> None:
 @click.option("--threads", type=int, default=None, help="torch threads per job, overriding the suite's")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
 @click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
-def bench(suite: str, preset: str | None, executor: str, address: str | None, output: str | None, resume: bool,
+@_pass_host
+def bench(host: Any, suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
+          resume: bool,
           runs: int | None, fractions: tuple[float, ...], variants: tuple[str, ...], methods: str | None,
           reference_models: int | None,
           no_tune: bool, threads: int | None, device: str | None, dry_run: bool) -> None:
@@ -360,7 +368,7 @@ def bench(suite: str, preset: str | None, executor: str, address: str | None, ou
                        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
                        threads=threads, device=device)
     commands.bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
-                  knobs=knobs, dry_run=dry_run, resume=resume)
+                  knobs=knobs, dry_run=dry_run, resume=resume, host=host)
 
 
 @cli.command()
@@ -386,6 +394,7 @@ def _load_plugins(argv: list[str] | None) -> Any:
     if not args or args[0] != "plugins":
         for error in host.load_errors:
             click.echo(f"warning: skipped plugin {error.plugin}: {error.error}", err=True)
+    _SHOWN.update(error.error for error in host.load_errors)  # a host built later in the command: said already
     return host
 
 
@@ -440,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     (``amun --help`` does where plugins are installed, to list their commands)."""
     configure_logging()
     args = sys.argv[1:] if argv is None else list(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _warning_line
+    _SHOWN.clear()
     try:
         cli.commands.clear()  # plugin commands of an earlier main() in this process go
         cli.commands.update(_BUILTIN_COMMANDS)
@@ -456,7 +468,22 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    finally:
+        warnings.showwarning = shown
     return 0
+
+
+_SHOWN: set[str] = set()
+"""The warnings one ``main()`` has printed (each once, e.g. a broken plugin seen by every host)."""
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A library warning during a command as one ``warning:`` line on stderr, once (no file and
+    line of library code: the command the user typed is the call it is about)."""
+    if str(message) not in _SHOWN:
+        _SHOWN.add(str(message))
+        click.echo(f"warning: {message}", err=True)
 
 
 if __name__ == "__main__":

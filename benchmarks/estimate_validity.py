@@ -1,7 +1,7 @@
 """Is the retrain-free estimated Avg Gap trustworthy? (issue 25, item 3) The committed evidence.
 
 Every unlearning record of the paper-regime tables carries the retrain-free *estimated* Avg Gap
-(``proxy.estimated_gap``, its ``proxy.terms``; ``amun_plugin/unlearn/calibration.py`` defines it)
+(``proxy.estimated_gap``, its ``proxy.terms``; ``amun_plugin/unlearn/estimate.py`` defines it)
 and the true RMIA Avg Gap against its retrained model (``gaps["RMIA"]``). This script reads the
 four results folders (table1 / table2 at forget 10% and 50%) and compares the two, per table and
 tuning mode: record-level Pearson / Spearman, method-level Spearman of the means, the error
@@ -428,7 +428,7 @@ Written by `benchmarks/estimate_validity.py` from the committed records of
     {command}
 
 Each unlearning record holds the retrain-free **estimated** Avg Gap (`proxy.estimated_gap`, the
-mean of `proxy.terms`; `amun_plugin/unlearn/calibration.py`) and its **true** RMIA Avg Gap against
+mean of `proxy.terms`; `amun_plugin/unlearn/estimate.py`) and its **true** RMIA Avg Gap against
 the retrained model of its forget set (`gaps.RMIA`, recomputed here from `metrics` and the Retrain
 record and checked). Terms: estimated UA = |acc(D_F) − acc0(H)|, TA = |acc(H) − acc0(H)|,
 RA = |acc(D_R') − acc0(D_R')| (only with D_R, i.e. table1), MIA = |AUC(D_F vs H) − 50| (the

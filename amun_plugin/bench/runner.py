@@ -51,7 +51,7 @@ from amun_plugin.device import resolve_device
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.progress import progress_bar
 from amun_plugin.registry import Components
 
@@ -277,17 +277,19 @@ def _cells_of_split(run: _Run, choices: dict[str, dict], variant: str, seed: int
 
 
 def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor: Executor | None = None,
-              cache_dir: str | Path | None = None, progress: bool = True, echo: Echo | None = None) -> Path:
+              cache_dir: str | Path | None = None, progress: bool = True, echo: Echo | None = None,
+              plugins: PluginHost | None = None) -> Path:
     """Run (or resume) ``config`` into ``output`` (default :func:`default_output`)
     with ``executor`` (default local); artefacts are cached in ``cache_dir`` (default
     :func:`~amun_plugin.artifacts.default_cache_dir`). What it reports goes to ``echo`` (default:
-    this module's logger, at INFO). Returns the run folder."""
+    this module's logger, at INFO). ``plugins``: the plugin host of the caller (default: a new one);
+    jobs in other processes build their own. Returns the run folder."""
     echo = echo or _log.info
     folder = Path(output) if output is not None else default_output(config)
     executor = executor or LocalExecutor()
     if isinstance(executor, LocalExecutor):  # (Ray workers check their own device)
         resolve_device(config.device)  # e.g. a cuda suite without a GPU: one error before any folder or job
-    check_components(config, get_plugin_manager())
+    check_components(config, plugins or get_plugin_manager())
     check_run_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with run_lock(folder):

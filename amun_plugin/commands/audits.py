@@ -36,7 +36,7 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
                   bank_dir: str | None, reference_models: int | None, seed: int, device: str, out: str,
                   echo: Callable[[str], Any], plots: bool = True,
                   dataset_options: Mapping[str, Any] | None = None, holdout_size: int | None = None,
-                  holdout_file: str | None = None) -> dict[str, Any]:
+                  holdout_file: str | None = None, host: PluginHost | None = None) -> dict[str, Any]:
     """Audit ``checkpoints`` (folder ``out/<stem>`` each) with the retrained / original models beside
     (audited as rows "retrained" / "original": the values the Avg Gap compares against).
 
@@ -59,7 +59,7 @@ def audit_command(*, checkpoints: Sequence[str], retrained: str | None, original
     if (holdout_size or holdout_file) and original is None:
         raise InvalidInputError("the retrain-free audit (--holdout-size / --holdout-file) needs --original MODEL: "
                                 "the model before unlearning, whose held-out accuracy stands in for a retrained one's")
-    host = get_plugin_manager()
+    host = host or get_plugin_manager()
     loaded = {Path(p).stem: host.load_model(p, device=device) for p in checkpoints}
     if len(loaded) != len(checkpoints):
         raise InvalidInputError("checkpoints to audit must have distinct file names (one report folder each)")

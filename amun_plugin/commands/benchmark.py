@@ -22,7 +22,7 @@ from amun_plugin.bench.runner import default_output, render_folder, run_suite
 from amun_plugin.bench.suite_config import SuiteConfig, load_suite
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor
-from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["SuiteKnobs", "apply_knobs", "bench_command", "report_command"]
 
@@ -75,14 +75,14 @@ def apply_knobs(config: SuiteConfig, knobs: SuiteKnobs) -> SuiteConfig:
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
                   output: str | None = None, echo: Callable[[str], Any], knobs: SuiteKnobs = SuiteKnobs(),
-                  dry_run: bool = False, resume: bool = False) -> Path | None:
+                  dry_run: bool = False, resume: bool = False, host: PluginHost | None = None) -> Path | None:
     """Run or resume ``suite`` (a shipped suite name or a YAML path) with ``preset`` and ``knobs``;
     returns the run folder (None for a dry run, which only prints the plan)."""
     config = apply_knobs(load_suite(suite, preset), knobs)
     if executor != "ray" and address is not None:
         raise InvalidInputError("--address is only used with --executor ray")
     if dry_run:
-        for line in describe_plan(config, get_plugin_manager()):
+        for line in describe_plan(config, host or get_plugin_manager()):
             echo(line)
         return None
     folder = Path(output) if output is not None else default_output(config)
@@ -96,7 +96,7 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
     echo(f"running {config.name} ({config.preset}) into {folder}/")
     created = _first_missing(folder)
     try:
-        run_suite(config, folder, executor=chosen, echo=echo)
+        run_suite(config, folder, executor=chosen, echo=echo, plugins=host)
     except BaseException as exc:
         kept = created is None or any((folder / name).exists() for name in _RESULT_FILES)
         if created is not None and not kept:

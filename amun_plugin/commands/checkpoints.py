@@ -68,14 +68,14 @@ class TrainSpec:
 
 
 def train_command(*, spec: TrainSpec, seed: int, split: SplitConfig | None, out: str, echo: Echo,
-                  without_forget: bool = False) -> Path:
+                  without_forget: bool = False, host: PluginHost | None = None) -> Path:
     """Train on the dataset's train set (or, ``without_forget``, on the retain part of ``split``)
     and save. Prints the SGD steps and a rough time first; refuses (saves nothing) a model at
     chance on the test set, and warns when it does not memorise its training set."""
     dataset, dataset_options, architecture, model_options, recipe_options, device = spec.resolved()
     if without_forget and split is None:
         raise InvalidInputError(f"--without-forget needs the forget set: give {FORGET_SET_OPTIONS}")
-    host = get_plugin_manager()
+    host = host or get_plugin_manager()
     bundle = host.load_dataset(dataset, dataset_options)
     arch = host.make_architecture(architecture, model_options)
     recipe = make_config(TrainConfig, recipe_options)

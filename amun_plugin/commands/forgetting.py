@@ -22,7 +22,7 @@ from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.forgetting_evaluator import ForgettingQualityEvaluator
 from amun_plugin.evaluate.markdown import markdown_table
 from amun_plugin.io import atomic_write_text
-from amun_plugin.plugins import get_plugin_manager
+from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["FORGETTING_COLUMNS", "forgetting_audit_command"]
 
@@ -34,12 +34,13 @@ def forgetting_audit_command(*, checkpoints: Sequence[str], split: SplitConfig |
                              method_options: Mapping[str, Any], use_retain: bool, runs: int, seed: int, device: str,
                              out: str, echo: Callable[[str], Any], plots: bool = True,
                              cache_dir: str | None = None,
-                             dataset_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                             dataset_options: Mapping[str, Any] | None = None,
+                             host: PluginHost | None = None) -> dict[str, Any]:
     """Run the protocol from every original checkpoint; returns {stem: {"metrics", "epsilon", "confidence"}}
     ("confidence": {"unlearned": (N, n), "retrained": (N, n)} nested lists)."""
     if not checkpoints:
         raise InvalidInputError("name at least one original checkpoint")
-    host = get_plugin_manager()
+    host = host or get_plugin_manager()
     results: dict[str, Any] = {}
     for path in checkpoints:
         model, metadata = host.load_model(path, device=device)

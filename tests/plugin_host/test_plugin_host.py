@@ -151,3 +151,20 @@ def test_unknown_component_name_lists_the_known_ones() -> None:
 def test_hosts_are_independent() -> None:
     first, second = get_plugin_manager(autoload=False), PluginHost()
     assert "amun" in first.unlearners and "amun" not in second.unlearners
+
+
+def test_a_broken_plugin_is_reported_once_per_command_as_a_warning_line(third_party: Path, tmp_path: Path,
+                                                                     capsys) -> None:
+    """One plugin host per command: the broken plugin is one ``warning:`` line, never a second report
+    or a raw RuntimeWarning, although the command builds a host, trains and audits (issue 26, item 10)."""
+    from amun_plugin.cli import main
+
+    out = tmp_path / "model.safetensors"
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--model-option", "hidden=[8]",
+                 "--recipe-option", "epochs=1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("broken_plugin") == 1 and "warning: skipped plugin" in err and "RuntimeWarning" not in err
+    assert main(["unlearn", str(out), "--forget-indices", "0,1,2", "--holdout-size", "0", "--option", "epochs=1",
+                 "--out", str(tmp_path / "u.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("skipped plugin broken") == 1 and "RuntimeWarning" not in err
