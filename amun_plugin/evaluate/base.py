@@ -42,7 +42,8 @@ class AuditData:
 @dataclass
 class EvaluationResult:
     """metrics: name -> value (percentages are 0-100); scores: per-sample arrays by set name
-    (e.g. "forget", "test") that plots and ROC curves are drawn from."""
+    (e.g. "forget", "test") that plots and ROC curves are drawn from; a 2-D array holds one row per
+    model (the forgetting-quality protocol's per-model confidences)."""
 
     metrics: dict[str, float]
     scores: dict[str, np.ndarray] = field(default_factory=dict)

@@ -135,9 +135,9 @@ def test_evaluate_returns_finite_metrics_and_leaves_everything_as_found(name: st
         if key.endswith("AUC"):
             assert 0.0 <= value <= 100.0, f"{name}: {key} = {value} is not a percentage"
     sizes = {"retain": len(data.retain), "forget": len(data.forget), "test": len(data.test)}
-    for key, scores in result.scores.items():
-        assert isinstance(scores, np.ndarray) and scores.ndim == 1 and np.isfinite(scores).all(), (name, key)
-        assert len(scores) <= sizes.get(key, len(scores)), f"{name}: more {key} scores than samples"
+    for key, scores in result.scores.items():  # per sample; 2-D: one row per model (forgetting_quality's)
+        assert isinstance(scores, np.ndarray) and scores.ndim in (1, 2) and np.isfinite(scores).all(), (name, key)
+        assert scores.shape[-1] <= sizes.get(key, scores.shape[-1]), f"{name}: more {key} scores than samples"
     if name not in NOT_REPRODUCIBLE:
         assert _evaluate(name, world, model).metrics == result.metrics, f"{name} is not deterministic for a seed"
 
