@@ -160,6 +160,8 @@ def unlearn_command(command: UnlearnCommand, echo: Echo, host: PluginHost | None
                      options={**_recipe_defaults(host, c.method, metadata), **c.options}, holdout=held.holdout,
                      validation=held.validation, device=c.device, seed=c.seed, progress=True)
     result = job.run(model, host)
+    if "auto" in result.stats:  # method="auto": which candidate won, and why
+        echo(f"auto chose {result.stats['auto']['chosen']}: {result.stats['auto']['why']}")
     if "calibrated_lr" in result.stats and job.holdout is not None:
         echo(f"calibrated on {len(job.holdout)} held-out samples: lr {result.stats['calibrated_lr']:.4g} at step "
              f"{result.stats['calibrated_step']}, estimated gap {result.stats['calibration_estimated_gap']:.2f}")

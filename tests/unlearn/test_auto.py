@@ -148,6 +148,8 @@ def test_amun_unlearn_method_auto_from_the_command_line(tmp_path, capsys) -> Non
     code = main(["unlearn", str(original), "--method", "auto", "--forget-fraction", "0.05", "--option",
                  'candidates=[{"method": "ft", "options": {"epochs": 2}}, {"method": "rl", "options": {"epochs": 2}}]',
                  "--option", "accuracy_budget=100", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "auto chose " in printed.out and "lowest estimated gap" in printed.out
     unlearned = read_checkpoint_metadata(out).extra["unlearned"]
     assert unlearned["method"] == "auto" and "holdout" in unlearned["held_out_test_indices"]
