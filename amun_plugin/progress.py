@@ -41,12 +41,12 @@ def announce(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def duration(seconds: float) -> str:
-    """``42 s``, ``4.2 min`` or ``1.5 h``."""
+def duration(seconds: float, minute_digits: int = 1) -> str:
+    """``42 s``, ``4.2 min`` (``minute_digits`` decimals) or ``1.5 h``."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
+        return f"{seconds / 60:.{minute_digits}f} min"
     return f"{seconds / 3600:.1f} h"
 
 

@@ -107,7 +107,9 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     unlearner = ws.plugins.unlearners.get(spec.name)(dict(cell.options))
     calibrated = mode == "retrain_free" and unlearner.calibrates_with(holdout=True)
     holdout = ws.validation if calibrated else None  # retrain-free: calibrating methods calibrate on it
-    membership = rmia_probe(ws) if calibrated and spec.membership == "rmia" else None
+    bank_probe = rmia_probe(ws) if ws.config.evaluation.reference.get("include_validation") else None
+    # rmia_probe refuses a suite whose bank lacks the hold-out
+    membership = (bank_probe or rmia_probe(ws)) if calibrated and spec.membership == "rmia" else None
     options = unlearner.schedule_options(cell.options, calibrated)  # the suite's fixed options stay coordinates
     with_retain = cell.with_retain
     start = time.perf_counter()
@@ -131,10 +133,10 @@ def unlearn_record(ws: Workspace, cell: Cell) -> dict[str, Any]:
     if ws.validation is not None:
         record["proxy"] = retrain_free_estimate(ws.validation, model, result.model, forget,
                                                 retain if with_retain else None, ws.config.device)
-        if ws.config.evaluation.reference.get("include_validation"):
+        if bank_probe is not None:
             record["proxy_rmia"] = retrain_free_estimate(ws.validation, model, result.model, forget,
                                                          retain if with_retain else None, ws.config.device,
-                                                         rmia_probe(ws))
+                                                         bank_probe)
     return record
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from amun_plugin.models.base import ModelArchitecture
+from amun_plugin.progress import duration
 
 __all__ = ["TrainingEstimate", "format_seconds", "seconds_per_sample", "training_estimate"]
 
@@ -37,11 +38,7 @@ class TrainingEstimate:
 
 def format_seconds(seconds: float) -> str:
     """``42 s``, ``7 min`` or ``1.5 h``: a duration at the precision an estimate deserves."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration(seconds, minute_digits=0)
 
 
 REPEATS = 5
