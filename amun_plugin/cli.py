@@ -337,8 +337,10 @@ def describe(host: Any, name: str) -> None:
 @cli.command()
 @click.argument("suite")
 @click.option("--preset", default=None, help="suite preset (default: the suite's default, fmnist-cnn)")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "processes", "ray"]), default="local", show_default=True,
+              help="local: one job at a time; processes: --workers processes of this machine; ray: a Ray instance")
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
+@click.option("--workers", type=int, default=None, help="processes at a time (--executor processes; default: CPU cores)")
 @click.option("--output", default=None,
               help="run folder (default ./amun-bench/SUITE-PRESET): new, empty or a run folder, which it resumes "
                    "if it holds this commit's results")
@@ -356,7 +358,8 @@ def describe(host: Any, name: str) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... overriding the suite's")
 @click.option("--dry-run", is_flag=True, help="print the jobs of each stage and a rough time; run nothing")
 @_pass_host
-def bench(host: Any, suite: str, preset: str | None, executor: str, address: str | None, output: str | None,
+def bench(host: Any, suite: str, preset: str | None, executor: str, address: str | None, workers: int | None,
+          output: str | None,
           resume: bool,
           runs: int | None, fractions: tuple[float, ...], variants: tuple[str, ...], methods: str | None,
           reference_models: int | None,
@@ -367,7 +370,8 @@ def bench(host: Any, suite: str, preset: str | None, executor: str, address: str
                        reference_models=reference_models, no_tune=no_tune,
                        methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
                        threads=threads, device=device)
-    commands.bench_command(suite, preset=preset, executor=executor, address=address, output=output, echo=click.echo,
+    commands.bench_command(suite, preset=preset, executor=executor, address=address, workers=workers, output=output,
+                           echo=click.echo,
                   knobs=knobs, dry_run=dry_run, resume=resume, host=host)
 
 

@@ -2,15 +2,22 @@
 
 A job is a picklable zero-argument callable; ``run`` returns the results in job order.
 ``Resources`` declares what one job needs, so a cluster executor can schedule it.
+:class:`LocalExecutor` runs them one after another, :class:`ProcessExecutor` in worker processes
+of this machine (no Ray needed), :class:`~amun_plugin.bench.ray_executor.RayExecutor` on Ray.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from abc import ABC, abstractmethod
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["Executor", "LocalExecutor", "Resources"]
+from amun_plugin.errors import InvalidInputError
+
+__all__ = ["Executor", "LocalExecutor", "ProcessExecutor", "Resources"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +54,45 @@ class LocalExecutor(Executor):
                 on_result(index, result)
             results.append(result)
         return results
+
+
+class ProcessExecutor(Executor):
+    """Runs jobs in ``workers`` processes of this machine (default: one per CPU core), started with
+    ``spawn`` so that neither torch's thread pools nor CUDA are forked. Several jobs may share one
+    GPU (each process holds its own CUDA context). A failing job raises here, and the jobs not yet
+    started are cancelled."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = workers
+
+    def run(self, jobs: Sequence[Callable[[], Any]], resources: Resources = Resources(),
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        if not jobs:
+            return []
+        results: list[Any] = [None] * len(jobs)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context) as pool:
+            position: dict[Future, int] = {pool.submit(_call, job): index for index, job in enumerate(jobs)}
+            pending = set(position)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=position.__getitem__):
+                        index = position[future]
+                        results[index] = future.result()
+                        if on_result is not None:
+                            on_result(index, results[index])
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return results
+
+
+def _call(job: Callable[[], Any]) -> Any:
+    return job()

@@ -49,7 +49,7 @@ from amun_plugin.bench.workspace import Workspace
 from amun_plugin.config import load_yaml, make_config
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import AmunError, InvalidInputError
-from amun_plugin.executors import Executor, LocalExecutor, Resources
+from amun_plugin.executors import Executor, LocalExecutor, ProcessExecutor, Resources
 from amun_plugin.io import atomic_write_json, atomic_write_text
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.progress import progress_bar
@@ -287,7 +287,7 @@ def run_suite(config: SuiteConfig, output: str | Path | None = None, *, executor
     echo = echo or _log.info
     folder = Path(output) if output is not None else default_output(config)
     executor = executor or LocalExecutor()
-    if isinstance(executor, LocalExecutor):  # (Ray workers check their own device)
+    if isinstance(executor, (LocalExecutor, ProcessExecutor)):  # this machine (Ray workers check their own)
         resolve_device(config.device)  # e.g. a cuda suite without a GPU: one error before any folder or job
     check_components(config, plugins or get_plugin_manager())
     check_run_folder(folder)

@@ -21,7 +21,7 @@ from amun_plugin.bench.results import check_resumable, check_run_folder
 from amun_plugin.bench.runner import default_output, render_folder, run_suite
 from amun_plugin.bench.suite_config import SuiteConfig, load_suite
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.executors import Executor, LocalExecutor
+from amun_plugin.executors import Executor, LocalExecutor, ProcessExecutor
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 
 __all__ = ["SuiteKnobs", "apply_knobs", "bench_command", "report_command"]
@@ -74,13 +74,15 @@ def apply_knobs(config: SuiteConfig, knobs: SuiteKnobs) -> SuiteConfig:
 
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
-                  output: str | None = None, echo: Callable[[str], Any], knobs: SuiteKnobs = SuiteKnobs(),
+                  workers: int | None = None, output: str | None = None, echo: Callable[[str], Any], knobs: SuiteKnobs = SuiteKnobs(),
                   dry_run: bool = False, resume: bool = False, host: PluginHost | None = None) -> Path | None:
     """Run or resume ``suite`` (a shipped suite name or a YAML path) with ``preset`` and ``knobs``;
     returns the run folder (None for a dry run, which only prints the plan)."""
     config = apply_knobs(load_suite(suite, preset), knobs)
     if executor != "ray" and address is not None:
         raise InvalidInputError("--address is only used with --executor ray")
+    if executor != "processes" and workers is not None:
+        raise InvalidInputError("--workers is only used with --executor processes")
     if dry_run:
         for line in describe_plan(config, host or get_plugin_manager()):
             echo(line)
@@ -89,6 +91,8 @@ def bench_command(suite: str, *, preset: str | None = None, executor: str = "loc
     check_resumable(folder, resume)
     check_run_folder(folder)
     chosen: Executor = LocalExecutor()
+    if executor == "processes":
+        chosen = ProcessExecutor(workers)
     if executor == "ray":
         ray_executor = RayExecutor(address=address)
         ray_executor.connect()  # no cluster: one line, before any folder exists

@@ -15,7 +15,7 @@ from amun_plugin.bench import workspace as workspace_module
 from amun_plugin.bench.runner import run_suite
 from amun_plugin.bench.suite_tables import DELTA_COLUMN, format_ci, table_rows
 from amun_plugin.errors import InvalidInputError
-from amun_plugin.executors import LocalExecutor, Resources
+from amun_plugin.executors import LocalExecutor, ProcessExecutor, Resources
 
 
 class Killed(BaseException):
@@ -256,3 +256,11 @@ def test_calibrate_against_needs_holdout_and_a_known_value() -> None:
         MethodSpec("amun", calibrate_against="original")
     with pytest.raises(InvalidInputError, match="current or original"):
         MethodSpec("amun", holdout=True, calibrate_against="session")
+
+
+def test_worker_processes_give_the_local_run_s_numbers(tmp_path: Path) -> None:
+    config = tiny_suite(grid={"forget_seeds": [0, 1]})
+    local = run_suite(config, tmp_path / "local", cache_dir=tmp_path / "cache_local", progress=False, echo=print)
+    spread = run_suite(config, tmp_path / "spread", executor=ProcessExecutor(2), cache_dir=tmp_path / "cache_spread",
+                       progress=False, echo=print)
+    assert metric_view(read(spread)) == metric_view(read(local))
