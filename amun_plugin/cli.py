@@ -340,7 +340,7 @@ def describe(host: Any, name: str) -> None:
 @click.option("--executor", type=click.Choice(["local", "processes", "ray"]), default="local", show_default=True,
               help="local: one job at a time; processes: --workers processes of this machine; ray: a Ray instance")
 @click.option("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (--executor ray)")
-@click.option("--workers", type=int, default=None, help="processes at a time (--executor processes; default: CPU cores)")
+@click.option("--workers", type=int, default=None, help="processes at a time (--executor processes; default: cores)")
 @click.option("--output", default=None,
               help="run folder (default ./amun-bench/SUITE-PRESET): new, empty or a run folder, which it resumes "
                    "if it holds this commit's results")

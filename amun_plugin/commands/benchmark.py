@@ -74,7 +74,8 @@ def apply_knobs(config: SuiteConfig, knobs: SuiteKnobs) -> SuiteConfig:
 
 
 def bench_command(suite: str, *, preset: str | None = None, executor: str = "local", address: str | None = None,
-                  workers: int | None = None, output: str | None = None, echo: Callable[[str], Any], knobs: SuiteKnobs = SuiteKnobs(),
+                  workers: int | None = None, output: str | None = None, echo: Callable[[str], Any],
+                  knobs: SuiteKnobs = SuiteKnobs(),
                   dry_run: bool = False, resume: bool = False, host: PluginHost | None = None) -> Path | None:
     """Run or resume ``suite`` (a shipped suite name or a YAML path) with ``preset`` and ``knobs``;
     returns the run folder (None for a dry run, which only prints the plan)."""
