@@ -15,6 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import torch
+
 from amun_plugin.errors import InvalidInputError
 
 __all__ = ["Executor", "LocalExecutor", "ProcessExecutor", "Resources"]
@@ -58,17 +60,20 @@ class LocalExecutor(Executor):
 
 class ProcessExecutor(Executor):
     """Runs jobs in ``workers`` processes of this machine (default: one per CPU core), started with
-    ``spawn`` so that neither torch's thread pools nor CUDA are forked. Several jobs may share one
-    GPU (each process holds its own CUDA context). A failing job raises here, and the jobs not yet
-    started are cancelled."""
+    ``spawn`` so that neither torch's thread pools nor CUDA are forked. Each worker uses ``threads``
+    torch threads (default: the caller's ``torch.get_num_threads()`` when ``run`` starts, so a
+    suite's ``threads`` holds in the workers too). Several jobs may share one GPU (each process
+    holds its own CUDA context). A failing job raises here, and the jobs not yet started are
+    cancelled."""
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
         workers = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = workers
+        for name, value in (("workers", workers), ("threads", threads)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+        self.workers, self.threads = workers, threads
 
     def run(self, jobs: Sequence[Callable[[], Any]], resources: Resources = Resources(),
             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
@@ -76,7 +81,9 @@ class ProcessExecutor(Executor):
             return []
         results: list[Any] = [None] * len(jobs)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context) as pool:
+        threads = self.threads or torch.get_num_threads()
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context,
+                                 initializer=torch.set_num_threads, initargs=(threads,)) as pool:
             position: dict[Future, int] = {pool.submit(_call, job): index for index, job in enumerate(jobs)}
             pending = set(position)
             try:

@@ -41,3 +41,15 @@ def test_workers_without_the_processes_executor_is_one_line(tmp_path, capsys) ->
     err = capsys.readouterr().err
     assert "--workers is only used with --executor processes" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_workers_use_the_caller_s_torch_threads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ProcessExecutor(2).run([torch.get_num_threads] * 2) == [1, 1]
+    finally:
+        torch.set_num_threads(before)
+    assert ProcessExecutor(1, threads=3).run([torch.get_num_threads]) == [3]
