@@ -38,7 +38,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -122,7 +122,14 @@ class AmunConfig:
             probe.
         calibration: how the fine-tuning is calibrated when held-out data is given (see
             :class:`~amun_plugin.unlearn.calibration.CalibrationConfig`); None = never calibrate.
+        repair_epochs, repair_lr: with D_R, after the fine-tuning, this many epochs on D_R alone at
+            the constant ``repair_lr`` (same momentum, weight decay and batch size), to win back
+            retain and test accuracy the fine-tuning lost without training on D_F again. Not the
+            paper's; an experiment (``benchmarks/results/amun-d_r-variants-fmnist-paper``).
+            (Default: 0 = none, 0.01)
     """
+
+    OMIT_WHEN_DEFAULT: ClassVar[tuple[str, ...]] = ("repair_epochs", "repair_lr")
 
     epochs: int = 2
     lr: float = 0.01
@@ -138,8 +145,14 @@ class AmunConfig:
     attack_options: Mapping[str, Any] = field(default_factory=dict)
     search: SearchConfig = field(default_factory=lambda: SearchConfig(eps_init=None))
     calibration: CalibrationConfig | None = field(default_factory=CalibrationConfig)
+    repair_epochs: int = 0
+    repair_lr: float = 0.01
 
     def __post_init__(self) -> None:
+        if isinstance(self.repair_epochs, bool) or not isinstance(self.repair_epochs, int) or self.repair_epochs < 0:
+            raise InvalidInputError(f"repair_epochs must be an integer >= 0, got {self.repair_epochs!r}")
+        if not self.repair_lr > 0:
+            raise InvalidInputError(f"repair_lr must be > 0, got {self.repair_lr!r}")
         ratio = self.retain_ratio
         if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0):
             raise InvalidInputError(f"retain_ratio must be a number > 0 or None (all of D_R), got {ratio!r}")
@@ -205,9 +218,13 @@ class Amun(Unlearner):
         search_seconds = time.perf_counter() - start
         retain = request.retain if self.capabilities.uses_retain else None
         before_step, hook_stats = self._finetune_hook(model, request, ctx)
+        if config.repair_epochs and retain is None:
+            raise InvalidInputError(f"{self.name!r}: repair_epochs fine-tunes on D_R, and this request has none")
         stats = finetune_on_union(model, request.forget, retain, adversarial, config, ctx, before_step, holdout,
                                   reference=request.reference, variants=self.candidate_variants(holdout is not None),
                                   membership=request.membership)
+        if config.repair_epochs and retain is not None:
+            stats.update(_repair(model, retain, config, ctx, before_step))
         return {
             **hook_stats,
             "finetune_schedule": "calibrated" if holdout is not None else "fixed",
@@ -223,6 +240,17 @@ class Amun(Unlearner):
         """Extension point: a ``before_step`` hook for the fine-tuning and its statistics
         (AMUN+SalUn returns its saliency-mask hook); called before fine-tuning starts."""
         return None, {}
+
+
+def _repair(model: nn.Module, retain: LabeledData, config: AmunConfig, ctx: UnlearnContext,
+            before_step: Callable[[nn.Module], None] | None) -> dict[str, Any]:
+    """``config.repair_epochs`` epochs on D_R alone at the constant ``config.repair_lr``."""
+    repair = TrainConfig(epochs=config.repair_epochs, batch_size=config.batch_size, lr=config.repair_lr,
+                         momentum=config.momentum, weight_decay=config.weight_decay, schedule=Schedule.CONSTANT,
+                         augment=config.augment)
+    stats = train_model(model, retain, repair, device=ctx.device, seed=ctx.seed + 1, before_step=before_step,
+                        progress="AMUN repair on D_R" if ctx.progress else False)
+    return {"repair_seconds": stats.seconds, "repair_final_loss": stats.final_loss}
 
 
 @contextmanager
