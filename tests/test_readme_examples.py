@@ -1,6 +1,9 @@
-"""Every Python example of the README runs as written, with warnings turned into errors, and shows
-its point. The examples are taken from README.md (```python blocks) and executed in order in one
-namespace, as a reader would run them in one session.
+"""Every Python example of the README and of the docs pages it links to for the API runs as written,
+with warnings turned into errors, and shows its point. The examples are taken from README.md and
+``PAGES`` (```python blocks: the unlearn call in the README, the audit call in docs/auditing.md,
+save / load in docs/unlearning.md, the plugin in docs/plugins.md, the ART run in
+docs/art-workflow.md) and executed in order in one namespace, as a reader would run them in one
+session.
 
 The README leaves the reader's data and model as placeholders; here they are (small, on the
 embedded scikit-learn digits, ``_reader_session``):
@@ -15,7 +18,8 @@ embedded scikit-learn digits, ``_reader_session``):
 - ``MyNet``: the reader's own module class; here the registered MLP itself, so that the example's
   ``save_model(..., architecture="mlp", ...)`` line describes the same module.
 
-The ART example (``<!-- art-example -->``) is run by ``tests/test_readme_art_example.py``; the
+The ART example (``<!-- art-example -->``, docs/art-workflow.md) is run by
+``tests/test_readme_art_example.py``; the
 plugin example is registered in a fresh plugin host and its method run.
 """
 
@@ -36,17 +40,21 @@ from amun_plugin.plugins import get_plugin_manager
 from amun_plugin.testing import TinyNet, make_tiny_data
 from amun_plugin.training import Schedule, TrainConfig, train_classifier
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# the pages whose Python examples this test runs (README.md's were all here before they moved)
+PAGES = [README] + [ROOT / "docs" / name for name in ("unlearning.md", "auditing.md", "plugins.md", "art-workflow.md")]
 RECIPE = TrainConfig(epochs=30, batch_size=32, lr=0.05, weight_decay=0.0, schedule=Schedule.COSINE)
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    return [block for page in PAGES
+            for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)]
 
 
 def _block(marker: str) -> str:
     found = [block for block in python_blocks() if marker in block]
-    assert len(found) == 1, f"the README should have one Python example with {marker!r}, found {len(found)}"
+    assert len(found) == 1, f"README.md and PAGES should have one Python example with {marker!r}, found {len(found)}"
     return found[0]
 
 
@@ -65,7 +73,7 @@ def test_every_readme_python_example_is_run_by_a_test() -> None:
 def _run(code: str, namespace: dict[str, Any]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        exec(compile(code, str(README), "exec"), namespace)
+        exec(compile(code, "README.md or docs/*.md", "exec"), namespace)
 
 
 def _reader_session() -> dict[str, Any]:

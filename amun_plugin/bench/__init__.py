@@ -1,5 +1,5 @@
 """Benchmark suites: the AMUN paper's experiments as YAML suites, run resumably on a local or
-Ray executor (``amun bench SUITE``; see benchmarks/README.md).
+Ray executor (``amun bench SUITE``; see benchmarks/README.md and docs/).
 
     config = load_suite("table1", "fmnist-cnn")
     folder = run_suite(config, "results/table1", executor=RayExecutor())   # or the default local one

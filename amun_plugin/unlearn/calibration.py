@@ -21,8 +21,9 @@ runs restarted per rung, tried first on one forget set, cost several times one r
 the cost budget (AMUN well under a third of a retraining). The hold: with D_R, on the paper-regime
 preset, the ramp alone stops early, while the learning rate still rises (its states are never
 annealed at one lr), and the estimated gap keeps falling when that lr is held (the results
-folders ``*-fmnist-paper*`` and ``benchmarks/README.md`` compare ramp only with ramp + hold). Measured in
-``benchmarks/results/calibration`` and the suites' retrain-free mode (``benchmarks/README.md``).
+folders ``*-fmnist-paper*`` and ``benchmarks/results/table1-fmnist-paper/README.md`` compare ramp only
+with ramp + hold). Measured in ``benchmarks/results/calibration`` and the suites' retrain-free mode
+(``docs/calibration.md``).
 
 **Which union** (several ``candidates``, e.g. AMUN's ``full`` D_R ∪ D_F ∪ D_A, ``adv_only``
 D_R ∪ D_A and ``partial``): each candidate runs its own ramp from the same starting model; the
