@@ -117,3 +117,25 @@ def test_paper_settings_select_algorithm_1_exactly(host, tiny_model, tiny_data) 
     result = amun_plugin.unlearn(tiny_model, forget=tiny_data.subset(range(0, 8)), plugins=host,
                                  **{**PAPER_SETTINGS, "epochs": 1})
     assert result.stats["adversarial"]["backend"] == "native_pgd_l2" and result.stats["adversarial"]["failures"] == 0
+
+
+def test_repair_epochs_fine_tune_on_the_retain_set_after_amun(host, tiny_model, tiny_data) -> None:
+    import copy
+
+    from amun_plugin.training import Schedule, TrainConfig, train_model
+
+    forget, retain = tiny_data.subset(range(0, 9)), tiny_data.subset(range(9, 60))
+    adversarial = _adversarial_set(host, tiny_model, forget)
+    plain = amun_plugin.unlearn(tiny_model, forget, retain, adversarial=adversarial, plugins=host, epochs=1, seed=2)
+    repaired = amun_plugin.unlearn(tiny_model, forget, retain, adversarial=adversarial, plugins=host, epochs=1,
+                                   seed=2, repair_epochs=2, repair_lr=0.05)
+    expected = copy.deepcopy(plain.model)  # AMUN's result, then two epochs on D_R alone at the constant lr
+    train_model(expected, retain, TrainConfig(epochs=2, batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                                              schedule=Schedule.CONSTANT), seed=3)
+    for name, value in expected.state_dict().items():
+        assert torch.allclose(value, repaired.model.state_dict()[name]), name
+    assert repaired.stats["repair_seconds"] > 0 and "repair_seconds" not in plain.stats
+    with pytest.raises(InvalidInputError, match="repair_epochs fine-tunes on D_R"):
+        amun_plugin.unlearn(tiny_model, forget, None, plugins=host, epochs=1, repair_epochs=1)
+    with pytest.raises(InvalidInputError, match="repair_epochs must be"):
+        amun_plugin.unlearn(tiny_model, forget, retain, plugins=host, epochs=1, repair_epochs=-1)
