@@ -4,23 +4,24 @@ and prints; library messages (``logging``, logger ``amun_plugin``) go to stderr 
 Start-up stays light: ``amun --help``, ``amun --version`` and ``amun COMMAND --help`` import no
 torch, ART or scikit-learn. The commands (and the plugin host) are imported when a command runs;
 installed plugins are found from their entry-point metadata and loaded only when a command runs,
-when one of their commands is named, or for the command list of ``amun --help``."""
+when one of their commands is named, or for the command list of ``amun --help``. Option parsing:
+:mod:`amun_plugin.cli_options`; log, error and warning lines: :mod:`amun_plugin.cli_messages`."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import json
-import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from amun_plugin.errors import AmunError, InvalidInputError, MissingInputError
+from amun_plugin.cli_messages import _SHOWN, _warning_line, configure_logging, error_line
+from amun_plugin.cli_options import _pairs, _split_config, split_options
+from amun_plugin.errors import AmunError, InvalidInputError
 
 __all__ = ["main", "cli"]
 
@@ -93,57 +94,6 @@ class _Group(click.Group):
         if _installed_plugins():
             _host_of(ctx)
         return super().list_commands(ctx)
-
-
-def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
-    """``("epochs=5", "lr=0.01", "hidden=[64,64]")`` -> a mapping; values parsed as YAML scalars."""
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"option {item!r} must look like key=value")
-        out[key.strip()] = _yaml().safe_load(raw)
-    return out
-
-
-def _yaml() -> Any:
-    return importlib.import_module("yaml")
-
-
-def _split_config(fraction: float | None, indices: str | None, classes: str | None, seed: int) -> Any:
-    """The forget split (a ``SplitConfig``) the options name, or None when none is given (never a silent default)."""
-    chosen = [v is not None for v in (fraction, indices, classes)]
-    if sum(chosen) > 1:
-        raise InvalidInputError("give only one of --forget-fraction, --forget-indices, --forget-classes")
-    splits = importlib.import_module("amun_plugin.data.splits")
-    SplitConfig, SplitKind = splits.SplitConfig, splits.SplitKind  # noqa: N806
-    if indices is not None:
-        return SplitConfig(kind=SplitKind.INDICES, indices=_int_list(indices, "--forget-indices"), seed=seed)
-    if classes is not None:
-        return SplitConfig(kind=SplitKind.CLASSES, classes=_int_list(classes, "--forget-classes"), seed=seed)
-    if fraction is not None:
-        return SplitConfig(kind=SplitKind.RANDOM, fraction=fraction, seed=seed)
-    return None
-
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    path = Path(text)
-    raw = path.read_text() if path.is_file() else text
-    try:
-        return tuple(int(v) for v in raw.replace("\n", ",").split(",") if v.strip())
-    except ValueError:
-        raise InvalidInputError(f"{flag} takes comma-separated integers or a file of them") from None
-
-
-def split_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--forget-fraction", type=float, default=None, help="random fraction of the train set"),
-        click.option("--forget-indices", default=None, help="comma-separated train indices, or a file"),
-        click.option("--forget-classes", default=None, help="comma-separated class ids"),
-        click.option("--split-seed", type=int, default=0, show_default=True),
-    ]):
-        command = option(command)
-    return command
 
 
 @click.group(cls=_Group)
@@ -402,45 +352,6 @@ def _load_plugins(argv: list[str] | None) -> Any:
     return host
 
 
-class _StderrLines(logging.StreamHandler):  # type: ignore[type-arg]
-    """Log records as plain lines on whatever ``sys.stderr`` is when each is logged."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
-
-
-def configure_logging() -> None:
-    """Library messages (logger ``amun_plugin``) as plain lines on stderr, INFO and above; once."""
-    logger = logging.getLogger("amun_plugin")
-    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
-        handler = _StderrLines()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
-CLI_INPUTS: dict[str, dict[str, str]] = {
-    "unlearn": {"retain": "drop --no-retain (this method trains on D_R)",
-                "validation": "give --validation-size N (test samples held out as non-members)",
-                "holdout": "give --holdout-size N (test samples held out) or --holdout-file F.npz"},
-    "audit": {"reference_bank": "give --bank-dir DIR (with --reference-models K to build the bank there)",
-              "retain": "drop --no-retain (this method trains on D_R)"},
-}
-"""How each command gives an input a component asks for (:class:`MissingInputError`): its flags,
-not the Python API's keywords."""
-
-
-def error_line(exc: AmunError, argv: list[str]) -> str:
-    """``exc`` as the one line the CLI prints: a missing input phrased with the command's flags."""
-    if isinstance(exc, MissingInputError):
-        command = next((a for a in argv if not a.startswith("-")), "")
-        how = CLI_INPUTS.get(command, {}).get(exc.needs)
-        if how is not None:
-            return f"error: {exc.phrased(how)}"
-    return f"error: {exc}"
-
-
 def _runs_a_command(args: list[str]) -> bool:
     """Whether the command line runs a command (not only help or the version): then the plugins
     load before click parses it, so a broken plugin is reported and Ctrl-C is one line."""
@@ -477,17 +388,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-_SHOWN: set[str] = set()
-"""The warnings one ``main()`` has printed (each once, e.g. a broken plugin seen by every host)."""
-
-
-def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    """A library warning during a command as one ``warning:`` line on stderr, once (no file and
-    line of library code: the command the user typed is the call it is about)."""
-    if str(message) not in _SHOWN:
-        _SHOWN.add(str(message))
-        click.echo(f"warning: {message}", err=True)
 
 
 if __name__ == "__main__":

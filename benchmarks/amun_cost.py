@@ -4,7 +4,8 @@ Setup (REFERENCE.md, "Measured on this kind of machine"): a Fashion-MNIST CNN tr
 samples for 40 epochs without weight decay memorises (train accuracy ~100%); 1,000 of its training
 samples are forgotten. The original model, the retrained one (same recipe on D_R) and every
 finished phase are kept in the package's artefact cache (``--cache-dir``, kind ``amun_cost``), so a
-killed run resumes; the retraining is timed in this run unless ``--reuse-retrain-time``.
+killed run resumes; the retraining is timed in this run unless ``--reuse-retrain-time``. The models
+and their cache keys are in ``amun_cost_models.py``.
 
 For the paper's Algorithm 1 ("algorithm1": PGD-L2, cross-entropy, eps_init 0.04, doubling, no
 bisection — the reference of every ratio), "Algorithm 1 + bisection" (the same plus 10 bisection
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from functools import partial
@@ -35,7 +35,7 @@ import torch
 import amun_plugin
 from amun_plugin import PluginHost, get_plugin_manager
 from amun_plugin.attacks import AdversarialSet, SearchConfig, nearest_adversarial
-from amun_plugin.data import FashionMNISTConfig, FashionMNISTSource, LabeledData
+from amun_plugin.data import FashionMNISTConfig
 from amun_plugin.evaluate import AuditData
 from amun_plugin.harness import (
     DEFAULT_MIN_TRAIN_ACCURACY,
@@ -49,14 +49,24 @@ from amun_plugin.harness import (
     record_invocation,
     run_script,
     saturated_fraction,
-    weights_fingerprint,
 )
-from amun_plugin.models import CNN, CheckpointMetadata, accuracy, build_model, load_checkpoint
-from amun_plugin.training import Schedule, TrainConfig, train_model
+from amun_plugin.models import accuracy
 from amun_plugin.unlearn import AmunConfig
 
 HERE = Path(__file__).resolve().parent
-KIND, KIND_PHASES = "amun_cost", "amun_cost-phases"  # artefact-cache kinds: models, finished phases
+if str(HERE) not in sys.path:  # the sibling module below, also when this script is loaded by path (its tests)
+    sys.path.append(str(HERE))
+from amun_cost_models import (  # noqa: E402, F401  (all its public names stay this script's, as before)
+    KIND,
+    KIND_PHASES,
+    _load,
+    forget_split,
+    load_setup,
+    model_key,
+    recipe,
+    train_or_load,
+)
+
 LOAD_NOTE = ("2 CPU cores, which may run other jobs beside this one (see loadavg_before / _after); every timed "
              "phase runs with torch.set_num_threads(--threads) and records the 1/5/15-min load averages "
              "before and after it, so ratios are side by side under comparable (not idle) load")
@@ -115,82 +125,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.out is None:
         args.out = str(Path(args.cache_dir) / KIND / "quick_results" if args.quick else HERE / "results" / "amun_cost")
     return args
-
-
-def recipe(args: argparse.Namespace) -> TrainConfig:
-    """The original model's recipe: SGD momentum 0.9, batch 128, cosine lr, no weight decay."""
-    return TrainConfig(epochs=args.epochs, batch_size=128, lr=args.lr, weight_decay=0.0, schedule=Schedule.COSINE)
-
-
-def forget_split(train: LabeledData, size: int, seed: int) -> tuple[LabeledData, LabeledData]:
-    """(forget, retain): ``size`` training samples drawn with a seeded permutation, and the rest."""
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))
-    return (train.subset(order[:size].sort().values, name="forget"),
-            train.subset(order[size:].sort().values, name="retain"))
-
-
-def model_key(args: argparse.Namespace, data: LabeledData, role: str) -> str:
-    """Cache key of ``role``'s model: the recipe, the data, the seeded initial weights and, for
-    the retrained model, the forget set's size."""
-    init = weights_fingerprint(build_model(CNN(), data.num_classes, data.input_shape, seed=args.seed))
-    spec = {"script": KIND, "role": role, "train_size": args.train_size, "seed": args.seed, "init": init,
-            "recipe": config_to_dict(recipe(args)), "forget_size": None if role == "original" else args.forget_size}
-    return content_hash(spec)
-
-
-def train_or_load(
-    args: argparse.Namespace, cache: ArtifactCache, data: LabeledData, role: str, *, force: bool = False
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train ``role`` ("original" on D, "retrain" on D_R) with the recipe (timed), or load it from
-    the cache. ``force`` trains even when cached (to time it in this run) and then checks that the
-    new model is bit-identical to the cached one (the training is deterministic)."""
-    architecture, config, key = CNN(), recipe(args), model_key(args, data, role)
-
-    def load(path: Path) -> torch.nn.Module:
-        return load_checkpoint(path, lambda m: build_model(architecture, m.num_classes, m.input_shape, 0))[0]
-
-    def train() -> tuple[torch.nn.Module, dict[str, Any]]:
-        model = build_model(architecture, data.num_classes, data.input_shape, seed=args.seed)
-        load_before = _load()
-        stats = train_model(model, data, config, seed=args.seed, progress=f"train {role}")
-        return model, {
-            "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss, "samples": len(data),
-            "train_accuracy_last_epoch": stats.train_accuracy_per_epoch[-1], "threads": torch.get_num_threads(),
-            "loadavg_before": load_before, "loadavg_after": _load()}
-
-    path = cache.path(KIND, key, ".safetensors")
-    if cache.has(KIND, key, ".safetensors"):
-        cached = load(path)
-        if not force:
-            return cached, dict(cache.model_info(KIND, key), cached=True, checkpoint=str(path))
-        model, info = train()
-        same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
-        return model, dict(info, cached=False, identical_to_cache=same, checkpoint=str(path))
-
-    def create() -> tuple[torch.nn.Module, CheckpointMetadata]:
-        model, info = train()
-        return model, CheckpointMetadata(
-            architecture=architecture.name, architecture_config=config_to_dict(architecture.config),
-            num_classes=data.num_classes, input_shape=data.input_shape, dataset="fashion_mnist",
-            dataset_config={"train_size": args.train_size, "seed": args.seed, "role": role},
-            recipe=config_to_dict(config), extra=info)
-
-    model, info = cache.model(KIND, key, create, load)
-    return model, dict(info, cached=False, checkpoint=str(path))
-
-
-def load_setup(args: argparse.Namespace) -> dict[str, Any]:
-    """Data, the forget / retain split and the original (memorising) model."""
-    bundle = FashionMNISTSource({"root": args.data_root, "train_size": args.train_size, "seed": args.seed}).load()
-    forget, retain = forget_split(bundle.train, args.forget_size, args.seed)
-    original, original_info = train_or_load(args, ArtifactCache(args.cache_dir), bundle.train, "original")
-    original_key = model_key(args, bundle.train, "original")
-    return {"bundle": bundle, "forget": forget, "retain": retain, "original": original,
-            "original_info": original_info, "original_key": original_key}
-
-
-def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def phase_key(args: argparse.Namespace, setup: dict[str, Any], phase: str, spec: Any = None) -> str:

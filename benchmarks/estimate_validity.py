@@ -8,7 +8,8 @@ tuning mode: record-level Pearson / Spearman, method-level Spearman of the means
 (estimated - true) overall and per method, each term against its true counterpart (UA, RA, TA,
 MIA = |metric - the retrained model's|), the true Avg Gap of choosing on each forget set the
 method with the lowest estimate against the best single method's (paired 95% t-interval over the
-forget sets), and the largest per-term errors. Pure JSON analysis, seconds on a CPU::
+forget sets), and the largest per-term errors (the comparisons are in
+``estimate_validity_analysis.py``). Pure JSON analysis, seconds on a CPU::
 
     python benchmarks/estimate_validity.py --out benchmarks/results/estimate_validity
 """
@@ -21,24 +22,36 @@ import json
 import math
 import subprocess
 import sys
-from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import numpy as np
-from scipy import stats
+from amun_plugin.harness import load_records, markdown_table
 
-from amun_plugin.harness import load_records, markdown_table, t_interval
+if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling module below, also when loaded by path
+    sys.path.append(str(Path(__file__).resolve().parent))
+from estimate_validity_analysis import (  # noqa: E402, F401  (all its public names stay this script's, as before)
+    BOTH,
+    BROKEN,
+    MODES,
+    TERM_KEYS,
+    TITLE,
+    TOLERANCE,
+    analyse_table,
+    correlations,
+    errors,
+    forget_set,
+    largest_term_errors,
+    record_rows,
+    select_by_estimate,
+    selection_bias,
+    term_comparison,
+    term_summary,
+    tuning_mode,
+)
 
 TABLES = {"table1 10%": "table1-fmnist-paper", "table2 10%": "table2-fmnist-paper",
           "table1 50%": "table1-fmnist-paper-50", "table2 50%": "table2-fmnist-paper-50"}
-TITLE = "RMIA"  # the table whose Avg Gap the estimate stands in for
-TERM_KEYS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "MIA": "rmia.FT_AUC"}
-MODES = ("oracle", "retrain_free")
-BOTH = "both modes"
-BROKEN = 20.0  # points: a true Avg Gap this large is a run that broke the model (diverged, or D_R destroyed)
-TOLERANCE = 1e-6  # points: a recomputed true Avg Gap must match the recorded one
 
 # What issue 25 says the committed records show (item 3), compared with this script's numbers.
 ISSUE_PEARSON = {"table1 10%": 0.96, "table2 10%": 0.70, "table1 50%": 0.99, "table2 50%": 0.997}
@@ -46,185 +59,6 @@ ISSUE_METHOD_SPEARMAN = {"table1 10%": 0.90, "table2 10%": 0.60, "table1 50%": 0
 ISSUE_SELECTION_WITHIN = 0.23
 ISSUE_MIA_TERMS = {"AMUN": (0.6, 3.3), "AMUN (adv only, grid)": (5.1, 2.0), "l1-Sparse": (0.7, 3.5),
                    "FT": (1.4, 4.6)}  # table1 10%, retrain-free: (estimated, true)
-
-
-def tuning_mode(record: Mapping[str, Any]) -> str:
-    """``extra.tuning_mode`` of a record; absent means the oracle (tuned against retrained models)."""
-    return (record.get("extra") or {}).get("tuning_mode") or "oracle"
-
-
-def forget_set(record: Mapping[str, Any]) -> tuple:
-    """The retrained model a record is scored against: (original seed, fraction, forget seed, variant)."""
-    return (record["original_seed"], record["fraction"], record["forget_seed"], record["variant"])
-
-
-def record_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per unlearning record with a proxy: method, mode, forget set, estimated and true Avg
-    Gap, estimated terms (``proxy.terms``) and true terms |metric - retrained model's metric|. The
-    true Avg Gap (mean of the four true terms) is checked against the recorded ``gaps["RMIA"]``."""
-    records = list(records)
-    retrained = {forget_set(r): r["metrics"] for r in records if r["kind"] == "retrain"}
-    rows = []
-    for r in records:
-        if r["kind"] != "unlearn" or "proxy" not in r:
-            continue
-        if forget_set(r) not in retrained:
-            raise ValueError(f"record {r['id']}: no Retrain record for forget set {forget_set(r)}")
-        base = retrained[forget_set(r)]
-        true_terms = {t: abs(float(r["metrics"][k]) - float(base[k])) for t, k in TERM_KEYS.items()}
-        true = float(np.mean(list(true_terms.values())))
-        if abs(true - float(r["gaps"][TITLE])) > TOLERANCE:
-            raise ValueError(f"record {r['id']}: recomputed Avg Gap {true} != recorded {r['gaps'][TITLE]}")
-        stats_ = r.get("stats") or {}
-        rows.append({"method": r["method"], "mode": tuning_mode(r), "set": forget_set(r) + (r["unlearn_seed"],),
-                     "estimated": float(r["proxy"]["estimated_gap"]), "true": true,
-                     "estimated_terms": {t: float(v) for t, v in r["proxy"]["terms"].items()},
-                     "true_terms": true_terms, "calibrated": "calibration_estimated_gap" in stats_,
-                     "calibration_estimated_gap": stats_.get("calibration_estimated_gap")})
-    return rows
-
-
-def _by_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[row["method"]].append(row)
-    return dict(sorted(groups.items()))
-
-
-def _correlation(function: Any, x: Sequence[float], y: Sequence[float]) -> float | None:
-    """``function`` (scipy's pearsonr / spearmanr) of x and y; None with under 3 points or a constant side."""
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(function(x, y)[0])
-
-
-def correlations(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Record-level Pearson and Spearman of estimated vs true Avg Gap (Pearson also without the runs
-    whose true gap is at least ``BROKEN``), and method-level ones of the per-method means (methods by
-    row label; pooled over modes when ``rows`` hold both)."""
-    est, true = [r["estimated"] for r in rows], [r["true"] for r in rows]
-    groups = _by_method(rows)
-    mean_est = [float(np.mean([r["estimated"] for r in g])) for g in groups.values()]
-    mean_true = [float(np.mean([r["true"] for r in g])) for g in groups.values()]
-    kept = [r for r in rows if r["true"] < BROKEN]
-    return {"n_records": len(rows), "pearson": _correlation(stats.pearsonr, est, true),
-            "n_below_broken": len(kept), "pearson_below_broken": _correlation(
-                stats.pearsonr, [r["estimated"] for r in kept], [r["true"] for r in kept]),
-            "spearman": _correlation(stats.spearmanr, est, true), "n_methods": len(groups),
-            "method_spearman": _correlation(stats.spearmanr, mean_est, mean_true),
-            "method_pearson": _correlation(stats.pearsonr, mean_est, mean_true)}
-
-
-def _error(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """n, MAE, bias and means of estimated - true Avg Gap; ``bias_own_terms`` against the true gap
-    over the estimate's own terms only (differs in table2, whose estimate has no RA term)."""
-    diff = np.array([r["estimated"] - r["true"] for r in rows])
-    own = [r["estimated"] - np.mean([r["true_terms"][t] for t in r["estimated_terms"]]) for r in rows]
-    return {"n": len(rows), "mae": float(np.abs(diff).mean()), "bias": float(diff.mean()),
-            "bias_own_terms": float(np.mean(own)), "mean_estimated": float(np.mean([r["estimated"] for r in rows])),
-            "mean_true": float(np.mean([r["true"] for r in rows]))}
-
-
-def errors(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean absolute error and bias (mean of estimated - true) of the Avg Gap, overall and per method."""
-    return {"overall": _error(rows), "per_method": {m: _error(g) for m, g in _by_method(rows).items()}}
-
-
-def term_comparison(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per method and term (UA, RA, TA, MIA): mean estimated term, mean true term, the mean absolute
-    and mean signed error per record, n. A term the estimate does not have (RA without D_R) keeps
-    only its true mean (estimated None)."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for method, group in _by_method(rows).items():
-        out[method] = {}
-        for term in TERM_KEYS:
-            true = np.array([r["true_terms"][term] for r in group])
-            entry: dict[str, Any] = {"n": len(group), "true": float(true.mean()), "estimated": None,
-                                     "mae": None, "bias": None}
-            if all(term in r["estimated_terms"] for r in group):
-                est = np.array([r["estimated_terms"][term] for r in group])
-                entry.update(estimated=float(est.mean()), mae=float(np.abs(est - true).mean()),
-                             bias=float((est - true).mean()))
-            out[method][term] = entry
-    return out
-
-
-def term_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per term, pooled over all records: n, mean |estimated - true| and mean signed error (None
-    where the estimate lacks the term), and the mean true term."""
-    out = {}
-    for term in TERM_KEYS:
-        have = [r for r in rows if term in r["estimated_terms"]]
-        diff = np.array([r["estimated_terms"][term] - r["true_terms"][term] for r in have])
-        out[term] = {"n": len(have), "mae": float(np.abs(diff).mean()) if have else None,
-                     "bias": float(diff.mean()) if have else None,
-                     "true": float(np.mean([r["true_terms"][term] for r in rows]))}
-    return out
-
-
-def largest_term_errors(terms: Mapping[str, Mapping[str, Mapping[str, Any]]], k: int = 5) -> list[dict[str, Any]]:
-    """The ``k`` (method, term) pairs with the largest mean absolute error per record."""
-    pairs = [{"method": m, "term": t, **v} for m, by_term in terms.items() for t, v in by_term.items()
-             if v["mae"] is not None]
-    return sorted(pairs, key=lambda p: -p["mae"])[:k]
-
-
-def select_by_estimate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """On each forget set run by every method, choose the method with the lowest estimated gap and
-    score it by its true Avg Gap; compare with the best single method (lowest mean true Avg Gap on
-    the same sets, known only in hindsight): paired differences (selected - best), their mean and
-    95% t-interval. Also the per-set hindsight best (lowest true gap on each set), a lower bound."""
-    methods = sorted({r["method"] for r in rows})
-    by_set: dict[tuple, dict[str, Mapping[str, Any]]] = defaultdict(dict)
-    for r in rows:
-        if r["method"] in by_set[r["set"]]:
-            raise ValueError(f"two records of {r['method']} on forget set {r['set']}")
-        by_set[r["set"]][r["method"]] = r
-    sets = sorted(s for s, group in by_set.items() if len(group) == len(methods))
-    chosen = [min(by_set[s].values(), key=lambda r: r["estimated"]) for s in sets]
-    means = {m: float(np.mean([by_set[s][m]["true"] for s in sets])) for m in methods}
-    best = min(means, key=lambda m: means[m])
-    diff = t_interval([c["true"] - by_set[s][best]["true"] for c, s in zip(chosen, sets)])
-    return {"n_sets": len(sets), "n_sets_incomplete": len(by_set) - len(sets), "n_methods": len(methods),
-            "chosen": [c["method"] for c in chosen], "selected_true": float(np.mean([c["true"] for c in chosen])),
-            "best_method": best, "best_true": means[best],
-            "difference": {"mean": diff.mean, "n": diff.n,
-                           "half_width": diff.half_width if math.isfinite(diff.half_width) else None},
-            "per_set_best_true": float(np.mean([min(r["true"] for r in by_set[s].values()) for s in sets]))}
-
-
-def selection_bias(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Calibrated records (their estimate is the best of their own checks on the held-out images)
-    against the others: bias of the Avg Gap estimate and of its MIA term, and how many calibrated
-    records' ``stats.calibration_estimated_gap`` equals their recorded estimate."""
-    out: dict[str, Any] = {}
-    for name, group in (("calibrated", [r for r in rows if r["calibrated"]]),
-                        ("not calibrated", [r for r in rows if not r["calibrated"]])):
-        if not group:
-            continue
-        mia = [r["estimated_terms"]["MIA"] - r["true_terms"]["MIA"] for r in group]
-        out[name] = {**_error(group), "mia_bias": float(np.mean(mia)),
-                     "methods": sorted({r["method"] for r in group})}
-    calibrated = [r for r in rows if r["calibrated"]]
-    out["calibrated_equal_to_estimate"] = sum(abs(r["calibration_estimated_gap"] - r["estimated"]) < 1e-9
-                                              for r in calibrated)
-    return out
-
-
-def analyse_table(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Every comparison for one table, per tuning mode and (correlations, errors) pooled over modes."""
-    rows = record_rows(records)
-    out: dict[str, Any] = {BOTH: {"correlations": correlations(rows), "errors": errors(rows)}}
-    for mode in MODES:
-        subset = [r for r in rows if r["mode"] == mode]
-        if not subset:
-            continue
-        terms = term_comparison(subset)
-        out[mode] = {"correlations": correlations(subset), "errors": errors(subset), "terms": terms,
-                     "term_summary": term_summary(subset),
-                     "largest_term_errors": largest_term_errors(terms), "selection": select_by_estimate(subset),
-                     "selection_bias": selection_bias(subset)}
-    return out
 
 
 def reproduce(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ LAYERS = [
     ("api", "art", "testing", "__init__"),
     ("bench", "harness"),
     ("commands",),
-    ("cli",),
+    ("cli", "cli_options", "cli_messages"),
 ]
 """From the ground up; a name is a top-level module or subpackage of amun_plugin."""
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -8,7 +8,7 @@ reference bank (its models are jobs too), for one forget fraction after the othe
   3. tuning — every grid point on the tuning split (``tuning.jsonl``), choice per tuning mode
      (``tuning.json``: by Avg Gap to the retrained model, and/or retrain-free, ``bench/tuning.py``);
   4. cells — every result of the grid (``results.jsonl``: one JSON line per finished cell);
-  5. report — ``table.md`` and PNG plots from every record so far.
+  5. report — ``table.md`` and PNG plots from every record so far (``bench/run_report.py``).
 A run killed at any point resumes from its folder: finished cells are read back, cached
 artefacts reused, and every cell depends only on its coordinates and the cache (seeded), so the
 numbers are identical to an uninterrupted run's.
@@ -31,8 +31,7 @@ from amun_plugin.bench.chains import retrained_requests
 from amun_plugin.bench.forgetting_stages import forgetting_stages
 from amun_plugin.bench.jobs import AdversarialJob, CellJob, Job, ModelJob
 from amun_plugin.bench.original_check import check_memorises
-from amun_plugin.bench.record_types import parse_records
-from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef, load_records
+from amun_plugin.bench.records import Cell, CellKind, Setting, SplitRef
 from amun_plugin.bench.results import (
     Invocation,
     ResultLog,
@@ -41,16 +40,15 @@ from amun_plugin.bench.results import (
     run_lock,
     write_config,
 )
-from amun_plugin.bench.suite_config import SETTINGS, AdversarialSource, MethodSpec, SuiteConfig, SuiteKind
-from amun_plugin.bench.suite_plots import suite_plots
-from amun_plugin.bench.suite_tables import STATISTICS_NOTE, suite_tables
+from amun_plugin.bench.run_report import _folder_view, render_folder, write_report
+from amun_plugin.bench.suite_config import AdversarialSource, MethodSpec, SuiteConfig, SuiteKind
+from amun_plugin.bench.suite_specs import SETTINGS
 from amun_plugin.bench.tuning import choose, grid_points, resolved_options, supported_settings, tuning_cells
 from amun_plugin.bench.workspace import Workspace
-from amun_plugin.config import load_yaml, make_config
 from amun_plugin.device import resolve_device
 from amun_plugin.errors import AmunError, InvalidInputError
 from amun_plugin.executors import Executor, LocalExecutor, ProcessExecutor, Resources
-from amun_plugin.io import atomic_write_json, atomic_write_text
+from amun_plugin.io import atomic_write_json
 from amun_plugin.plugins import PluginHost, get_plugin_manager
 from amun_plugin.progress import progress_bar
 from amun_plugin.registry import Components
@@ -357,79 +355,3 @@ def _check_artefacts(folder: Path, identity: dict[str, Any]) -> None:
             f"the results in {folder} were computed with other model code or cache version "
             f"({path} differs: {identity}); use another --output folder, or delete this one to start afresh")
     atomic_write_json(path, identity)
-
-
-def _folder_view(folder: Path, config: SuiteConfig,
-                 current: list[dict[str, Any]]) -> tuple[SuiteConfig, list[dict[str, Any]]]:
-    """What ``table.md`` shows: this invocation's records, plus, for a table suite, those of the
-    methods and fractions that earlier invocations ran into the same folder (``--methods`` and
-    ``--fraction`` subsets; the latest record of each cell) under the union of their configs."""
-    if config.kind is not SuiteKind.TABLE or not (folder / "results.jsonl").exists():
-        return config, current
-    stored = make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
-    labels = {m.label for m in stored.methods} | {"Retrain", "Original"}
-    ran = {(r["method"], r["fraction"]) for r in current}
-    earlier: dict[str, dict[str, Any]] = {}
-    for record in load_records(folder / "results.jsonl"):
-        if record.get("method") in labels and (record.get("method"), record.get("fraction")) not in ran:
-            earlier[_place(record)] = record  # the latest record of each place in the table
-    fractions = sorted({*config.grid.fractions, *(r["fraction"] for r in earlier.values())})
-    union = dataclasses.replace(config, methods=stored.methods,
-                                grid=dataclasses.replace(config.grid, fractions=tuple(fractions)))
-    return union, [*current, *earlier.values()]
-
-
-def _place(record: dict[str, Any]) -> str:
-    """A record's cell coordinates without its options: a rerun with other options takes its place."""
-    coords = Cell.from_record(record).coords()
-    return json.dumps({k: v for k, v in coords.items() if k not in ("id", "options", "resolved")}, sort_keys=True)
-
-
-def render_folder(folder: str | Path) -> str:
-    """Rewrite a run folder's ``table.md`` and plots from its ``config.yaml`` and ``results.jsonl``
-    with this version's tables; nothing is computed, nothing else is written. Returns the Markdown."""
-    folder = Path(folder)
-    missing = [name for name in ("config.yaml", "results.jsonl") if not (folder / name).is_file()]
-    if missing:
-        raise InvalidInputError(f"{folder} is not a benchmark run folder: no {' or '.join(missing)}")
-    config = make_config(SuiteConfig, load_yaml(folder / "config.yaml"))
-    if config.kind is SuiteKind.TABLE:
-        config, records = _folder_view(folder, config, [])
-    else:
-        records = load_records(folder / "results.jsonl")
-    return write_report(config, records, folder)
-
-
-def _in_suite_order(config: SuiteConfig, records: Sequence[dict]) -> list[dict]:
-    """``records`` by their cell's place: fraction, variant, original and forget seed, tuning mode,
-    then Retrain, Original and the methods in the suite's order, setting, unlearn seed (id last)."""
-    labels = {label: i for i, label in enumerate(["Retrain", "Original", *(m.label for m in config.methods)])}
-
-    def place(record: dict) -> tuple:
-        method, setting = str(record.get("method", "")), record.get("setting")
-        mode = str((record.get("extra") or {}).get("tuning_mode", ""))
-        setting_rank = SETTINGS.index(setting) if setting in SETTINGS else len(SETTINGS)
-        return (float(record.get("fraction") or 0.0), str(record.get("variant", "")),
-                int(record.get("original_seed") or 0), int(record.get("forget_seed") or 0), mode,
-                labels.get(method, len(labels)), method, setting_rank, int(record.get("unlearn_seed") or 0),
-                str(record.get("id", "")))
-
-    return sorted(records, key=place)
-
-
-def write_report(config: SuiteConfig, records: Sequence[dict], folder: Path) -> str:
-    """Write ``table.md`` and the plots from ``records``, taken in the suite's order (not the order
-    runs appended them in: a folder renders to the same bytes during a run and from ``amun
-    report``, whatever invocations or executor made it); returns the Markdown."""
-    typed = parse_records(_in_suite_order(config, records))
-    plots = suite_plots(config, typed, folder)
-    body = suite_tables(config, typed)
-    images = "".join(f"\n![{p.stem}]({p.name})\n" for p in plots)
-    dirty = sum(1 for r in typed if r.git_dirty)
-    warning = (f"**Warning: {dirty} of {len(records)} records were computed from a working tree with uncommitted "
-               "changes (`git_dirty` in results.jsonl): they may not match any commit.**\n\n" if dirty else "")
-    how = "" if config.kind is SuiteKind.FORGETTING_QUALITY else f" {STATISTICS_NOTE}"
-    text = (f"# {config.name} ({config.preset})\n\n{warning}{config.description}\n\n"
-            f"Dataset `{config.dataset.name}`, model `{config.model.name}`.{how}\n\n" + body + images)
-    atomic_write_text(folder / "table.md", text)
-    return text
