@@ -84,7 +84,7 @@ class ProcessExecutor(Executor):
         threads = self.threads or torch.get_num_threads()
         with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context,
                                  initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-            position: dict[Future, int] = {pool.submit(_call, job): index for index, job in enumerate(jobs)}
+            position: dict[Future, int] = {pool.submit(call_job, job): index for index, job in enumerate(jobs)}
             pending = set(position)
             try:
                 while pending:
@@ -101,5 +101,6 @@ class ProcessExecutor(Executor):
         return results
 
 
-def _call(job: Callable[[], Any]) -> Any:
+def call_job(job: Callable[[], Any]) -> Any:
+    """Run one job: the module-level function an executor ships to its workers with the job."""
     return job()

@@ -19,7 +19,7 @@ import socket
 from typing import Any, Callable, Mapping, Sequence
 
 from amun_plugin.errors import BackendUnavailableError
-from amun_plugin.executors import Executor, Resources
+from amun_plugin.executors import Executor, Resources, call_job
 
 __all__ = ["RayExecutor", "import_ray"]
 
@@ -32,10 +32,6 @@ def import_ray() -> Any:
         raise BackendUnavailableError(
             "the Ray executor needs Ray, which is not installed: pip install 'amun_plugin[ray]'") from exc
     return ray
-
-
-def _call(job: Callable[[], Any]) -> Any:
-    return job()
 
 
 PROBE_SECONDS = 5.0
@@ -92,7 +88,7 @@ class RayExecutor(Executor):
         if not jobs:
             return []
         self.connect()
-        task = self.ray.remote(_call).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
+        task = self.ray.remote(call_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
         refs = [task.remote(job) for job in jobs]
         position = {ref: index for index, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
