@@ -28,8 +28,11 @@ from amun_plugin.harness import (
 )
 
 TITLE = "RMIA"
+SETTING = "with_retain"
 ROWS = {"AMUN (paper, oracle options)": ("AMUN", "oracle"), "AMUN (default, calibrated)": ("AMUN", "retrain_free")}
 BASELINE = ("l1-Sparse", "retrain_free")
+METHODS = {**ROWS, "l1-Sparse": BASELINE, "SalUn": ("SalUn", "retrain_free"), "FT": ("FT", "retrain_free")}
+"""Every method of the map's second table: the AMUN rows and the baselines at their retrain-free choices."""
 
 
 def _mode(record: Mapping[str, Any]) -> str:
@@ -37,10 +40,11 @@ def _mode(record: Mapping[str, Any]) -> str:
 
 
 def gaps_by_seed(records: Sequence[Mapping[str, Any]], label: str, mode: str, fraction: float) -> dict[int, float]:
-    """forget seed -> the RMIA Avg Gap of ``label`` in ``mode`` (records that diverged are left out)."""
+    """forget seed -> the RMIA Avg Gap of ``label`` in ``mode``, with D_R (the map's setting; a folder may
+    also hold the same label without D_R); records that diverged are left out."""
     return {int(r["forget_seed"]): float(r["gaps"][TITLE]) for r in records
             if r["kind"] == "unlearn" and r["method"] == label and _mode(r) == mode and r["fraction"] == fraction
-            and TITLE in (r.get("gaps") or {})}
+            and r.get("setting", SETTING) == SETTING and TITLE in (r.get("gaps") or {})}
 
 
 def retrained_gap(records: Sequence[Mapping[str, Any]], fraction: float) -> dict[int, float]:
@@ -63,6 +67,8 @@ def regime_point(folder: Path, fraction: float = 0.1) -> dict[str, Any]:
                                "difference": _interval([ours[s] - baseline[s] for s in seeds]),
                                "amun": _interval([ours[s] for s in seeds]),
                                "l1_sparse": _interval([baseline[s] for s in seeds])}
+    point["methods"] = {name: _interval(list(gaps_by_seed(records, label, mode, fraction).values()))
+                        for name, (label, mode) in METHODS.items()}
     return point
 
 
@@ -90,8 +96,19 @@ def render(points: Sequence[Mapping[str, Any]]) -> str:
                          "AMUN row": name, "n": row["n"], "AMUN − l1-Sparse": _cell(row["difference"]),
                          "winner": _winner(row["difference"])})
     header = ["regime", "retrained RA − UA", "AMUN row", "n", "AMUN − l1-Sparse", "winner"]
+    methods = [{"regime": point["folder"], **{name: _level(point["methods"][name]) for name in METHODS}}
+               for point in points]
     return ("RMIA Avg Gap, paired over the same forget sets, mean ± 95% t-interval; * the interval excludes 0.\n\n"
-            + markdown_table(rows, header) + "\n")
+            + markdown_table(rows, header) + "\n\nEvery method's RMIA Avg Gap per regime (mean ± 95% t-interval "
+            "over its forget sets, (n); the baselines at their retrain-free choices; — not run):\n\n"
+            + markdown_table(methods, ["regime", *METHODS]) + "\n")
+
+
+def _level(value: Mapping[str, Any]) -> str:
+    if value["mean"] is None:
+        return "—"
+    spread = f" ± {value['half_width']:.2f}" if value["n"] > 1 else ""
+    return f"{value['mean']:.2f}{spread} ({value['n']})"
 
 
 def _winner(difference: Mapping[str, Any]) -> str:

@@ -29,6 +29,9 @@ def test_the_map_pairs_amun_and_l1_sparse_on_the_same_forget_sets(regime_map, tm
         lines.append(_record(CellKind.UNLEARN, "AMUN", seed, "retrain_free", gaps={"RMIA": amun - 1.0}))
         lines.append(_record(CellKind.UNLEARN, "l1-Sparse", seed, "retrain_free", gaps={"RMIA": l1}))
     lines.append(_record(CellKind.UNLEARN, "l1-Sparse", 7, "retrain_free", gaps={"RMIA": 9.0}))  # no AMUN pair
+    without = Cell(CellKind.UNLEARN, "AMUN", forget_seed=0, setting=Setting.WITHOUT_RETAIN,
+                   extra={"tuning_mode": "retrain_free"})  # the same label without D_R: not on the map
+    lines.append(json.dumps({**without.coords(), "gaps": {"RMIA": 50.0}}))
     folder = tmp_path / "regime"
     folder.mkdir()
     (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
@@ -38,6 +41,11 @@ def test_the_map_pairs_amun_and_l1_sparse_on_the_same_forget_sets(regime_map, tm
     assert oracle["n"] == 3 and oracle["seeds"] == [0, 1, 2]
     assert oracle["difference"]["mean"] == pytest.approx(1.0)
     assert point["rows"]["AMUN (default, calibrated)"]["difference"]["mean"] == pytest.approx(0.0)
+    methods = point["methods"]  # every method's own mean, over all of its forget sets (l1-Sparse: 4)
+    assert methods["l1-Sparse"]["n"] == 4 and methods["l1-Sparse"]["mean"] == pytest.approx(15.0 / 4)
+    assert methods["AMUN (default, calibrated)"]["mean"] == pytest.approx(2.0)
+    assert methods["SalUn"]["n"] == 0 and methods["FT"]["mean"] is None
     assert regime_map.main([str(folder), "--out", str(tmp_path / "out")]) == 0
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| regime |" in table and (tmp_path / "out" / "map.png").stat().st_size > 0
+    assert "3.75 ± " in table and "(4)" in table and "| — |" in table

@@ -20,9 +20,10 @@ from amun_plugin.config import cache_key
 from amun_plugin.data.base import LabeledData
 from amun_plugin.data.splits import UnlearningSplit
 from amun_plugin.errors import InvalidInputError, UnlearningDivergedError
+from amun_plugin.evaluate.retrain_free import RetrainFreeConfig, measure_samples, summarise
 from amun_plugin.evaluate.rmia_probe import RmiaProbe
 from amun_plugin.unlearn.amun import uncalibrated_on_purpose
-from amun_plugin.unlearn.calibration import CALIBRATION_REVISION, estimated_gap, measure_proxy, retain_probe
+from amun_plugin.unlearn.calibration import CALIBRATION_REVISION, retain_probe
 from amun_plugin.unlearn.estimate import MembershipProbe
 
 __all__ = ["adversarial_for", "original_record", "resolve_split", "resolved_hash", "retrain_record",
@@ -157,12 +158,17 @@ def retrain_free_estimate(holdout: LabeledData, original: Any, unlearned: Any, f
                           retain: LabeledData | None, device: str,
                           membership: MembershipProbe | None = None) -> dict[str, Any]:
     """The estimated Avg Gap of ``unlearned`` on ``holdout`` (what the retrain-free tuning mode
-    minimises; no retrained model is read), with ``membership`` as its membership signal."""
+    minimises; no retrained model is read), with ``membership`` as its membership signal: the point
+    estimate, its terms and measure, and the retrain-free audit's 95% percentile bootstrap interval
+    of the estimate (``interval``) and of each term (``intervals``), so a reader can check how often
+    the interval holds the true Avg Gap."""
     probe = retain_probe(retain, len(holdout), 0)
-    before = measure_proxy(original, forget, holdout, probe, device=device, membership=membership)
-    after = measure_proxy(unlearned, forget, holdout, probe, device=device, membership=membership)
-    gap, terms = estimated_gap(after, before)
-    return {"estimated_gap": gap, "terms": terms, "measure": after.as_dict()}
+    before = measure_samples(original, forget, holdout, probe, membership, device=device, with_scores=False)
+    after = measure_samples(unlearned, forget, holdout, probe, membership, device=device)
+    result = summarise(after, before, RetrainFreeConfig())
+    return {"estimated_gap": result.estimated_gap, "terms": result.terms, "measure": result.current.as_dict(),
+            "interval": list(result.interval),
+            "intervals": {name: list(span) for name, span in result.intervals.items()}}
 
 
 def _scalars(stats: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar, Union
+from typing import Any, Callable, Mapping, Sequence, TypeVar, Union
 
 from amun_plugin.bench.migrations import SCHEMA_KEY, SCHEMA_VERSION, downgrade, record_version, upgrade
 from amun_plugin.bench.records import Cell, CellKind, Setting
@@ -128,11 +128,15 @@ class OriginalSummary(_Json):
 @dataclass(frozen=True, kw_only=True)
 class Proxy(_Json):
     """The retrain-free estimate of an unlearning run: the estimated Avg Gap on the validation
-    hold-out, its terms and the proxy measurement (``unlearn/calibration.py``)."""
+    hold-out, its terms and the proxy measurement (``unlearn/calibration.py``); records written
+    since the bench kept the retrain-free audit's bootstrap also have its 95% percentile interval
+    (``interval``: [low, high]) and each term's (``intervals``: term -> [low, high])."""
 
     estimated_gap: float
     terms: Mapping[str, Any]
     measure: Mapping[str, Any]
+    interval: Sequence[float] | None = None
+    intervals: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -49,6 +49,9 @@ def test_a_suite_runs_both_modes_and_calibrates_amun_only_in_the_retrain_free_on
     amun = {r["tuning_mode"]: r for r in records if r["method"] == "AMUN"}
     assert "calibrated_lr" in amun["retrain_free"]["stats"] and "calibrated_lr" not in amun["oracle"]["stats"]
     assert all("proxy" in r for r in records if r["kind"] == "unlearn")
+    for proxy in (r["proxy"] for r in records if r["kind"] == "unlearn"):  # the estimate's bootstrap interval
+        assert proxy["interval"][0] <= proxy["interval"][1]
+        assert set(proxy["intervals"]) == set(proxy["terms"])
     tuning = json.loads((folder / "tuning.json").read_text())
     assert {t["mode"] for t in tuning} == {"oracle", "retrain_free"}
     # with its calibration switched off, AMUN is grid-selected by the retrain-free rule, like FT
@@ -64,3 +67,28 @@ def test_with_methods_keeps_the_named_methods_and_refuses_unknown_labels() -> No
     assert [m.label for m in config.with_methods(["AMUN"]).methods] == ["AMUN"]
     with pytest.raises(InvalidInputError, match="unknown method label"):
         config.with_methods(["DAU"])
+
+
+def test_the_recorded_estimate_is_the_proxy_measure_s_and_carries_its_bootstrap_interval() -> None:
+    import torch
+    from torch import nn
+
+    from amun_plugin.bench.cells import retrain_free_estimate
+    from amun_plugin.data.base import LabeledData
+    from amun_plugin.unlearn.calibration import estimated_gap, measure_proxy, retain_probe
+
+    torch.manual_seed(0)
+    def part(n: int, name: str) -> LabeledData:
+        return LabeledData(torch.rand(n, 1, 4, 4), torch.randint(0, 3, (n,)), 3, name=name)
+    forget, retain, holdout = part(40, "forget"), part(120, "retain"), part(30, "holdout")
+    original = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    unlearned = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    record = retrain_free_estimate(holdout, original, unlearned, forget, retain, "cpu")
+    probe = retain_probe(retain, len(holdout), 0)
+    gap, terms = estimated_gap(measure_proxy(unlearned, forget, holdout, probe),
+                               measure_proxy(original, forget, holdout, probe))
+    assert record["estimated_gap"] == pytest.approx(gap) and record["terms"] == pytest.approx(terms)
+    low, high = record["interval"]
+    assert low <= high and set(record["intervals"]) == set(terms) == {"UA", "TA", "MIA", "RA"}
+    assert all(lo <= hi for lo, hi in record["intervals"].values())
+    assert high > low  # 40 / 30 / 30 samples: the resamples vary
