@@ -1,15 +1,17 @@
 """Is the retrain-free estimated Avg Gap trustworthy? (issue 25, item 3) The committed evidence.
 
-Every unlearning record of the paper-regime tables carries the retrain-free *estimated* Avg Gap
-(``proxy.estimated_gap``, its ``proxy.terms``; ``amun_plugin/unlearn/estimate.py`` defines it)
-and the true RMIA Avg Gap against its retrained model (``gaps["RMIA"]``). This script reads the
-four results folders (table1 / table2 at forget 10% and 50%) and compares the two, per table and
-tuning mode: record-level Pearson / Spearman, method-level Spearman of the means, the error
-(estimated - true) overall and per method, each term against its true counterpart (UA, RA, TA,
-MIA = |metric - the retrained model's|), the true Avg Gap of choosing on each forget set the
-method with the lowest estimate against the best single method's (paired 95% t-interval over the
-forget sets), and the largest per-term errors (the comparisons are in
-``estimate_validity_analysis.py``). Pure JSON analysis, seconds on a CPU::
+Every unlearning record carries the retrain-free *estimated* Avg Gap (``proxy.estimated_gap``, its
+``proxy.terms``; ``amun_plugin/unlearn/estimate.py``) and the true RMIA Avg Gap against its
+retrained model (``gaps["RMIA"]``). This script reads every table of ``TABLES``: the four
+paper-regime folders (table1 / table2 at forget 10% and 50%) and ``auto-fmnist-paper`` split by
+setting (table1 = ``with_retain``, table2 = ``without_retain``) and fraction. Per table and tuning
+mode: record-level Pearson / Spearman, method-level Spearman of the means, the error (estimated -
+true) overall and per method, each term against its true counterpart (UA, RA, TA, MIA = |metric -
+the retrained model's|), choosing per forget set the method with the lowest estimate against the
+best single method (paired 95% t-interval), the largest per-term errors
+(``estimate_validity_analysis.py``); then the coverage of the estimate's 95% bootstrap interval
+(``proxy.interval``, newer records only) and the confidence against the RMIA estimate
+(``proxy_rmia``) on the same records (``estimate_validity_coverage.py``). Pure JSON, seconds::
 
     python benchmarks/estimate_validity.py --out benchmarks/results/estimate_validity
 """
@@ -26,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from amun_plugin.harness import load_records, markdown_table
+from amun_plugin.harness import load_records, markdown_table  # noqa: F401  (load_records: as before)
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling module below, also when loaded by path
     sys.path.append(str(Path(__file__).resolve().parent))
@@ -37,21 +39,41 @@ from estimate_validity_analysis import (  # noqa: E402, F401  (all its public na
     TERM_KEYS,
     TITLE,
     TOLERANCE,
+    Table,
     analyse_table,
     correlations,
     errors,
     forget_set,
     largest_term_errors,
+    read_tables,
     record_rows,
     select_by_estimate,
+    select_records,
     selection_bias,
     term_comparison,
     term_summary,
     tuning_mode,
 )
+from estimate_validity_coverage import (  # noqa: E402, F401
+    NO_INTERVAL,
+    analyse,
+    compare_estimates,
+    coverage,
+    findings,
+    fmt,
+    interval_text,
+    render_comparison,
+    render_coverage,
+    render_inputs,
+)
 
-TABLES = {"table1 10%": "table1-fmnist-paper", "table2 10%": "table2-fmnist-paper",
-          "table1 50%": "table1-fmnist-paper-50", "table2 50%": "table2-fmnist-paper-50"}
+WITH, WITHOUT, AUTO = "with_retain", "without_retain", "auto-fmnist-paper"
+TABLES = {"table1 10%": Table("table1-fmnist-paper", WITH, 0.1),
+          "table2 10%": Table("table2-fmnist-paper", WITHOUT, 0.1),
+          "table1 50%": Table("table1-fmnist-paper-50", WITH, 0.5),
+          "table2 50%": Table("table2-fmnist-paper-50", WITHOUT, 0.5),
+          "auto table1 10%": Table(AUTO, WITH, 0.1), "auto table2 10%": Table(AUTO, WITHOUT, 0.1),
+          "auto table1 50%": Table(AUTO, WITH, 0.5), "auto table2 50%": Table(AUTO, WITHOUT, 0.5)}
 
 # What issue 25 says the committed records show (item 3), compared with this script's numbers.
 ISSUE_PEARSON = {"table1 10%": 0.96, "table2 10%": 0.70, "table1 50%": 0.99, "table2 50%": 0.997}
@@ -109,9 +131,9 @@ def summary(results: Mapping[str, Mapping[str, Any]]) -> str:
                 for method, by_term in c["terms"].items() for term, v in by_term.items()
                 if term != "MIA" and v["estimated"] is not None)
     mia = [(v["MIA"]["bias"], method, f"{t} {m}") for t, m, c in cells for method, v in c["terms"].items()]
-    bias = [(c["selection_bias"]["calibrated"]["bias_own_terms"],
-             c["selection_bias"]["not calibrated"]["bias_own_terms"])
-            for _, m, c in cells if m == "retrain_free" and "calibrated" in c["selection_bias"]]
+    groups = [c["selection_bias"] for _, m, c in cells if m == "retrain_free"]
+    bias = [(b["calibrated"]["bias_own_terms"], b["not calibrated"]["bias_own_terms"]) for b in groups
+            if "calibrated" in b and "not calibrated" in b]
     lower = [b - a for a, b in bias if a < b]
     pearson = {t: p["pearson"] for t, p in pooled.items() if p["pearson"] is not None}
     spearman = [p["method_spearman"] for p in pooled.values() if p["method_spearman"] is not None]
@@ -139,6 +161,9 @@ def summary(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 FINDINGS = """## Findings
 
+The first four bullets are over the issue's four paper tables (table1 / table2 at 10% and 50%),
+the last three over the auto splits and every table read.
+
 * **Where the estimate is valid: ranking, and choosing.** Pooled over both modes, estimated and
   true Avg Gap correlate at Pearson {p_lo:.2f}-{p_hi:.3f} over records and Spearman {s_lo:.2f}-{s_hi:.2f} over method
   means (§1; weakest in {weakest}). The high record-level Pearson owes much to the few runs that
@@ -165,21 +190,21 @@ FINDINGS = """## Findings
 """
 
 
-def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:{'+' if signed else ''}.{digits}f}"
+def issue_tables(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue's four paper tables of ``results`` (its findings and figures are over these)."""
+    return {t: results[t] for t in ISSUE_PEARSON if t in results}
 
 
-def _ci(difference: Mapping[str, Any]) -> str:
-    return f"{difference['mean']:+.2f} ± {_fmt(difference['half_width'])}"
-
-
-def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
-    """The README: what each table shows, the issue's figures reproduced, then the tables."""
-    parts = [README_HEAD.format(command=command), summary(results), "\n## The issue's figures, reproduced\n\n",
-             markdown_table([{k: _fmt(v, 3) if isinstance(v, float) else v for k, v in line.items()}
-                             for line in reproduce(results)], ["figure", "issue", "here"])]
+def render(analysis: Mapping[str, Any], command: str) -> str:
+    """The README: what was read and what each table shows, the findings, the issue's figures
+    reproduced, then the sections (``analysis``: what ``analyse`` returns)."""
+    results, paper = analysis["results"], issue_tables(analysis["results"])
+    new = [t for t in results if t not in paper]
+    parts = [README_HEAD.format(command=command, inputs=render_inputs(TABLES, analysis["rows"])), summary(paper),
+             findings(results, analysis["estimates"], analysis["coverage"]["pooled"], new),
+             "\n## The issue's figures, reproduced\n\n",
+             markdown_table([{k: fmt(v, 3) if isinstance(v, float) else v for k, v in line.items()}
+                             for line in reproduce(paper)], ["figure", "issue", "here"])]
     rows = []
     for table, result in results.items():
         for mode in (BOTH,) + MODES:
@@ -187,14 +212,14 @@ def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
                 c = result[mode]["correlations"]
                 e = result[mode]["errors"]["overall"]
                 rows.append({"table": table, "mode": mode, "n records": c["n_records"],
-                             "Pearson": _fmt(c["pearson"], 3),
-                             f"Pearson, true gap < {BROKEN:g} (n)": f"{_fmt(c['pearson_below_broken'], 3)} "
+                             "Pearson": fmt(c["pearson"], 3),
+                             f"Pearson, true gap < {BROKEN:g} (n)": f"{fmt(c['pearson_below_broken'], 3)} "
                                                                    f"({c['n_below_broken']})",
-                             "Spearman": _fmt(c["spearman"], 3),
+                             "Spearman": fmt(c["spearman"], 3),
                              "n methods": c["n_methods"],
-                             "method Spearman": _fmt(c["method_spearman"], 3), "MAE": _fmt(e["mae"]),
-                             "bias (est − true)": _fmt(e["bias"], signed=True),
-                             "bias, own terms": _fmt(e["bias_own_terms"], signed=True)})
+                             "method Spearman": fmt(c["method_spearman"], 3), "MAE": fmt(e["mae"]),
+                             "bias (est − true)": fmt(e["bias"], signed=True),
+                             "bias, own terms": fmt(e["bias_own_terms"], signed=True)})
     parts += ["\n## 1. Correlation and error, estimated vs true Avg Gap\n\n", CORRELATION_TEXT,
               markdown_table(rows, list(rows[0]))]
     rows = []
@@ -203,25 +228,25 @@ def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
             if mode in result:
                 s = result[mode]["selection"]
                 rows.append({"table": table, "mode": mode, "n sets": s["n_sets"], "n methods": s["n_methods"],
-                             "select by estimate": _fmt(s["selected_true"]), "best single method": s["best_method"],
-                             "its Avg Gap": _fmt(s["best_true"]), "Δ (95% t)": _ci(s["difference"]),
-                             "per-set hindsight best": _fmt(s["per_set_best_true"])})
+                             "select by estimate": fmt(s["selected_true"]), "best single method": s["best_method"],
+                             "its Avg Gap": fmt(s["best_true"]), "Δ (95% t)": interval_text(s["difference"]),
+                             "per-set hindsight best": fmt(s["per_set_best_true"])})
     parts += ["\n## 2. Choosing by the estimate\n\n", SELECTION_TEXT, markdown_table(rows, list(rows[0]))]
     rows = []
     for table, result in results.items():
         for mode in MODES:
             for p in result.get(mode, {}).get("largest_term_errors", [])[:3]:
                 rows.append({"table": table, "mode": mode, "method": p["method"], "term": p["term"], "n": p["n"],
-                             "estimated": _fmt(p["estimated"], 1), "true": _fmt(p["true"], 1),
-                             "mean abs. error": _fmt(p["mae"], 1), "bias": _fmt(p["bias"], 1, signed=True)})
+                             "estimated": fmt(p["estimated"], 1), "true": fmt(p["true"], 1),
+                             "mean abs. error": fmt(p["mae"], 1), "bias": fmt(p["bias"], 1, signed=True)})
     terms = []
     for table, result in results.items():
         for mode in MODES:
             if mode in result:
                 row: dict[str, Any] = {"table": table, "mode": mode}
                 for term, v in result[mode]["term_summary"].items():
-                    row[term] = (f"{_fmt(v['mae'], 1)} ({_fmt(v['bias'], 1, signed=True)})" if v["mae"] is not None
-                                 else f"no estimate (true {_fmt(v['true'], 1)})")
+                    row[term] = (f"{fmt(v['mae'], 1)} ({fmt(v['bias'], 1, signed=True)})" if v["mae"] is not None
+                                 else f"no estimate (true {fmt(v['true'], 1)})")
                 row["n"] = result[mode]["correlations"]["n_records"]
                 terms.append(row)
     parts += ["\n## 3. Where the estimate fails: per-term errors\n\n", FAILURE_TEXT,
@@ -233,9 +258,9 @@ def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
             for name in ("calibrated", "not calibrated"):
                 if name in b:
                     rows.append({"table": table, "mode": mode, "records": name, "n": b[name]["n"],
-                                 "bias (est − true)": _fmt(b[name]["bias"], signed=True),
-                                 "bias, own terms": _fmt(b[name]["bias_own_terms"], signed=True),
-                                 "MIA-term bias": _fmt(b[name]["mia_bias"], signed=True),
+                                 "bias (est − true)": fmt(b[name]["bias"], signed=True),
+                                 "bias, own terms": fmt(b[name]["bias_own_terms"], signed=True),
+                                 "MIA-term bias": fmt(b[name]["mia_bias"], signed=True),
                                  "methods": ", ".join(b[name]["methods"])})
     parts += ["\n## 4. Selection bias of the calibrated methods\n\n", BIAS_TEXT, markdown_table(rows, list(rows[0]))]
     parts.append("\n## 5. Per method: error of the Avg Gap estimate and each term (estimated / true)\n\n" + TERMS_TEXT)
@@ -246,18 +271,19 @@ def render(results: Mapping[str, Mapping[str, Any]], command: str) -> str:
             rows = []
             for method, by_term in result[mode]["terms"].items():
                 e = result[mode]["errors"]["per_method"][method]
-                row = {"method": method, "n": e["n"], "est. gap": _fmt(e["mean_estimated"]),
-                       "true gap": _fmt(e["mean_true"]), "MAE": _fmt(e["mae"]), "bias": _fmt(e["bias"], signed=True)}
-                row.update({t: f"{_fmt(v['estimated'], 1)} / {_fmt(v['true'], 1)}" for t, v in by_term.items()})
+                row = {"method": method, "n": e["n"], "est. gap": fmt(e["mean_estimated"]),
+                       "true gap": fmt(e["mean_true"]), "MAE": fmt(e["mae"]), "bias": fmt(e["bias"], signed=True)}
+                row.update({t: f"{fmt(v['estimated'], 1)} / {fmt(v['true'], 1)}" for t, v in by_term.items()})
                 rows.append(row)
             parts += [f"\n### {table}, {mode}\n\n", markdown_table(rows, list(rows[0]))]
+    coverage_ = analysis["coverage"]
+    parts += [render_coverage(coverage_["tables"], coverage_["pooled"]), render_comparison(analysis["estimates"])]
     return "".join(parts)
 
 
 README_HEAD = """# Is the estimated Avg Gap trustworthy? (issue 25, item 3)
 
-Written by `benchmarks/estimate_validity.py` from the committed records of
-`table{{1,2}}-fmnist-paper{{,-50}}/results.jsonl` (no model is run):
+Written by `benchmarks/estimate_validity.py` from the committed records below (no model is run):
 
     {command}
 
@@ -270,11 +296,17 @@ model's own logit-scaled confidence, H = the 200 held-out test images); true ter
 |method − retrained| of UA, RA, TA (on D_T) and RMIA FT AUC. In table2 the estimate averages three
 terms (no D_R) while the true Avg Gap averages four. Modes: `oracle` (hyper-parameters tuned
 against retrained models on forget set 1000) and `retrain_free` (tuned, or for AMUN / AMUN+SalUn /
-AMUN (adv only) calibrated, by the estimate). n: table1/table2 at 10% have 10 forget sets per
-method and mode, at 50% 5 (one original model, unlearn seed 0).
+AMUN (adv only) calibrated, by the estimate).
 
-**Coverage of a 95% interval cannot be computed from these records**: they carry a point estimate
-only, no per-record interval of it.
+Tables read: the four paper tables and `auto-fmnist-paper` (retrain-free only; both settings and
+fractions in one results.jsonl), split by `setting` (table1 = `with_retain`, table2 =
+`without_retain`; an estimate with an RA term is checked to come from a record with D_R) and
+`fraction`. Its rows include `auto` and `auto (RMIA estimate)` (`method="auto"` judged by either
+estimate) and its records also carry the RMIA estimate (`proxy_rmia`, §7). Per table:
+
+{inputs}
+Newer records also carry the estimate's 95% bootstrap interval (`proxy.interval`); §6 gives its
+coverage where they do and says so where no record does.
 
 """
 
@@ -324,7 +356,7 @@ def environment(argv: Sequence[str], inputs: Mapping[str, Path]) -> dict[str, An
             return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return None
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("amun_plugin", "numpy", "scipy", "torch"):
         try:
             versions[name] = metadata.version(name)
@@ -338,24 +370,26 @@ def environment(argv: Sequence[str], inputs: Mapping[str, Path]) -> dict[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Read the four tables' records, write results.json, README.md and env.json to ``--out``."""
+    """Read every table's records, write results.json, README.md and env.json to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results-dir", default="benchmarks/results", help="folder holding the tables' folders")
     parser.add_argument("--out", default="benchmarks/results/estimate_validity", help="folder to write")
     args = parser.parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
-    paths = {table: Path(args.results_dir) / folder / "results.jsonl" for table, folder in TABLES.items()}
+    paths = {t.folder: Path(args.results_dir) / t.folder / "results.jsonl" for t in TABLES.values()}
     for path in paths.values():
         if not path.is_file():
             parser.error(f"{path} not found")
-    results = {table: analyse_table(load_records(path)) for table, path in paths.items()}
+    analysis = analyse(read_tables(Path(args.results_dir), TABLES))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = environment(argv, paths)
-    (out / "results.json").write_text(json.dumps({"tables": TABLES, "results": results,
-                                                  "reproduced": reproduce(results)}, indent=1) + "\n")
+    (out / "results.json").write_text(json.dumps(
+        {"tables": {name: t._asdict() for name, t in TABLES.items()}, "skipped": analysis["skipped"],
+         **{k: analysis[k] for k in ("results", "coverage", "estimates")},
+         "reproduced": reproduce(issue_tables(analysis["results"]))}, indent=1) + "\n")
     (out / "env.json").write_text(json.dumps(env, indent=1) + "\n")
-    (out / "README.md").write_text(render(results, env["command"]))
+    (out / "README.md").write_text(render(analysis, env["command"]))
     print(f"wrote {out}/README.md, results.json, env.json")
     return 0
 

@@ -1,18 +1,21 @@
-"""The comparisons of ``benchmarks/estimate_validity.py``: its records as rows (estimated and true
-Avg Gap, their terms; the true gap checked against the recorded one), and per table and tuning mode
-the correlations, the errors overall, per method and per term, the choice by the lowest estimate
-against the best single method, and the selection bias of the calibrated methods."""
+"""The comparisons of ``benchmarks/estimate_validity.py``: a table's records (a results folder, its
+unlearning records filtered by setting and fraction), its records as rows (estimated and true Avg
+Gap, their terms, the estimate's recorded 95% intervals and the RMIA estimate where present; the
+true gap checked against the recorded one), and per table and tuning mode the correlations, the
+errors overall, per method and per term, the choice by the lowest estimate against the best single
+method, and the selection bias of the calibrated methods."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 from scipy import stats
 
-from amun_plugin.harness import t_interval
+from amun_plugin.harness import load_records, t_interval
 
 TITLE = "RMIA"  # the table whose Avg Gap the estimate stands in for
 TERM_KEYS = {"UA": "accuracy.UA", "RA": "accuracy.RA", "TA": "accuracy.TA", "MIA": "rmia.FT_AUC"}
@@ -20,6 +23,29 @@ MODES = ("oracle", "retrain_free")
 BOTH = "both modes"
 BROKEN = 20.0  # points: a true Avg Gap this large is a run that broke the model (diverged, or D_R destroyed)
 TOLERANCE = 1e-6  # points: a recomputed true Avg Gap must match the recorded one
+WITH_RETAIN = "with_retain"  # table1 (the estimate has an RA term); "without_retain" is table2 (no D_R, no RA)
+
+
+class Table(NamedTuple):
+    """A table of the analysis: the unlearning records of ``folder`` at ``setting`` and ``fraction``."""
+
+    folder: str
+    setting: str
+    fraction: float
+
+
+def select_records(records: Iterable[Mapping[str, Any]], table: Table) -> list[Mapping[str, Any]]:
+    """``table``'s records: every non-unlearning record (the Retrain records score both settings) and
+    the unlearning records at its setting and fraction. An estimate with an RA term must come from a
+    record with D_R (``with_retain``) and one without from a record without D_R."""
+    kept = []
+    for r in records:
+        if r["kind"] == "unlearn" and (r["setting"] != table.setting or r["fraction"] != table.fraction):
+            continue
+        if r["kind"] == "unlearn" and "proxy" in r and ("RA" in r["proxy"]["terms"]) != (r["setting"] == WITH_RETAIN):
+            raise ValueError(f"record {r['id']}: setting {r['setting']}, estimate terms {sorted(r['proxy']['terms'])}")
+        kept.append(r)
+    return kept
 
 
 def tuning_mode(record: Mapping[str, Any]) -> str:
@@ -32,10 +58,29 @@ def forget_set(record: Mapping[str, Any]) -> tuple:
     return (record["original_seed"], record["fraction"], record["forget_seed"], record["variant"])
 
 
+def _span(value: Any) -> tuple[float, float] | None:
+    """A recorded [low, high] as floats; None when absent or not two finite numbers."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in value):
+        return None
+    return float(value[0]), float(value[1])
+
+
+def estimate(proxy: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded estimate (``proxy`` or ``proxy_rmia``): its gap, terms, and 95% interval of the gap
+    (``interval``) and of each term (``intervals``), None where the record predates them."""
+    intervals = {t: _span(v) for t, v in (proxy.get("intervals") or {}).items()}
+    return {"estimated": float(proxy["estimated_gap"]),
+            "estimated_terms": {t: float(v) for t, v in proxy["terms"].items()},
+            "interval": _span(proxy.get("interval")),
+            "intervals": {t: v for t, v in intervals.items() if v is not None} or None}
+
+
 def record_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per unlearning record with a proxy: method, mode, forget set, estimated and true Avg
-    Gap, estimated terms (``proxy.terms``) and true terms |metric - retrained model's metric|. The
-    true Avg Gap (mean of the four true terms) is checked against the recorded ``gaps["RMIA"]``."""
+    """One row per unlearning record with a proxy: method, mode, forget set, the confidence estimate
+    (``estimate`` of ``proxy``: gap, terms, intervals), the RMIA estimate (``proxy_rmia``, None where
+    absent), true Avg Gap and true terms |metric - retrained model's metric|. The true Avg Gap (mean
+    of the four true terms) is checked against the recorded ``gaps["RMIA"]``."""
     records = list(records)
     retrained = {forget_set(r): r["metrics"] for r in records if r["kind"] == "retrain"}
     rows = []
@@ -51,21 +96,22 @@ def record_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise ValueError(f"record {r['id']}: recomputed Avg Gap {true} != recorded {r['gaps'][TITLE]}")
         stats_ = r.get("stats") or {}
         rows.append({"method": r["method"], "mode": tuning_mode(r), "set": forget_set(r) + (r["unlearn_seed"],),
-                     "estimated": float(r["proxy"]["estimated_gap"]), "true": true,
-                     "estimated_terms": {t: float(v) for t, v in r["proxy"]["terms"].items()},
-                     "true_terms": true_terms, "calibrated": "calibration_estimated_gap" in stats_,
+                     **estimate(r["proxy"]), "true": true, "true_terms": true_terms,
+                     "proxy_rmia": estimate(r["proxy_rmia"]) if r.get("proxy_rmia") else None,
+                     "calibrated": "calibration_estimated_gap" in stats_,
                      "calibration_estimated_gap": stats_.get("calibration_estimated_gap")})
     return rows
 
 
-def _by_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def by_method(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """``rows`` grouped by method label, labels sorted."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["method"]].append(row)
     return dict(sorted(groups.items()))
 
 
-def _correlation(function: Any, x: Sequence[float], y: Sequence[float]) -> float | None:
+def correlation(function: Any, x: Sequence[float], y: Sequence[float]) -> float | None:
     """``function`` (scipy's pearsonr / spearmanr) of x and y; None with under 3 points or a constant side."""
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
@@ -77,16 +123,16 @@ def correlations(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     whose true gap is at least ``BROKEN``), and method-level ones of the per-method means (methods by
     row label; pooled over modes when ``rows`` hold both)."""
     est, true = [r["estimated"] for r in rows], [r["true"] for r in rows]
-    groups = _by_method(rows)
+    groups = by_method(rows)
     mean_est = [float(np.mean([r["estimated"] for r in g])) for g in groups.values()]
     mean_true = [float(np.mean([r["true"] for r in g])) for g in groups.values()]
     kept = [r for r in rows if r["true"] < BROKEN]
-    return {"n_records": len(rows), "pearson": _correlation(stats.pearsonr, est, true),
-            "n_below_broken": len(kept), "pearson_below_broken": _correlation(
+    return {"n_records": len(rows), "pearson": correlation(stats.pearsonr, est, true),
+            "n_below_broken": len(kept), "pearson_below_broken": correlation(
                 stats.pearsonr, [r["estimated"] for r in kept], [r["true"] for r in kept]),
-            "spearman": _correlation(stats.spearmanr, est, true), "n_methods": len(groups),
-            "method_spearman": _correlation(stats.spearmanr, mean_est, mean_true),
-            "method_pearson": _correlation(stats.pearsonr, mean_est, mean_true)}
+            "spearman": correlation(stats.spearmanr, est, true), "n_methods": len(groups),
+            "method_spearman": correlation(stats.spearmanr, mean_est, mean_true),
+            "method_pearson": correlation(stats.pearsonr, mean_est, mean_true)}
 
 
 def _error(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -101,7 +147,7 @@ def _error(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def errors(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean absolute error and bias (mean of estimated - true) of the Avg Gap, overall and per method."""
-    return {"overall": _error(rows), "per_method": {m: _error(g) for m, g in _by_method(rows).items()}}
+    return {"overall": _error(rows), "per_method": {m: _error(g) for m, g in by_method(rows).items()}}
 
 
 def term_comparison(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -109,7 +155,7 @@ def term_comparison(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, di
     and mean signed error per record, n. A term the estimate does not have (RA without D_R) keeps
     only its true mean (estimated None)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for method, group in _by_method(rows).items():
+    for method, group in by_method(rows).items():
         out[method] = {}
         for term in TERM_KEYS:
             true = np.array([r["true_terms"][term] for r in group])
@@ -143,6 +189,13 @@ def largest_term_errors(terms: Mapping[str, Mapping[str, Mapping[str, Any]]], k:
     return sorted(pairs, key=lambda p: -p["mae"])[:k]
 
 
+def mean_interval(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, n and 95% t half-width of ``values`` (half-width None with one value)."""
+    interval = t_interval(values)
+    return {"mean": interval.mean, "n": interval.n,
+            "half_width": interval.half_width if math.isfinite(interval.half_width) else None}
+
+
 def select_by_estimate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """On each forget set run by every method, choose the method with the lowest estimated gap and
     score it by its true Avg Gap; compare with the best single method (lowest mean true Avg Gap on
@@ -158,12 +211,11 @@ def select_by_estimate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     chosen = [min(by_set[s].values(), key=lambda r: r["estimated"]) for s in sets]
     means = {m: float(np.mean([by_set[s][m]["true"] for s in sets])) for m in methods}
     best = min(means, key=lambda m: means[m])
-    diff = t_interval([c["true"] - by_set[s][best]["true"] for c, s in zip(chosen, sets)])
+    diff = mean_interval([c["true"] - by_set[s][best]["true"] for c, s in zip(chosen, sets)])
     return {"n_sets": len(sets), "n_sets_incomplete": len(by_set) - len(sets), "n_methods": len(methods),
             "chosen": [c["method"] for c in chosen], "selected_true": float(np.mean([c["true"] for c in chosen])),
             "best_method": best, "best_true": means[best],
-            "difference": {"mean": diff.mean, "n": diff.n,
-                           "half_width": diff.half_width if math.isfinite(diff.half_width) else None},
+            "difference": diff,
             "per_set_best_true": float(np.mean([min(r["true"] for r in by_set[s].values()) for s in sets]))}
 
 
@@ -185,9 +237,15 @@ def selection_bias(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def analyse_table(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Every comparison for one table, per tuning mode and (correlations, errors) pooled over modes."""
-    rows = record_rows(records)
+def read_tables(results_dir: Path, tables: Mapping[str, Table]) -> dict[str, list[Mapping[str, Any]]]:
+    """Each table's records: ``select_records`` of its folder's results.jsonl (each folder read once)."""
+    folders = {t.folder: load_records(results_dir / t.folder / "results.jsonl") for t in tables.values()}
+    return {name: select_records(folders[t.folder], t) for name, t in tables.items()}
+
+
+def analyse_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every comparison for one table's ``record_rows``, per tuning mode and (correlations, errors)
+    pooled over modes."""
     out: dict[str, Any] = {BOTH: {"correlations": correlations(rows), "errors": errors(rows)}}
     for mode in MODES:
         subset = [r for r in rows if r["mode"] == mode]

@@ -1,4 +1,5 @@
-"""benchmarks/estimate_validity.py: estimated vs true Avg Gap on a hand-computed 4-record fixture."""
+"""benchmarks/estimate_validity.py: estimated vs true Avg Gap on a hand-computed 4-record fixture; the
+coverage of the recorded intervals and the confidence vs RMIA estimate on hand-made variants of it."""
 
 from __future__ import annotations
 
@@ -20,27 +21,36 @@ def ev():
     return load_benchmark("estimate_validity.py")
 
 
-def _with_id(record: dict) -> dict:
+def _with_id(record: dict, setting: str = "with_retain", fraction: float = 0.1) -> dict:
     record.setdefault("variant", "standard")
-    record.update(original_seed=0, fraction=0.1, setting="with_retain", unlearn_seed=0, options={}, resolved="")
+    record.update(original_seed=0, fraction=fraction, setting=setting, unlearn_seed=0, options={}, resolved="")
     record["id"] = Cell.from_record(record).id
     return record
 
 
-def fixture_records(mode: str | None = None) -> list[dict]:
+def fixture_records(mode: str | None = None, setting: str = "with_retain", fraction: float = 0.1) -> list[dict]:
     """Two Retrain records and four unlearning runs; the true gap t is all in UA (UA term 4t), the
-    estimate e all in MIA (MIA term 4e) for A, spread evenly over the four terms for B."""
+    estimate e all in MIA (MIA term 4e) for A, spread evenly over the four terms for B (no RA term
+    without D_R)."""
     records = [_with_id({"kind": "retrain", "method": "Retrain", "forget_seed": s, "extra": {},
-                         "metrics": dict(RETRAIN), "gaps": {"RMIA": 0.0}}) for s in (0, 1)]
+                         "metrics": dict(RETRAIN), "gaps": {"RMIA": 0.0}}, fraction=fraction) for s in (0, 1)]
     for method, seed, est, true in RUNS:
         terms = {"UA": 0.0, "RA": 0.0, "TA": 0.0, "MIA": 4 * est} if method == "A" else dict.fromkeys(
             ("UA", "RA", "TA", "MIA"), est)
+        if setting != "with_retain":
+            del terms["RA"]
         stats = {"calibration_estimated_gap": est} if method == "A" else {}
         records.append(_with_id({"kind": "unlearn", "method": method, "forget_seed": seed,
                                  "extra": {"tuning_mode": mode} if mode else {},
                                  "metrics": {**RETRAIN, "accuracy.UA": 90.0 - 4 * true}, "gaps": {"RMIA": true},
-                                 "proxy": {"estimated_gap": est, "terms": terms}, "stats": stats}))
+                                 "proxy": {"estimated_gap": est, "terms": terms}, "stats": stats},
+                                setting, fraction))
     return records
+
+
+def unlearning(records: list[dict]) -> list[dict]:
+    """The four unlearning records of ``fixture_records``, in RUNS order (true gaps 1, 3, 5, 2)."""
+    return [r for r in records if r["kind"] == "unlearn"]
 
 
 def test_hand_computed_correlations_errors_and_terms(ev) -> None:
@@ -84,17 +94,100 @@ def test_a_wrong_gap_or_an_edited_id_is_refused(ev, tmp_path) -> None:
         ev.load_records(tmp_path / "results.jsonl")  # the bench's own loader (amun_plugin.harness)
 
 
+def test_coverage_of_the_gap_and_per_method_inside_below_above(ev) -> None:
+    records = fixture_records()
+    # true gaps 1 (bound included: inside), 3 (below 3.5), 5 (above 4); the fourth's interval is not finite
+    for r, span in zip(unlearning(records), ([1.0, 1.5], [3.5, 4.0], [1.0, 4.0], [float("nan"), 2.0])):
+        r["proxy"]["interval"] = span
+    c = ev.coverage(ev.record_rows(records))
+    assert c["n_records"] == 4 and c["gap"]["n"] == 3
+    assert [c["gap"][s] for s in ("inside", "below", "above")] == pytest.approx([1 / 3] * 3)
+    assert c["per_method"]["A"] == {"n": 2, "inside": 0.5, "below": 0.0, "above": 0.5}
+    assert c["per_method"]["B"] == {"n": 1, "inside": 0.0, "below": 1.0, "above": 0.0}
+    assert all(t["n"] == 0 for t in c["terms"].values())  # no term intervals recorded
+
+
+def test_coverage_of_each_term(ev) -> None:
+    records = fixture_records()
+    a0, b0 = unlearning(records)[:2]
+    # true terms: A on set 0: UA 4, MIA 0; B on set 0: UA 12
+    a0["proxy"]["intervals"] = {"UA": [3.0, 5.0], "MIA": [1.0, 2.0]}  # UA inside, MIA below
+    b0["proxy"]["intervals"] = {"UA": [0.0, 10.0]}  # UA above
+    terms = ev.coverage(ev.record_rows(records))["terms"]
+    assert terms["UA"] == {"n": 2, "inside": 0.5, "below": 0.0, "above": 0.5}
+    assert terms["MIA"] == {"n": 1, "inside": 0.0, "below": 1.0, "above": 0.0}
+    assert terms["RA"] == {"n": 0, "inside": None, "below": None, "above": None}
+
+
+def test_a_table_without_intervals_says_so_instead_of_a_share(ev) -> None:
+    c = ev.coverage(ev.record_rows(fixture_records()))
+    assert c["gap"] == {"n": 0, "inside": None, "below": None, "above": None}
+    text = ev.render_coverage({"old table": c}, c)
+    assert f"old table: {ev.NO_INTERVAL}" in text and "no record of this table carries an interval" in text
+    assert "0%" not in text and "| old table" not in text  # no share, no table row
+
+
+def test_confidence_against_rmia_estimate_on_the_same_records(ev) -> None:
+    records = fixture_records()
+    # RMIA estimates 1, 3.5, 4.5, 2 (errors 0, +0.5, -0.5, 0) against true 1, 3, 5, 2; MIA terms 0, 2, 0, 2
+    for r, est, mia in zip(unlearning(records), (1.0, 3.5, 4.5, 2.0), (0.0, 2.0, 0.0, 2.0)):
+        r["proxy_rmia"] = {"estimated_gap": est, "terms": {"UA": 0.0, "RA": 0.0, "TA": 0.0, "MIA": mia}}
+    unlearning(records)[0]["proxy_rmia"]["interval"] = [0.0, 0.5]  # true 1: above
+    c = ev.compare_estimates(ev.record_rows(records))
+    conf, rmia = c["proxy"], c["proxy_rmia"]
+    assert c["n"] == 4
+    assert conf["pearson"] == pytest.approx(5.5 / math.sqrt(43.75)) and conf["spearman"] == pytest.approx(0.8)
+    assert conf["mae"] == pytest.approx(0.75) and conf["bias"] == pytest.approx(-0.25)
+    # confidence MIA terms 4, 2, 16, 3 against true 0: mean |error| = mean error = 25 / 4
+    assert conf["mia_mae"] == pytest.approx(6.25) and conf["mia_bias"] == pytest.approx(6.25)
+    assert conf["coverage"]["n"] == 0
+    # deviations from the mean 2.75: estimate (-1.75, .75, 1.75, -.75), true (-1.75, .25, 2.25, -.75)
+    assert rmia["pearson"] == pytest.approx(7.75 / math.sqrt(7.25 * 8.75)) and rmia["spearman"] == pytest.approx(1.0)
+    assert rmia["mae"] == pytest.approx(0.25) and rmia["bias"] == pytest.approx(0.0)
+    assert rmia["mia_mae"] == pytest.approx(1.0) and rmia["mia_bias"] == pytest.approx(1.0)
+    assert rmia["coverage"] == {"n": 1, "inside": 0.0, "below": 0.0, "above": 1.0}
+    # |RMIA error| - |confidence error|: 0 - 0, 0.5 - 1, 0.5 - 1, 0 - 1
+    assert c["abs_error_difference"]["mean"] == pytest.approx(-0.5)
+    assert ev.compare_estimates(ev.record_rows(fixture_records())) == {"n": 0}
+
+
+def test_a_table_keeps_its_setting_and_fraction_and_checks_the_ra_term(ev) -> None:
+    records = fixture_records(fraction=0.5) + fixture_records(setting="without_retain", fraction=0.5)
+    kept = ev.select_records(records, ev.Table("f", "without_retain", 0.5))
+    assert [r["setting"] for r in unlearning(kept)] == ["without_retain"] * 4 and len(kept) == 8  # Retrain kept
+    assert unlearning(ev.select_records(records, ev.Table("f", "with_retain", 0.1))) == []
+    unlearning(records)[0]["setting"] = "without_retain"  # an RA term without D_R
+    with pytest.raises(ValueError, match="estimate terms"):
+        ev.select_records(records, ev.Table("f", "without_retain", 0.5))
+
+
 def test_main_writes_readme_results_and_env(ev, tmp_path) -> None:
-    for folder in ev.TABLES.values():
+    auto = {t.folder for t in ev.TABLES.values()} - {t.folder for t in ev.issue_tables(ev.TABLES).values()}
+    for table in ev.TABLES.values():
+        if table.folder in auto:
+            continue
+        (tmp_path / table.folder).mkdir()
+        lines = (fixture_records("retrain_free", table.setting, table.fraction)
+                 + fixture_records(None, table.setting, table.fraction))
+        (tmp_path / table.folder / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    lines = fixture_records("retrain_free")  # the auto folder: with D_R at 10% only, with intervals
+    for r in unlearning(lines):
+        r["proxy"]["interval"] = [0.0, 10.0]
+    for folder in auto:
         (tmp_path / folder).mkdir()
-        lines = fixture_records("retrain_free") + fixture_records()
         (tmp_path / folder / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     out = tmp_path / "out"
     assert ev.main(["--results-dir", str(tmp_path), "--out", str(out)]) == 0
-    results = json.loads((out / "results.json").read_text())["results"]
+    written = json.loads((out / "results.json").read_text())
+    results = written["results"]
     assert set(results["table1 10%"]) == {"both modes", "oracle", "retrain_free"}
     assert results["table2 50%"]["both modes"]["correlations"]["n_records"] == 8
+    assert written["skipped"] == ["auto table2 10%", "auto table1 50%", "auto table2 50%"]
+    assert written["coverage"]["tables"]["auto table1 10%"]["gap"]["inside"] == 1.0
+    assert written["coverage"]["pooled"]["gap"]["n"] == 4
     env = json.loads((out / "env.json").read_text())
     assert set(env) >= {"python", "versions", "git_commit", "command"} and "--out" in env["command"]
     readme = (out / "README.md").read_text()
     assert "Coverage" in readme and "## 2. Choosing by the estimate" in readme
+    assert f"table2 50%: {ev.NO_INTERVAL}" in readme and "auto table2 10%: skipped" in readme
+    assert "| auto table1 10% | 4 | 4 | 100% | 0% | 0% |" in readme
