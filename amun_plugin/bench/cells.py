@@ -162,6 +162,8 @@ def retrain_free_estimate(holdout: LabeledData, original: Any, unlearned: Any, f
     estimate, its terms and measure, and the retrain-free audit's 95% percentile bootstrap interval
     of the estimate (``interval``) and of each term (``intervals``), so a reader can check how often
     the interval holds the true Avg Gap."""
+    # RetrainFreeAudit's steps without its check_holdout, which drops held-out duplicates of training
+    # images: the bench never did, so this estimate stays the one its earlier records hold
     probe = retain_probe(retain, len(holdout), 0)
     before = measure_samples(original, forget, holdout, probe, membership, device=device, with_scores=False)
     after = measure_samples(unlearned, forget, holdout, probe, membership, device=device)
