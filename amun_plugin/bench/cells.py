@@ -35,8 +35,12 @@ def resolved_hash(ws: Workspace, name: str, options: Mapping[str, Any], calibrat
     """Content hash of the cache key of unlearner ``name``'s full config for ``options`` (defaults
     included; see :func:`~amun_plugin.config.cache_key`); a run that calibrates also hashes
     ``CALIBRATION_REVISION`` (so a change of the calibrated schedule's behaviour moves only the
-    calibrated cells) and a membership signal other than the confidence."""
-    key = cache_key(ws.plugins.unlearners.get(name)(dict(options)).config)
+    calibrated cells), a membership signal other than the confidence and the unlearner's
+    ``revision`` when it is not 0."""
+    unlearner = ws.plugins.unlearners.get(name)(dict(options))
+    key = cache_key(unlearner.config)
+    if unlearner.revision:
+        key = {**key, "revision": unlearner.revision}
     if calibrated:
         key = {**key, "calibration_revision": CALIBRATION_REVISION,
                **({"membership": membership} if membership != "confidence" else {})}

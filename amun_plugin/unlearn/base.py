@@ -181,6 +181,9 @@ class Unlearner(ABC):
     config_class: ClassVar[type] = NoConfig
     description: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
+    revision: ClassVar[int] = 0
+    """The method's behaviour at unchanged options: a benchmark cell hashes it when it is not 0, so a
+    change of behaviour moves that method's cells (recomputed on resume) and no other."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -228,6 +231,14 @@ class Unlearner(ABC):
         schedule; a method that can switch its calibration off (AMUN's ``calibration=None``)
         overrides this."""
         return self.capabilities.calibrates and holdout
+
+    def holdout_when_judged(self, holdout: LabeledData, tuning: LabeledData, selection_share: float) -> LabeledData:
+        """The held-out data this method calibrates on when another procedure (``auto``) judges its
+        result on the rest of ``holdout`` after ``tuning`` (``split_holdout(holdout,
+        selection_share, seed)``, same seed as the run): ``tuning``, so that nothing it calibrated on
+        judges it. A method whose calibration sets that same rest aside by itself (AMUN choosing
+        between unions) overrides this to take all of ``holdout``."""
+        return tuning
 
     def schedule_options(self, options: Mapping[str, Any], calibrated: bool) -> dict[str, Any]:
         """``options`` without those the chosen schedule does not read (a suite shares one set of

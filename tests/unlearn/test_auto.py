@@ -1,6 +1,7 @@
 """``method="auto"``: the candidate with the lowest estimated gap wins, a clearly losing candidate is
 stopped early, a candidate outside the accuracy budget is never returned, a third-party unlearner
-takes part, and the candidates are judged on held-out data none of them calibrated on."""
+takes part, the candidates are judged on held-out data none of them selected a trained state on,
+and AMUN, whose calibration makes the judge's split itself, calibrates as it would alone."""
 
 from __future__ import annotations
 
@@ -96,6 +97,28 @@ def test_the_candidate_with_the_lowest_estimated_gap_within_budget_wins(memorise
                              measure_proxy(model, forget, selection, probe))
     assert again == pytest.approx(rows[auto["chosen"]]["estimated_gap"])
     assert auto["tuning_size"] + auto["selection_size"] == len(holdout)
+
+
+def test_amun_as_a_candidate_calibrates_on_all_of_the_holdout_as_it_would_alone(memorised, plugin_host) -> None:
+    model, forget, retain, holdout = memorised
+    result = _auto(memorised, plugin_host, [{"method": "amun", "label": "AMUN"}], accuracy_budget=100)
+    assert result.stats["auto"]["candidates"][0]["calibrated_on"] == len(holdout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        alone = amun_plugin.unlearn(model, forget, retain, method="amun", holdout=holdout, plugins=plugin_host,
+                                    seed=0)
+    # its union choice splits the holdout as auto does, so it ends where it would alone, bit for bit
+    assert result.stats["candidate_stats"]["calibrated_union"] == alone.stats["calibrated_union"]
+    for name, value in alone.model.state_dict().items():
+        assert torch.equal(value, result.model.state_dict()[name]), name
+
+
+def test_a_calibrating_candidate_with_one_union_calibrates_on_the_tuning_part_only(memorised, plugin_host) -> None:
+    _, _, _, holdout = memorised
+    pinned = {"method": "amun", "options": {"variant": "adv_only"}, "label": "AMUN adv_only"}
+    result = _auto(memorised, plugin_host, [pinned], accuracy_budget=100)
+    tuning, _ = split_holdout(holdout, 0.5, 0)
+    assert result.stats["auto"]["candidates"][0]["calibrated_on"] == len(tuning)  # it would select states on all
 
 
 def test_a_clearly_losing_candidate_is_stopped_early(memorised, plugin_host) -> None:
