@@ -191,9 +191,7 @@ def largest_term_errors(terms: Mapping[str, Mapping[str, Mapping[str, Any]]], k:
 
 def mean_interval(values: Sequence[float]) -> dict[str, Any]:
     """Mean, n and 95% t half-width of ``values`` (half-width None with one value)."""
-    interval = t_interval(values)
-    return {"mean": interval.mean, "n": interval.n,
-            "half_width": interval.half_width if math.isfinite(interval.half_width) else None}
+    return t_interval(values).as_dict()
 
 
 def select_by_estimate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

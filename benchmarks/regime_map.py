@@ -73,16 +73,15 @@ def regime_point(folder: Path, fraction: float = 0.1) -> dict[str, Any]:
 
 
 def _interval(values: Sequence[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0, "mean": None, "half_width": None}
-    interval = t_interval(values)
-    return {"n": interval.n, "mean": interval.mean, "half_width": interval.half_width}
+    return t_interval(values).as_dict() if values else {"n": 0, "mean": None, "half_width": None}
 
 
 def _cell(value: Mapping[str, Any]) -> str:
     if value["mean"] is None:
         return "—"
-    star = " *" if value["n"] > 1 and abs(value["mean"]) > value["half_width"] else ""
+    if value["half_width"] is None:
+        return f"{value['mean']:+.2f} (n = 1)"
+    star = " *" if abs(value["mean"]) > value["half_width"] else ""
     return f"{value['mean']:+.2f} ± {value['half_width']:.2f}{star}"
 
 
@@ -133,7 +132,7 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path) -> None:
         usable = [p for p in points if p["rows"][name]["difference"]["mean"] is not None]
         axes.errorbar([p["retrained_ra_minus_ua"]["mean"] for p in usable],
                       [p["rows"][name]["difference"]["mean"] for p in usable],
-                      yerr=[p["rows"][name]["difference"]["half_width"] for p in usable], marker="o", capsize=3,
+                      yerr=[p["rows"][name]["difference"]["half_width"] or 0.0 for p in usable], marker="o", capsize=3,
                       label=name)
     axes.axhline(0.0, color="grey", linewidth=0.8)
     axes.set_xlabel("retrained model's RA − UA (points)")

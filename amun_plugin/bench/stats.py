@@ -38,6 +38,11 @@ class Interval:
         """True when the interval [mean - h, mean + h] does not contain 0 (False when h is NaN)."""
         return bool(np.isfinite(self.half_width) and abs(self.mean) > self.half_width)
 
+    def as_dict(self) -> dict[str, Any]:
+        """``{"mean", "n", "half_width"}`` as plain JSON data (half-width None for one value)."""
+        return {"mean": self.mean, "n": self.n,
+                "half_width": self.half_width if np.isfinite(self.half_width) else None}
+
 
 def t_interval(values: Sequence[float]) -> Interval:
     """The 95% Student-t interval of the mean of ``values`` (at least one finite value)."""

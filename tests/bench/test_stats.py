@@ -27,6 +27,8 @@ def test_t_interval_is_students_and_needs_finite_values() -> None:
     assert interval.excludes_zero and not t_interval([-1.0, 2.0, 3.0]).excludes_zero
     assert format_interval(t_interval([-1.0, -1.2, -0.8]), signed=True, mark=True) == "-1.00 ± 0.50 *"
     assert format_interval(t_interval([3.0])) == "3.00 ± n/a" and not t_interval([3.0]).excludes_zero
+    assert interval.as_dict() == {"mean": 2.5, "n": 4, "half_width": interval.half_width}
+    assert t_interval([3.0]).as_dict() == {"mean": 3.0, "n": 1, "half_width": None}  # JSON has no NaN
     for bad in ([], [float("nan")]):
         with pytest.raises(InvalidInputError):
             t_interval(bad)
