@@ -202,11 +202,8 @@ class Amun(Unlearner):
 
     def holdout_when_judged(self, holdout: LabeledData, tuning: LabeledData, selection_share: float) -> LabeledData:
         """All of ``holdout`` when the calibration chooses between several unions with the same
-        ``selection_share``: it then splits ``holdout`` exactly as the judge does (same seed), its
-        ramps select their states on ``tuning`` only, and its choice of union on the rest is the
-        judge's own rule applied first (lowest estimated gap within the budget), so the judge
-        compares AMUN as calibrated alone with every other candidate, on data no state was selected
-        on. Otherwise ``tuning`` (one union calibrates on all it is given)."""
+        ``selection_share``: it then makes the judge's split itself (same seed), selects states on
+        ``tuning`` only and chooses the union by the judge's own rule. Otherwise ``tuning``."""
         calibration = self.config.calibration
         if calibration is not None and len(self.candidate_variants(True)) > 1 \
                 and calibration.selection_share == selection_share:
