@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,9 +32,7 @@ from amun_plugin.data.base import LabeledData, labeled_for_model
 from amun_plugin.errors import InvalidInputError
 from amun_plugin.evaluate.base import AuditData
 from amun_plugin.evaluate.markdown import format_value, markdown_table
-from amun_plugin.evaluate.roc import roc_auc
 from amun_plugin.io import atomic_write_json, atomic_write_text
-from amun_plugin.models.inference import predict_logits
 from amun_plugin.unlearn.estimate import (
     ConfidenceProbe,
     MembershipProbe,
@@ -45,6 +42,12 @@ from amun_plugin.unlearn.estimate import (
     holdout_resolution,
     retain_probe,
     within_budget,
+)
+from amun_plugin.unlearn.sampled_estimate import (
+    SampleMeasure,
+    bootstrap_estimates,
+    measure_samples,
+    percentile_interval,
 )
 
 __all__ = ["RetrainFreeAudit", "RetrainFreeConfig", "RetrainFreeResult", "SampleMeasure", "attach_result",
@@ -72,100 +75,6 @@ class RetrainFreeConfig:
             raise InvalidInputError(f"level must lie in (0, 1), got {self.level}")
         if self.budget < 0:
             raise InvalidInputError(f"budget must be >= 0, got {self.budget}")
-
-
-@dataclass(frozen=True)
-class SampleMeasure:
-    """One model measured once: per-sample correctness (bool) on D_F, H and D_R' (None without
-    D_R) and membership scores (higher = member) of D_F and H (None: the probe gives no per-sample
-    scores; ``auc`` is then its AUC, else the AUC of the scores)."""
-
-    forget_correct: np.ndarray
-    holdout_correct: np.ndarray
-    retain_correct: np.ndarray | None = None
-    forget_scores: np.ndarray | None = None
-    holdout_scores: np.ndarray | None = None
-    auc: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.forget_correct.size == 0 or self.holdout_correct.size == 0:
-            raise InvalidInputError("the retrain-free estimate needs at least one forget and one held-out sample")
-        if (self.forget_scores is None) != (self.holdout_scores is None):
-            raise InvalidInputError("give membership scores for both D_F and H, or for neither")
-        if self.auc is None and self.forget_scores is None:
-            raise InvalidInputError("a SampleMeasure needs membership scores or an AUC")
-
-    @property
-    def has_scores(self) -> bool:
-        return self.forget_scores is not None
-
-    def proxy(self, forget: np.ndarray | None = None, holdout: np.ndarray | None = None,
-              retain: np.ndarray | None = None) -> ProxyMeasure:
-        """The :class:`ProxyMeasure` on the samples at these positions (None: all of them)."""
-        auc = self.auc
-        if self.forget_scores is not None and self.holdout_scores is not None:
-            auc = roc_auc(_at(self.forget_scores, forget), _at(self.holdout_scores, holdout))
-        kept = None if self.retain_correct is None else _percent(_at(self.retain_correct, retain))
-        return ProxyMeasure(_percent(_at(self.forget_correct, forget)), _percent(_at(self.holdout_correct, holdout)),
-                            float(auc or 0.0), kept)
-
-
-def _at(values: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
-    return values if positions is None else values[positions]
-
-
-def _percent(correct: np.ndarray) -> float:
-    return 100.0 * float(np.mean(correct))
-
-
-def measure_samples(model: nn.Module, forget: LabeledData, holdout: LabeledData, retain: LabeledData | None = None,
-                    membership: MembershipProbe | None = None, *, device: str | torch.device = "cpu",
-                    with_scores: bool = True) -> SampleMeasure:
-    """Per-sample correctness of ``model`` on D_F, H, D_R' and the membership scores of ``membership``
-    (default :class:`ConfidenceProbe`; its ``auc`` alone when it has no ``scores`` method);
-    ``with_scores`` False keeps only the AUC (a reference model whose scores are never resampled)."""
-    probe = membership if membership is not None else ConfidenceProbe()
-    correct = [None if part is None else _correct(model, part, device) for part in (forget, holdout, retain)]
-    scoring = getattr(probe, "scores", None)
-    if scoring is None or not with_scores:
-        return SampleMeasure(correct[0], correct[1], correct[2],  # type: ignore[arg-type]
-                             auc=float(probe.auc(model, forget, holdout, device=device)))
-    forget_scores, holdout_scores = (np.asarray(s, dtype=np.float64) for s in scoring(model, forget, holdout, device))
-    return SampleMeasure(correct[0], correct[1], correct[2], forget_scores, holdout_scores)  # type: ignore[arg-type]
-
-
-def _correct(model: nn.Module, data: LabeledData, device: str | torch.device) -> np.ndarray:
-    return (predict_logits(model, data.x, device=device).argmax(dim=1) == data.y.cpu()).numpy()
-
-
-def bootstrap_estimates(current: SampleMeasure, original: SampleMeasure, resamples: int = 200,
-                        seed: int = 0) -> dict[str, np.ndarray]:
-    """The estimated gap, its terms and the D_F-vs-H AUC of ``current`` against ``original`` on
-    ``resamples`` bootstrap resamples of D_F, H and D_R' (the same positions for both models),
-    seeded: name -> (resamples,) array ("estimated_gap", "UA", "TA", "MIA", ["RA"], "AUC")."""
-    if resamples < 1:
-        raise InvalidInputError(f"resamples must be >= 1, got {resamples}")
-    if len(original.forget_correct) != len(current.forget_correct) or \
-            len(original.holdout_correct) != len(current.holdout_correct):
-        raise InvalidInputError("the two models must be measured on the same D_F and H")
-    rng = np.random.default_rng(seed)
-    sizes = (len(current.forget_correct), len(current.holdout_correct),
-             0 if current.retain_correct is None else len(current.retain_correct))
-    rows: list[dict[str, float]] = []
-    for _ in range(resamples):
-        f, h = rng.integers(0, sizes[0], sizes[0]), rng.integers(0, sizes[1], sizes[1])
-        r = rng.integers(0, sizes[2], sizes[2]) if sizes[2] else None
-        mine = current.proxy(f, h, r)
-        gap, terms = estimated_gap(mine, original.proxy(f, h, r))
-        rows.append({"estimated_gap": gap, **terms, "AUC": mine.forget_holdout_auc})
-    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
-
-
-def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of ``values`` covering ``level`` (e.g. the 2.5th and 97.5th percentiles)."""
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 @dataclass(frozen=True)
