@@ -10,6 +10,9 @@ per forget set), and, for each row named with ``--row``, the paired difference t
 
     python benchmarks/paired_rows.py benchmarks/results/auto-fmnist-paper --row AMUN --row auto \\
         --baseline l1-Sparse --baseline FT --baseline SalUn --baseline BS --baseline AMUN+SalUn
+
+``--as "auto@4953cd9=auto (revision 1)"`` reads the records of row ``auto`` written at a commit
+starting with ``4953cd9`` as a row of their own (a row's earlier revision beside its latest).
 """
 
 from __future__ import annotations
@@ -38,6 +41,24 @@ def by_cell(records: Sequence[Mapping[str, Any]], mode: str) -> dict[tuple[str, 
         if r["kind"] == "unlearn" and (r.get("extra") or {}).get("tuning_mode", "oracle") == mode \
                 and TITLE in (r.get("gaps") or {}):
             out[(r["setting"], float(r["fraction"]))][r["method"]][int(r["forget_seed"])] = r
+    return out
+
+
+def relabelled(records: Sequence[Mapping[str, Any]], renames: Sequence[str]) -> list[Mapping[str, Any]]:
+    """``records`` with each ``LABEL@COMMIT=NEW`` of ``renames`` applied: the records of row LABEL
+    whose ``git_commit`` starts with COMMIT become row NEW."""
+    rules = []
+    for rename in renames:
+        old, sep, new = rename.partition("=")
+        label, at, commit = old.rpartition("@")
+        if not (sep and at and label and commit and new):
+            raise ValueError(f"--as takes LABEL@COMMIT=NEW, got {rename!r}")
+        rules.append((label, commit, new))
+    out = []
+    for r in records:
+        match = next((new for label, commit, new in rules
+                      if r.get("method") == label and str(r.get("git_commit", "")).startswith(commit)), None)
+        out.append({**r, "method": match} if match else r)
     return out
 
 
@@ -103,10 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--row", action="append", default=[], help="a row compared with the best baseline")
     parser.add_argument("--baseline", action="append", default=[], help="a baseline row")
+    parser.add_argument("--as", dest="renames", action="append", default=[],
+                        help="LABEL@COMMIT=NEW: read row LABEL's records of that commit as row NEW")
     parser.add_argument("--mode", default="retrain_free", choices=["oracle", "retrain_free"])
     parser.add_argument("--out", type=Path, default=None, help="default: the folder itself")
     args = parser.parse_args(argv)
-    cells = compare(load_records(args.folder / "results.jsonl"), args.row, args.baseline, args.mode)
+    records = relabelled(load_records(args.folder / "results.jsonl"), args.renames)
+    cells = compare(records, args.row, args.baseline, args.mode)
     out = args.out or args.folder
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "comparison.json", {"mode": args.mode, "cells": cells})

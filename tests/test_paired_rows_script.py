@@ -33,3 +33,19 @@ def test_the_difference_is_paired_and_the_best_baseline_is_the_lowest_mean(paire
     assert vs["n"] == 3 and vs["mean"] == pytest.approx(-1.0) and vs["excludes_zero"]  # -1.0, -1.2, -0.8
     assert cell["rows"]["AMUN"]["time_over_retrain"][0] == pytest.approx(0.2)
     assert "Δ vs l1" in (tmp_path / "comparison.md").read_text()
+
+
+def test_an_earlier_commit_of_a_row_is_read_as_a_row_of_its_own(paired_rows, tmp_path) -> None:
+    lines = []
+    for seed, (old, new) in enumerate([(3.0, 2.0), (4.0, 3.5), (5.0, 4.0)]):
+        for commit, gap in (("aaa111", old), ("bbb222", new)):
+            lines.append(json.dumps({**json.loads(_record("auto", seed, gap, 10.0)), "git_commit": commit}))
+    (tmp_path / "results.jsonl").write_text("\n".join(lines) + "\n")
+    assert paired_rows.main([str(tmp_path), "--row", "auto", "--baseline", "auto (old)",
+                             "--as", "auto@aaa=auto (old)"]) == 0
+    cell = json.loads((tmp_path / "comparison.json").read_text())["cells"][0]
+    assert cell["rows"]["auto (old)"]["avg_gap"][0] == pytest.approx(4.0)
+    assert cell["rows"]["auto"]["avg_gap"][0] == pytest.approx(9.5 / 3)
+    assert cell["comparisons"]["auto"]["vs_best"]["mean"] == pytest.approx(-2.5 / 3)
+    with pytest.raises(ValueError, match="LABEL@COMMIT=NEW"):
+        paired_rows.relabelled([], ["auto=new"])

@@ -227,6 +227,7 @@ class Auto(Unlearner):
                          "original": {"estimated_gap": gap0, "terms": terms0,
                                       "measure": judge.original.proxy().as_dict()}, **shared},
                 "chosen_method": best["method"], "estimated_gap": best["estimated_gap"],
+                "candidate_outcomes": "; ".join(_outcome(r) for r in rows),
                 "candidate_stats": _scalars(results[best["label"]].stats)}
 
 
@@ -306,6 +307,12 @@ class _Judge:
             if chance is None or chance >= self.config.confidence:
                 self.choice = _Choice(label, measure, seconds - state["seconds_checks"])
         return row, result
+
+
+def _outcome(row: Mapping[str, Any]) -> str:
+    """One line per candidate for flat records (a bench cell keeps scalar statistics only)."""
+    chance = f", chance lower {row['chance_lower']:.2f}" if row.get("chance_lower") is not None else ""
+    return f"{row['label']}: {row['outcome']}{chance}, {row['seconds']:.1f} s"
 
 
 def _label(candidate: Mapping[str, Any]) -> str:

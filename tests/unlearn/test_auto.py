@@ -156,6 +156,7 @@ def test_a_clearly_losing_candidate_is_stopped_early(memorised, plugin_host) -> 
     rows = {r["label"]: r for r in result.stats["auto"]["candidates"]}
     assert rows["idle"]["stopped_early"] and not rows["idle"]["finished"] and "behind" in rows["idle"]["outcome"]
     assert rows["idle"]["checks"] < 3000 // 25  # stopped long before its end
+    assert "idle: stopped after" in result.stats["candidate_outcomes"]  # flat, for a bench record
     assert result.stats["auto"]["chosen"] == "RL3"
 
 
