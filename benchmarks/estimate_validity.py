@@ -302,7 +302,9 @@ Tables read: the four paper tables and `auto-fmnist-paper` (retrain-free only; b
 fractions in one results.jsonl), split by `setting` (table1 = `with_retain`, table2 =
 `without_retain`; an estimate with an RA term is checked to come from a record with D_R) and
 `fraction`. Its rows include `auto` and `auto (RMIA estimate)` (`method="auto"` judged by either
-estimate) and its records also carry the RMIA estimate (`proxy_rmia`, §7). Per table:
+estimate) and its records also carry the RMIA estimate (`proxy_rmia`, §7). A row run again on a
+forget set (a new revision of `auto`) counts once: its latest record, as `paired_rows.py` reads it.
+Per table:
 
 {inputs}
 Newer records also carry the estimate's 95% bootstrap interval (`proxy.interval`); §6 gives its

@@ -36,16 +36,19 @@ class Table(NamedTuple):
 
 def select_records(records: Iterable[Mapping[str, Any]], table: Table) -> list[Mapping[str, Any]]:
     """``table``'s records: every non-unlearning record (the Retrain records score both settings) and
-    the unlearning records at its setting and fraction. An estimate with an RA term must come from a
-    record with D_R (``with_retain``) and one without from a record without D_R."""
-    kept = []
-    for r in records:
+    the unlearning records at its setting and fraction, the latest of each row, tuning mode and forget
+    set (a row's earlier revision is superseded, as ``paired_rows.py`` reads it). An estimate with an
+    RA term must come from a record with D_R (``with_retain``) and one without from a record without D_R."""
+    kept: dict[Any, Mapping[str, Any]] = {}
+    for position, r in enumerate(records):
         if r["kind"] == "unlearn" and (r["setting"] != table.setting or r["fraction"] != table.fraction):
             continue
         if r["kind"] == "unlearn" and "proxy" in r and ("RA" in r["proxy"]["terms"]) != (r["setting"] == WITH_RETAIN):
             raise ValueError(f"record {r['id']}: setting {r['setting']}, estimate terms {sorted(r['proxy']['terms'])}")
-        kept.append(r)
-    return kept
+        key = (r["method"], tuning_mode(r), forget_set(r)) if r["kind"] == "unlearn" else position
+        kept.pop(key, None)
+        kept[key] = r
+    return list(kept.values())
 
 
 def tuning_mode(record: Mapping[str, Any]) -> str:

@@ -191,3 +191,10 @@ def test_main_writes_readme_results_and_env(ev, tmp_path) -> None:
     assert "Coverage" in readme and "## 2. Choosing by the estimate" in readme
     assert f"table2 50%: {ev.NO_INTERVAL}" in readme and "auto table2 10%: skipped" in readme
     assert "| auto table1 10% | 4 | 4 | 100% | 0% | 0% |" in readme
+
+
+def test_a_rows_latest_record_of_a_forget_set_supersedes_its_earlier_ones(ev) -> None:
+    records = fixture_records()
+    later = dict(unlearning(records)[0], gaps={"RMIA": 9.0})  # row A, forget set 0, again (a new revision)
+    kept = unlearning(ev.select_records(records + [later], ev.Table("f", "with_retain", 0.1)))
+    assert len(kept) == 4 and [r["gaps"]["RMIA"] for r in kept if r["method"] == "A"] == [5.0, 9.0]
