@@ -137,7 +137,8 @@ class _Stopped(Exception):
 class Auto(Unlearner):
     name = "auto"
     config_class = AutoConfig
-    description = "auto: run several unlearners, return the best by the estimated Avg Gap on held-out data"
+    description = ("auto: run several unlearners in order of preference; keep the first unless another forgets "
+                   "clearly better by the estimated Avg Gap on held-out data")
     capabilities = Capabilities(calibrates=True, requires_holdout=True, continuous=False)
     revision = 2
     """1: a candidate whose calibration sets the selection part aside by itself (AMUN choosing its
