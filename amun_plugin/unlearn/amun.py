@@ -203,7 +203,7 @@ class Amun(Unlearner):
     def holdout_when_judged(self, holdout: LabeledData, tuning: LabeledData, selection_share: float) -> LabeledData:
         """All of ``holdout`` when the calibration chooses between several unions with the same
         ``selection_share``: it then makes the judge's split itself (same seed), selects states on
-        ``tuning`` only and chooses the union by the judge's own rule. Otherwise ``tuning``."""
+        ``tuning`` only and chooses the union on the judge's part. Otherwise ``tuning``."""
         calibration = self.config.calibration
         if calibration is not None and len(self.candidate_variants(True)) > 1 \
                 and calibration.selection_share == selection_share:

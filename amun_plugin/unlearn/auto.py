@@ -9,7 +9,7 @@ the holdout is split: every candidate is compared on the selection part, on whic
 trained state. A calibrating candidate calibrates on the other part, except one whose calibration
 makes the same split itself (AMUN choosing between its unions, see
 :meth:`~amun_plugin.unlearn.base.Unlearner.holdout_when_judged`): it gets all of the holdout, as it
-would alone, and its choice of union on the selection part is the judge's own rule applied first.
+would alone, choosing its union (lowest estimated gap) on the selection part before the judge compares it.
 
 **The first candidate stands unless another is better with confidence.** The candidates are listed
 in order of preference (the defaults: the method that forgot best at the paper-regime preset first).
@@ -227,10 +227,10 @@ class Auto(Unlearner):
         why = (f"{rule}{self.config.confidence:g} (paired bootstrap of the estimated gap on {shared['selection_size']} "
                f"held-out samples no candidate selected a trained state on): {best['label']} "
                f"{best['estimated_gap']:.2f}" + (f" (others: {others})" if others else ""))
-        gap0, terms0 = estimated_gap(judge.original.proxy(), judge.original.proxy())
+        gap0, terms0 = estimated_gap(judge.reference, judge.reference)
         return {"auto": {"chosen": best["label"], "why": why, "candidates": rows,
                          "original": {"estimated_gap": gap0, "terms": terms0,
-                                      "measure": judge.original.proxy().as_dict()}, **shared},
+                                      "measure": judge.reference.as_dict()}, **shared},
                 "chosen_method": best["method"], "estimated_gap": best["estimated_gap"],
                 "candidate_outcomes": "; ".join(_outcome(r) for r in rows),
                 "candidate_stats": _scalars(results[best["label"]].stats)}
@@ -253,6 +253,7 @@ class _Judge:
         self.forget, self.selection, self.retain, self.membership = forget, selection, retain, membership
         self.config, self.ctx = config, ctx
         self.original = self.measure(original, with_scores=False)
+        self.reference = self.original.proxy()
         self.choice: _Choice | None = None
 
     def measure(self, model: nn.Module, with_scores: bool = True) -> SampleMeasure:
@@ -302,8 +303,9 @@ class _Judge:
             return row, None
         seconds = time.perf_counter() - start
         measure = self.measure(result.model)
-        gap, terms = estimated_gap(measure.proxy(), self.original.proxy())
-        ok = within_budget(measure.proxy(), self.original.proxy(), self.config.accuracy_budget)
+        now = measure.proxy()
+        gap, terms = estimated_gap(now, self.reference)
+        ok = within_budget(now, self.reference, self.config.accuracy_budget)
         row.update(finished=True, stopped_early=False, seconds=seconds, estimated_gap=gap, terms=terms,
                    within_budget=ok, outcome=f"estimated gap {gap:.2f}" + ("" if ok else " (over the accuracy budget)"))
         if ok:
